@@ -1,0 +1,5 @@
+//! The `recommend` Lambda function. Init happens once per container; the handler stays thin.
+fn main() {
+    eprintln!("recommend: not wired to the Lambda runtime yet");
+    std::process::exit(1);
+}

@@ -1,0 +1,319 @@
+//! Model bundles: a folder (local or `s3://bucket/models/<name>/<version>/`) holding model files
+//! and, written last, `manifest.json`. Loading verifies every listed file's size and sha256,
+//! parses every model with the native scorer and checks each model agrees with the manifest.
+
+mod manifest;
+mod source;
+
+pub use manifest::{
+    sha256_hex, Feature, FileEntry, GoldenRow, Manifest, Metrics, ModelKind, Output, Rollout,
+    MANIFEST_FILE, MANIFEST_FORMAT, MIN_GOLDEN_ROWS,
+};
+pub use source::{write_bundle, BundleSource, DirSource, SourceError};
+
+use crate::model::{Model, ModelError};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("manifest.json is not valid: {0}")]
+    Manifest(String),
+    #[error("bundle is invalid: {0}")]
+    Invalid(String),
+    #[error("file `{path}` is {got} bytes, manifest says {expected}")]
+    SizeMismatch {
+        path: String,
+        expected: u64,
+        got: u64,
+    },
+    #[error("file `{path}` has sha256 {got}, manifest says {expected}")]
+    ChecksumMismatch {
+        path: String,
+        expected: String,
+        got: String,
+    },
+    #[error("model `{path}`: {source}")]
+    Model {
+        path: String,
+        #[source]
+        source: ModelError,
+    },
+    #[error("model `{path}` does not match the manifest: {reason}")]
+    Incompatible { path: String, reason: String },
+    #[error("golden row {row}, output `{output}`: expected {expected:?}, scored {got:?}")]
+    GoldenMismatch {
+        row: usize,
+        output: String,
+        expected: f64,
+        got: f64,
+    },
+}
+
+impl BundleError {
+    /// Short machine-readable reason, used in registry `rejected` entries and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BundleError::Source(SourceError::NotFound(_)) => "file_missing",
+            BundleError::Source(_) => "source_error",
+            BundleError::Manifest(_) => "manifest_unreadable",
+            BundleError::Invalid(_) => "manifest_invalid",
+            BundleError::SizeMismatch { .. } => "size_mismatch",
+            BundleError::ChecksumMismatch { .. } => "checksum_mismatch",
+            BundleError::Model { .. } => "model_unparseable",
+            BundleError::Incompatible { .. } => "model_incompatible",
+            BundleError::GoldenMismatch { .. } => "golden_mismatch",
+        }
+    }
+}
+
+/// Where each output comes from: which model, which class of it.
+#[derive(Debug, Clone, Copy)]
+struct OutputSlot {
+    model: usize,
+    class: usize,
+}
+
+/// A loaded, verified bundle: the manifest plus one parsed [`Model`] per model file.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    manifest: Manifest,
+    models: Vec<Arc<Model>>,
+    model_paths: Vec<String>,
+    slots: Vec<OutputSlot>,
+    /// True when every model yields one output and outputs map 1:1, in order, onto models,
+    /// the recommender's shape: scoring writes straight into the caller's buffer.
+    direct: bool,
+}
+
+impl Bundle {
+    /// Reads `manifest.json` and every file it lists from `source`, concurrently, verifying
+    /// sizes and checksums, then parses and cross-checks the models.
+    pub async fn load<S: BundleSource>(source: &S) -> Result<Self, BundleError> {
+        let manifest = Manifest::from_json(&source.read(MANIFEST_FILE).await?)?;
+        manifest.validate()?;
+        let reads = manifest.files.iter().map(|f| async move {
+            let bytes = source.read(&f.path).await?;
+            verify_file(f, &bytes)?;
+            Ok::<_, BundleError>((f.path.clone(), bytes))
+        });
+        let files = futures::future::try_join_all(reads).await?;
+        Self::from_parts(manifest, files)
+    }
+
+    /// Builds a bundle from a manifest and file contents already in memory (verified here).
+    pub fn from_parts(
+        manifest: Manifest,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<Self, BundleError> {
+        manifest.validate()?;
+        let mut models = Vec::new();
+        let mut model_paths: Vec<String> = Vec::new();
+        let mut slots = Vec::with_capacity(manifest.outputs.len());
+        for output in &manifest.outputs {
+            let index = match model_paths.iter().position(|p| *p == output.model) {
+                Some(i) => i,
+                None => {
+                    let entry = manifest.file(&output.model).expect("validated");
+                    let bytes = files
+                        .iter()
+                        .find(|(p, _)| *p == output.model)
+                        .map(|(_, b)| b)
+                        .ok_or_else(|| SourceError::NotFound(output.model.clone()))?;
+                    verify_file(entry, bytes)?;
+                    let model = Model::parse_bytes(bytes).map_err(|source| BundleError::Model {
+                        path: output.model.clone(),
+                        source,
+                    })?;
+                    check_compatible(&manifest, &output.model, &model)?;
+                    models.push(Arc::new(model));
+                    model_paths.push(output.model.clone());
+                    models.len() - 1
+                }
+            };
+            if output.class >= models[index].num_outputs() {
+                return Err(BundleError::Incompatible {
+                    path: output.model.clone(),
+                    reason: format!(
+                        "output `{}` reads class {} of a model with {} outputs",
+                        output.code,
+                        output.class,
+                        models[index].num_outputs()
+                    ),
+                });
+            }
+            slots.push(OutputSlot {
+                model: index,
+                class: output.class,
+            });
+        }
+        let direct = models.len() == slots.len()
+            && models.iter().all(|m| m.num_outputs() == 1)
+            && slots.iter().enumerate().all(|(i, s)| s.model == i);
+        Ok(Bundle {
+            manifest,
+            models,
+            model_paths,
+            slots,
+            direct,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.manifest.version
+    }
+
+    pub fn num_features(&self) -> usize {
+        self.manifest.features.len()
+    }
+
+    pub fn num_outputs(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The parsed models with their file paths, in first-use order.
+    pub fn models(&self) -> impl Iterator<Item = (&str, &Model)> {
+        self.model_paths
+            .iter()
+            .map(String::as_str)
+            .zip(self.models.iter().map(|m| m.as_ref()))
+    }
+
+    /// Scores one row (manifest feature order) into `out` (one value per manifest output).
+    /// Allocation-free for bundles of single-output models (recommender, fair-multiple).
+    pub fn score_into(&self, row: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
+        if out.len() != self.slots.len() {
+            return Err(ModelError::OutputCount {
+                expected: self.slots.len(),
+                got: out.len(),
+            });
+        }
+        if self.direct {
+            for (model, slot) in self.models.iter().zip(out.chunks_exact_mut(1)) {
+                model.predict_into(row, slot)?;
+            }
+            return Ok(());
+        }
+        let per_model: Vec<Vec<f64>> = self
+            .models
+            .iter()
+            .map(|m| m.predict(row))
+            .collect::<Result<_, _>>()?;
+        for (o, slot) in out.iter_mut().zip(&self.slots) {
+            *o = per_model[slot.model][slot.class];
+        }
+        Ok(())
+    }
+
+    /// Scores many rows (row-major) into `out` (row-major, `num_outputs` per row).
+    pub fn score_batch_into(&self, rows: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
+        let nf = self.num_features();
+        let no = self.num_outputs();
+        if rows.len() % nf != 0 || out.len() != rows.len() / nf * no {
+            return Err(ModelError::OutputCount {
+                expected: rows.len() / nf * no,
+                got: out.len(),
+            });
+        }
+        let n = rows.len() / nf;
+        for (m, model) in self.models.iter().enumerate() {
+            let k = model.num_outputs();
+            let mut tmp = vec![0.0; n * k];
+            model.predict_batch_into(rows, &mut tmp)?;
+            for (o, slot) in self.slots.iter().enumerate().filter(|(_, s)| s.model == m) {
+                for r in 0..n {
+                    out[r * no + o] = tmp[r * k + slot.class];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Scores every golden row and demands bit-identical outputs.
+    pub fn verify_golden(&self) -> Result<usize, BundleError> {
+        let mut out = vec![0.0; self.num_outputs()];
+        for (i, g) in self.manifest.golden.iter().enumerate() {
+            self.score_into(&g.row(), &mut out)
+                .map_err(|source| BundleError::Model {
+                    path: "golden".into(),
+                    source,
+                })?;
+            for (o, (&want, &got)) in g.expected.iter().zip(&out).enumerate() {
+                let same = want.to_bits() == got.to_bits() || (want.is_nan() && got.is_nan());
+                if !same {
+                    return Err(BundleError::GoldenMismatch {
+                        row: i,
+                        output: self.manifest.outputs[o].code.clone(),
+                        expected: want,
+                        got,
+                    });
+                }
+            }
+        }
+        Ok(self.manifest.golden.len())
+    }
+}
+
+fn verify_file(entry: &FileEntry, bytes: &[u8]) -> Result<(), BundleError> {
+    if bytes.len() as u64 != entry.bytes {
+        return Err(BundleError::SizeMismatch {
+            path: entry.path.clone(),
+            expected: entry.bytes,
+            got: bytes.len() as u64,
+        });
+    }
+    let got = sha256_hex(bytes);
+    if !got.eq_ignore_ascii_case(&entry.sha256) {
+        return Err(BundleError::ChecksumMismatch {
+            path: entry.path.clone(),
+            expected: entry.sha256.clone(),
+            got,
+        });
+    }
+    Ok(())
+}
+
+/// A model must take exactly the manifest's features, by name and order and kind.
+fn check_compatible(manifest: &Manifest, path: &str, model: &Model) -> Result<(), BundleError> {
+    let incompatible = |reason: String| BundleError::Incompatible {
+        path: path.to_string(),
+        reason,
+    };
+    if model.num_features() != manifest.features.len() {
+        return Err(incompatible(format!(
+            "model has {} features, manifest lists {}",
+            model.num_features(),
+            manifest.features.len()
+        )));
+    }
+    let names = model.feature_names().iter();
+    let cats = model.categorical_features().iter();
+    for ((f, name), &cat) in manifest.features.iter().zip(names).zip(cats) {
+        if f.name != *name {
+            return Err(incompatible(format!(
+                "feature `{name}` where the manifest has `{}`",
+                f.name
+            )));
+        }
+        // LightGBM marks a categorical feature it never split on as `none`; only a declared
+        // categorical that the manifest calls numerical is a real disagreement.
+        if cat && !f.categorical {
+            return Err(incompatible(format!(
+                "feature `{name}` is categorical in the model but not in the manifest"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

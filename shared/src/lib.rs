@@ -1,0 +1,8 @@
+//! Warmstart core: everything the Lambda functions and the CLI share. Handlers stay thin;
+//! the logic lives here where it is unit-tested without AWS.
+
+pub mod bundle;
+pub mod model;
+
+pub use bundle::{Bundle, BundleError, BundleSource, DirSource, Manifest};
+pub use model::{Model, ModelError};
