@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod model;
+pub mod recommend;
 
 pub use bundle::{Bundle, BundleError, BundleSource, DirSource, Manifest};
 pub use model::{Model, ModelError};

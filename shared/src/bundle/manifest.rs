@@ -27,6 +27,10 @@ pub struct Manifest {
     pub outputs: Vec<Output>,
     pub files: Vec<FileEntry>,
     pub metrics: Metrics,
+    /// Prior rate of each output (e.g. share of customers adding each product), the popularity
+    /// ranking served when a model answer is unavailable. Empty when not applicable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub base_rates: Vec<f64>,
     pub golden: Vec<GoldenRow>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
@@ -265,6 +269,12 @@ impl Manifest {
             if !v.is_finite() {
                 return invalid(format!("metric `{k}` is not a finite number"));
             }
+        }
+        if !self.base_rates.is_empty()
+            && (self.base_rates.len() != self.outputs.len()
+                || self.base_rates.iter().any(|r| !r.is_finite()))
+        {
+            return invalid("base_rates must hold one finite number per output".into());
         }
         if self.golden.len() < MIN_GOLDEN_ROWS {
             return invalid(format!(

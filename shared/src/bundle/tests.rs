@@ -69,6 +69,7 @@ fn manifest(expected_first: f64) -> Manifest {
         }],
         files: vec![],
         metrics: Metrics::default(),
+        base_rates: vec![],
         golden,
         rollout: Some(Rollout::Immediate),
         training: Default::default(),
