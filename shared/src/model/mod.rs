@@ -169,10 +169,15 @@ impl Model {
         let n = rows.len() / nf;
         self.check(nf, n, out.len())?;
         out.fill(0.0);
-        for (i, tree) in self.trees.iter().enumerate() {
-            let class = i % k;
-            for (r, row) in rows.chunks_exact(nf).enumerate() {
-                out[r * k + class] += self.tree_output(tree, row);
+        // Blocks of rows small enough to stay in L1 while every tree walks them; within a block
+        // each row still sums its trees in file order.
+        const BLOCK: usize = 64;
+        for (block, out_block) in rows.chunks(BLOCK * nf).zip(out.chunks_mut(BLOCK * k)) {
+            for (i, tree) in self.trees.iter().enumerate() {
+                let class = i % k;
+                for (row, o) in block.chunks_exact(nf).zip(out_block.chunks_exact_mut(k)) {
+                    o[class] += self.tree_output(tree, row);
+                }
             }
         }
         for chunk in out.chunks_exact_mut(k) {
@@ -220,24 +225,27 @@ impl Model {
             return self.leaf_values[leaf_base];
         }
         let mut node = tree.node_base as i32;
+        if tree.has_cat {
+            loop {
+                let n = &self.nodes[node as usize];
+                let fval = read(row, n);
+                node = if n.flags & CATEGORICAL != 0 {
+                    self.categorical_decision(tree, n, fval)
+                } else {
+                    numerical_decision(n, fval)
+                };
+                if node < 0 {
+                    return self.leaf_values[leaf_base + !node as usize];
+                }
+            }
+        }
+        // LightGBM ignores categorical flags in trees without category sets.
         loop {
             let n = &self.nodes[node as usize];
-            let raw = row[n.feature as usize];
-            // The C API drops |x| <= kZeroThreshold from dense rows; absent features read 0.0.
-            let fval = if raw.abs() <= ZERO_THRESHOLD {
-                0.0
-            } else {
-                raw
-            };
-            let next = if tree.has_cat && n.flags & CATEGORICAL != 0 {
-                self.categorical_decision(tree, n, fval)
-            } else {
-                numerical_decision(n, fval)
-            };
-            if next < 0 {
-                return self.leaf_values[leaf_base + !next as usize];
+            node = numerical_decision(n, read(row, n));
+            if node < 0 {
+                return self.leaf_values[leaf_base + !node as usize];
             }
-            node = next;
         }
     }
 
@@ -263,7 +271,18 @@ impl Model {
     }
 }
 
-#[inline]
+/// The C API drops `|x| <= kZeroThreshold` from dense rows; absent features read as 0.0.
+#[inline(always)]
+fn read(row: &[f64], n: &Node) -> f64 {
+    let raw = row[n.feature as usize];
+    if raw.abs() <= ZERO_THRESHOLD {
+        0.0
+    } else {
+        raw
+    }
+}
+
+#[inline(always)]
 fn numerical_decision(n: &Node, mut fval: f64) -> i32 {
     let missing = (n.flags >> 2) & 3;
     if fval.is_nan() && missing != MISSING_NAN {

@@ -1,0 +1,9 @@
+# Sourced by the project's scripts: one place for the build cache and tool paths.
+# cargo's target dir lives outside the clone so repeat runs (and CI on the same machine) are fast.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/warmstart/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export SAM_CLI_TELEMETRY=0
+# pip-installed tools (moto_server, cfn-lint, sam, cargo-lambda, zig) live in Python's scripts dir.
+PY_SCRIPTS="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)"
+if [ -n "$PY_SCRIPTS" ]; then export PATH="$PY_SCRIPTS:$PATH"; fi
+export PATH="$HOME/.cargo/bin:$PATH"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Every check, in the order a failure is cheapest to find: formatting, lints, unit +
+# integration + end-to-end tests (emulators started by the tests), template lint, and an arm64
+# Lambda build. Installs its own prerequisites first. `make test` runs this.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source infra/scripts/env.sh
+
+step() {
+  local name="$1"; shift
+  printf '\n==> %s\n' "$name" >&2
+  local t0=$SECONDS
+  "$@"
+  printf '<== %s (%ss)\n' "$name" "$((SECONDS - t0))" >&2
+}
+
+step "bootstrap (idempotent installs)" infra/scripts/bootstrap.sh
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
+# End-to-end tests spawn the function binaries: build them before the tests run.
+step "cargo build (binaries)" cargo build --workspace --bins --locked
+step "cargo test" cargo test --workspace --locked
+step "cfn-lint" cfn-lint template.yaml
+step "sam validate --lint" sam validate --lint
+if [ "${WARMSTART_SKIP_ARM64:-0}" != 1 ]; then
+  step "cargo lambda build --release --arm64" \
+    cargo lambda build --release --arm64 -p recommend -p valuation -p reload
+  for f in recommend valuation reload; do
+    # ELF e_machine (offset 18) 0xB7 = aarch64.
+    python3 -c 'import sys; d = open(sys.argv[1], "rb").read(20); sys.exit(d[18] != 0xB7)' \
+      "$CARGO_TARGET_DIR/lambda/$f/bootstrap" \
+      || { echo "no arm64 bootstrap for $f" >&2; exit 1; }
+  done
+fi
+printf '\nall checks passed\n' >&2
