@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod model;
 pub mod recommend;
+pub mod valuation;
 
 pub use bundle::{Bundle, BundleError, BundleSource, DirSource, Manifest};
 pub use model::{Model, ModelError};

@@ -1,0 +1,86 @@
+//! Writing a trained bundle: version and timestamps, the write itself, and the reload check.
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use time::macros::format_description;
+use time::OffsetDateTime;
+use warmstart_core::bundle::{sha256_hex, write_bundle, FileEntry, Manifest, MANIFEST_FILE};
+use warmstart_core::{Bundle, DirSource};
+
+/// `created_at` (RFC 3339, seconds) and the version timestamp `YYYY-MM-DDTHH-MM-SSZ`.
+pub fn now() -> (String, String) {
+    let t = OffsetDateTime::now_utc();
+    let created = t
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+        ))
+        .expect("formats");
+    let stamp = t
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]-[minute]-[second]Z"
+        ))
+        .expect("formats");
+    (created, stamp)
+}
+
+/// `<stamp>-<first 8 hex of the sha256 of the model files, in order>`.
+pub fn default_version(stamp: &str, files: &[(String, Vec<u8>)]) -> String {
+    let all: Vec<u8> = files.iter().flat_map(|(_, b)| b.iter().copied()).collect();
+    format!("{stamp}-{}", &sha256_hex(&all)[..8])
+}
+
+/// Refuses to write into a directory that already holds a bundle unless `force`.
+pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
+    if dir.join(MANIFEST_FILE).exists() && !force {
+        bail!(
+            "{} already holds a bundle (manifest.json); choose another --out or pass --force",
+            dir.display()
+        );
+    }
+    if dir.exists() && !dir.is_dir() {
+        bail!("{} exists and is not a directory", dir.display());
+    }
+    Ok(())
+}
+
+/// Validates the manifest, writes the bundle (files first, manifest last), reloads it from
+/// disk like the reload function would (sizes, checksums, model parsing, feature names) and
+/// replays its golden rows. Returns the loaded bundle.
+pub fn write_and_verify(
+    dir: &Path,
+    mut manifest: Manifest,
+    files: &[(String, Vec<u8>)],
+) -> Result<Bundle> {
+    manifest.files = files
+        .iter()
+        .map(|(p, b)| FileEntry::describe(p, b))
+        .collect();
+    manifest.validate().context("the manifest is invalid")?;
+    if dir.join(MANIFEST_FILE).exists() {
+        // Overwriting (--force): remove the old manifest first so a reader never pairs it with
+        // new model files.
+        std::fs::remove_file(dir.join(MANIFEST_FILE))?;
+    }
+    write_bundle(dir, manifest, files).with_context(|| format!("writing {}", dir.display()))?;
+    let bundle = block_on(Bundle::load(&DirSource::new(dir)))
+        .with_context(|| format!("reloading the bundle from {}", dir.display()))?;
+    let n = bundle
+        .verify_golden()
+        .context("the reloaded bundle does not reproduce its golden rows")?;
+    if n != bundle.manifest().golden.len() {
+        bail!(
+            "verified {n} golden rows of {}",
+            bundle.manifest().golden.len()
+        );
+    }
+    Ok(bundle)
+}
+
+/// Runs a future to completion (bundle loading is async, shared with the Lambda functions).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}

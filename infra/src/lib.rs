@@ -1,0 +1,18 @@
+//! The `warmstart` command-line tool: trains model bundles (recommender, fair multiple),
+//! inspects and scores them. Library so the pieces are unit-tested and reusable, e.g. by a
+//! `seed` command: [`santander::latest_profiles`], [`synthetic::latest_profiles`] and
+//! [`panel::Panel::latest_profiles`] turn the monthly records into serving `Customer`s.
+
+pub mod bundle_out;
+pub mod examples;
+pub mod fair_multiple;
+pub mod inspect;
+pub mod lgbm;
+pub mod metrics;
+pub mod numfmt;
+pub mod panel;
+pub mod progress;
+pub mod recommender;
+pub mod santander;
+pub mod score;
+pub mod synthetic;
