@@ -1,1 +1,1076 @@
-//! Test harness shared by the integration tests.
+//! Test harness shared by the integration tests, the end-to-end tests of the functions and the
+//! benchmarks:
+//!
+//! - [`Moto`]: a `moto_server` (S3 + DynamoDB wire protocol) on a free 127.0.0.1 port, stopped
+//!   on drop; [`Emulator`] adds a bucket, `Features` and `ModelRegistry` tables (unique names)
+//!   and SDK clients pointed at it.
+//! - [`synthetic_recommender_bundle`]: a valid 24-model recommender bundle written without
+//!   lightgbm (hand-made LightGBM text models, golden rows scored by the native scorer).
+//! - [`RuntimeApi`]: a Lambda Runtime API emulator (`/runtime/invocation/next`, `.../response`,
+//!   `.../error`, `/runtime/init/error`) to run a function binary through its real runtime loop,
+//!   and [`FunctionProcess`] to spawn one against it.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot, Notify};
+use warmstart_core::aws::sdk::{config as aws_config, dynamodb, s3};
+use warmstart_core::bundle::{
+    write_bundle, Feature, FileEntry, GoldenRow, Manifest, Metrics, ModelKind, Output,
+    MANIFEST_FORMAT,
+};
+use warmstart_core::model::Model;
+use warmstart_core::recommend::{
+    feature_names, Customer, DEFAULT_POPULARITY, NUM_FEATURES, NUM_PRODUCTS, PRODUCTS,
+};
+
+pub const MODEL_NAME: &str = "product-recommender";
+pub const REGION: &str = "us-east-1";
+
+static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+
+/// A name unique within this machine's test runs: `<tag>-<pid>-<n>`, lower-case.
+pub fn unique_name(tag: &str) -> String {
+    format!(
+        "{}-{}-{}",
+        tag.to_ascii_lowercase(),
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the caller to use).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+fn find_on_path(exe: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(exe))
+            .find(|p| p.is_file())
+    })
+}
+
+// ------------------------------------------------------------------------------------ moto
+
+/// A running `moto_server`. It is started under a small Python guard that stops it when our
+/// end of its stdin closes, so it goes away on drop and also if the test process dies.
+pub struct Moto {
+    child: Option<std::process::Child>,
+    pub port: u16,
+}
+
+impl Moto {
+    /// Starts `moto_server -H 127.0.0.1 -p <free port>` and waits until it answers.
+    /// Panics (failing the test) with an install hint when `moto_server` is missing.
+    pub fn start() -> Moto {
+        let server = find_on_path("moto_server").unwrap_or_else(|| {
+            panic!(
+                "moto_server is not on PATH. These tests need the S3/DynamoDB emulator: \
+                 `pip install 'moto[server]==5.2.5'` (see README, Testing)"
+            )
+        });
+        let python = find_on_path("python3").expect("python3 is needed to run moto_server");
+        let port = free_port();
+        let guard = "import subprocess, sys\n\
+                     p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n\
+                     sys.stdin.read()\n\
+                     p.terminate()\n\
+                     try:\n    p.wait(5)\n\
+                     except Exception:\n    p.kill()\n";
+        let child = std::process::Command::new(python)
+            .arg("-c")
+            .arg(guard)
+            .arg(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", server.display()));
+        let mut moto = Moto {
+            child: Some(child),
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if moto.answers() {
+                return moto;
+            }
+            if let Some(status) = moto
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("moto_server exited during start-up: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn answers(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let req = format!(
+            "GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.port
+        );
+        let mut buf = [0u8; 12];
+        s.write_all(req.as_bytes()).is_ok()
+            && s.read_exact(&mut buf).is_ok()
+            && buf.starts_with(b"HTTP/1.")
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server now (to test behaviour when the store disappears).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            drop(child.stdin.take());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// SDK configuration for an emulator endpoint with dummy credentials.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(s3::config::Region::new(REGION))
+        .credentials_provider(s3::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .http_client(warmstart_core::aws::https_client())
+        .load()
+        .await
+}
+
+/// Moto plus a bucket, a Features and a ModelRegistry table, all uniquely named.
+pub struct Emulator {
+    pub moto: Moto,
+    pub sdk: aws_config::SdkConfig,
+    pub s3: s3::Client,
+    pub dynamo: dynamodb::Client,
+    pub bucket: String,
+    pub features_table: String,
+    pub registry_table: String,
+}
+
+impl Emulator {
+    pub async fn start(tag: &str) -> Emulator {
+        let moto = Moto::start();
+        let sdk = sdk_config(&moto.endpoint()).await;
+        let s3c = s3::Client::from_conf(
+            s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        let dynamo = dynamodb::Client::new(&sdk);
+        let bucket = unique_name(&format!("models-{tag}"));
+        s3c.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        let features_table = unique_name(&format!("Features-{tag}"));
+        let registry_table = unique_name(&format!("ModelRegistry-{tag}"));
+        create_table(&dynamo, &features_table, "pk").await;
+        create_table(&dynamo, &registry_table, "model").await;
+        Emulator {
+            moto,
+            sdk,
+            s3: s3c,
+            dynamo,
+            bucket,
+            features_table,
+            registry_table,
+        }
+    }
+
+    /// Environment of a function process pointed at this emulator (no MODEL_VERSION).
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        let endpoint = self.moto.endpoint();
+        [
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", REGION),
+            ("MODEL_BUCKET", &self.bucket),
+            ("MODEL_PREFIX", "models/"),
+            ("MODEL_NAME", MODEL_NAME),
+            ("FEATURES_TABLE", &self.features_table),
+            ("REGISTRY_TABLE", &self.registry_table),
+            ("METRICS_NAMESPACE", "WarmstartTest"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// Writes `active {version, prefix}` for the model into the registry table.
+    pub async fn set_active(&self, model: &str, version: &str) {
+        use dynamodb::types::AttributeValue as A;
+        let active = HashMap::from([
+            ("version".to_string(), A::S(version.into())),
+            (
+                "prefix".to_string(),
+                A::S(format!("models/{model}/{version}/")),
+            ),
+        ]);
+        self.dynamo
+            .put_item()
+            .table_name(&self.registry_table)
+            .item("model", A::S(model.into()))
+            .item("active", A::M(active))
+            .item("revision", A::N("1".into()))
+            .send()
+            .await
+            .expect("write registry item");
+    }
+}
+
+pub async fn create_table(client: &dynamodb::Client, name: &str, key: &str) {
+    use dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key schema"),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create table {name}: {e:?}"));
+}
+
+// ------------------------------------------------------------------------- synthetic data
+
+/// Tree shape of generated models.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeShape {
+    pub trees: usize,
+    pub leaves: usize,
+}
+
+impl TreeShape {
+    /// Small and fast: 3 trees of 4 leaves per model.
+    pub const SMALL: TreeShape = TreeShape {
+        trees: 3,
+        leaves: 4,
+    };
+    /// The size of a trained recommender: 100 trees of 31 leaves per model.
+    pub const REALISTIC: TreeShape = TreeShape {
+        trees: 100,
+        leaves: 31,
+    };
+}
+
+/// Plausible split thresholds per recommender feature.
+fn threshold(rng: &mut ChaCha8Rng, name: &str) -> f64 {
+    let (lo, hi) = match name {
+        "age" => (18.0, 90.0),
+        "antiguedad" => (0.0, 250.0),
+        "renta" => (10_000.0, 500_000.0),
+        "cod_prov" => (1.0, 52.0),
+        "indrel" => (1.0, 99.0),
+        "month" => (1.0, 12.0),
+        "n_owned_lag1" | "n_owned_lag2" => (0.0, 8.0),
+        "ind_actividad_cliente" | "ind_nuevo" => return 0.5,
+        n if n.ends_with("_lag1") || n.ends_with("_lag2") => return 0.5,
+        _ => (0.0, 6.0), // encoded categories
+    };
+    let t: f64 = rng.gen_range(lo..hi);
+    (t * 100.0).round() / 100.0 + 0.005
+}
+
+/// LightGBM text of one binary model for product `p`, grown leaf-wise like LightGBM does.
+pub fn recommender_model_text(p: usize, variant: u64, shape: TreeShape) -> String {
+    let names = feature_names();
+    let mut rng = ChaCha8Rng::seed_from_u64(variant.wrapping_mul(1_000_003) ^ (p as u64 + 1));
+    let rate = DEFAULT_POPULARITY[p].clamp(1e-6, 0.5);
+    let bias = (rate / (1.0 - rate)).ln();
+    let mut text = format!(
+        "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n\
+         max_feature_idx={}\nobjective=binary sigmoid:1\nfeature_names={}\nfeature_infos={}\n\n",
+        NUM_FEATURES - 1,
+        names.join(" "),
+        vec!["[0:1]"; NUM_FEATURES].join(" ")
+    );
+    let fmt = |v: &[String]| v.join(" ");
+    for t in 0..shape.trees {
+        let leaves = shape.leaves.max(1);
+        let (mut left, mut right) = (Vec::<i32>::new(), Vec::<i32>::new());
+        let (mut feat, mut thr, mut dec) = (Vec::new(), Vec::new(), Vec::new());
+        let mut parent: Vec<Option<(usize, bool)>> = vec![None];
+        for new_leaf in 1..leaves {
+            let l = rng.gen_range(0..new_leaf);
+            let node = left.len();
+            left.push(!(l as i32));
+            right.push(!(new_leaf as i32));
+            if let Some((pn, is_left)) = parent[l] {
+                if is_left {
+                    left[pn] = node as i32;
+                } else {
+                    right[pn] = node as i32;
+                }
+            }
+            parent[l] = Some((node, true));
+            parent.push(Some((node, false)));
+            // Product models look at their own ownership flags more often.
+            let f = if rng.gen_bool(0.15) {
+                17 + p
+            } else {
+                rng.gen_range(0..NUM_FEATURES)
+            };
+            feat.push(f.to_string());
+            thr.push(format!("{:?}", threshold(&mut rng, &names[f])));
+            dec.push(if rng.gen_bool(0.5) { "10" } else { "2" }.to_string());
+        }
+        let scale = if t == 0 { 0.5 } else { 0.08 };
+        let leaf_values: Vec<String> = (0..leaves)
+            .map(|_| {
+                let v: f64 = rng.gen_range(-scale..scale) + if t == 0 { bias } else { 0.0 };
+                format!("{v:?}")
+            })
+            .collect();
+        text.push_str(&format!("Tree={t}\nnum_leaves={leaves}\nnum_cat=0\n"));
+        if leaves > 1 {
+            let ints = |v: &[i32]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+            text.push_str(&format!(
+                "split_feature={}\nthreshold={}\ndecision_type={}\nleft_child={}\nright_child={}\n",
+                fmt(&feat),
+                fmt(&thr),
+                fmt(&dec),
+                fmt(&ints(&left)),
+                fmt(&ints(&right)),
+            ));
+        }
+        text.push_str(&format!(
+            "leaf_value={}\nshrinkage={}\n\n",
+            fmt(&leaf_values),
+            if t == 0 { "1" } else { "0.1" }
+        ));
+    }
+    text.push_str("end of trees\n");
+    text
+}
+
+/// The manifest and files of a synthetic recommender bundle (24 models, 24 golden rows scored
+/// with the native scorer). `variant` changes every model, so two variants score differently.
+pub fn synthetic_recommender_parts(
+    version: &str,
+    variant: u64,
+    shape: TreeShape,
+) -> (Manifest, Vec<(String, Vec<u8>)>) {
+    let files: Vec<(String, Vec<u8>)> = (0..NUM_PRODUCTS)
+        .map(|p| {
+            (
+                format!("models/{}.txt", PRODUCTS[p].0),
+                recommender_model_text(p, variant, shape).into_bytes(),
+            )
+        })
+        .collect();
+    let models: Vec<Model> = files
+        .iter()
+        .map(|(path, b)| Model::parse_bytes(b).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .collect();
+    let golden: Vec<GoldenRow> = synthetic_customers(24, variant)
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut row = c.row();
+            if i % 4 == 0 {
+                row[i % NUM_FEATURES] = f64::NAN;
+            }
+            let expected = models
+                .iter()
+                .map(|m| m.predict(&row).expect("score")[0])
+                .collect();
+            GoldenRow {
+                features: row.iter().map(|v| (!v.is_nan()).then_some(*v)).collect(),
+                expected,
+            }
+        })
+        .collect();
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        name: MODEL_NAME.into(),
+        version: version.into(),
+        kind: ModelKind::ProductRecommender,
+        created_at: "2026-11-22T10:00:00Z".into(),
+        features: feature_names()
+            .into_iter()
+            .map(|name| Feature {
+                name,
+                categorical: false,
+            })
+            .collect(),
+        outputs: PRODUCTS
+            .iter()
+            .map(|(code, name)| Output {
+                code: code.to_string(),
+                name: name.to_string(),
+                model: format!("models/{code}.txt"),
+                class: 0,
+            })
+            .collect(),
+        files: files
+            .iter()
+            .map(|(p, b)| FileEntry::describe(p, b))
+            .collect(),
+        metrics: Metrics {
+            auc: PRODUCTS
+                .iter()
+                .enumerate()
+                .map(|(i, (c, _))| (c.to_string(), 0.7 + 0.01 * (i % 10) as f64))
+                .collect(),
+            map_at_7: Some(0.031),
+            baseline_map_at_7: Some(0.021),
+            holdout_rows: Some(10_000),
+            other: Default::default(),
+        },
+        base_rates: DEFAULT_POPULARITY.to_vec(),
+        golden,
+        rollout: None,
+        training: [(
+            "generator".to_string(),
+            serde_json::json!(format!(
+                "warmstart-tests synthetic, variant {variant}, {} trees x {} leaves",
+                shape.trees, shape.leaves
+            )),
+        )]
+        .into_iter()
+        .collect(),
+    };
+    (manifest, files)
+}
+
+/// Writes a small synthetic recommender bundle (see [`synthetic_recommender_parts`]) to `dir`.
+pub fn synthetic_recommender_bundle(dir: &Path, version: &str, variant: u64) -> Manifest {
+    synthetic_recommender_bundle_shaped(dir, version, variant, TreeShape::SMALL)
+}
+
+pub fn synthetic_recommender_bundle_shaped(
+    dir: &Path,
+    version: &str,
+    variant: u64,
+    shape: TreeShape,
+) -> Manifest {
+    let (manifest, files) = synthetic_recommender_parts(version, variant, shape);
+    write_bundle(dir, manifest, &files).expect("write bundle")
+}
+
+/// Customer `15889` as the sample events expect: owns a current account, direct debit and a
+/// credit card.
+pub fn customer_15889() -> Customer {
+    Customer {
+        customer_id: "15889".into(),
+        as_of: "2016-05-28".into(),
+        age: Some(56.0),
+        antiguedad: Some(35.0),
+        renta: Some(326_124.9),
+        cod_prov: Some(29.0),
+        ind_actividad_cliente: Some(1.0),
+        ind_nuevo: Some(0.0),
+        indrel: Some(1.0),
+        sexo: Some("V".into()),
+        segmento: Some("01 - TOP".into()),
+        ind_empleado: Some("F".into()),
+        pais_residencia: Some("ES".into()),
+        canal_entrada: Some("KAT".into()),
+        tiprel_1mes: Some("A".into()),
+        indresi: Some("S".into()),
+        indext: Some("N".into()),
+        indfall: Some("N".into()),
+        owned: vec![
+            "ind_cco_fin_ult1".into(),
+            "ind_recibo_ult1".into(),
+            "ind_tjcr_fin_ult1".into(),
+        ],
+        owned_prev: vec!["ind_cco_fin_ult1".into(), "ind_recibo_ult1".into()],
+    }
+}
+
+/// `n` random customers with ids `1000000 + i` (some fields missing, 0-4 products owned).
+pub fn synthetic_customers(n: usize, seed: u64) -> Vec<Customer> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let pick = |rng: &mut ChaCha8Rng, xs: &[&str]| Some(xs[rng.gen_range(0..xs.len())].to_string());
+    (0..n)
+        .map(|i| {
+            let owned: Vec<String> = (0..rng.gen_range(0..5))
+                .map(|_| PRODUCTS[rng.gen_range(0..NUM_PRODUCTS)].0.to_string())
+                .collect();
+            let mut owned_prev = owned.clone();
+            if rng.gen_bool(0.3) {
+                owned_prev.pop();
+            }
+            Customer {
+                customer_id: (1_000_000 + i).to_string(),
+                as_of: format!("2016-{:02}-28", rng.gen_range(1..=5)),
+                age: rng.gen_bool(0.95).then(|| rng.gen_range(18..90) as f64),
+                antiguedad: Some(rng.gen_range(0..250) as f64),
+                renta: rng
+                    .gen_bool(0.8)
+                    .then(|| rng.gen_range(10_000.0..400_000.0)),
+                cod_prov: Some(rng.gen_range(1..=52) as f64),
+                ind_actividad_cliente: Some(rng.gen_range(0..=1) as f64),
+                ind_nuevo: Some(0.0),
+                indrel: Some(1.0),
+                sexo: pick(&mut rng, &["V", "H"]),
+                segmento: pick(
+                    &mut rng,
+                    &["01 - TOP", "02 - PARTICULARES", "03 - UNIVERSITARIO"],
+                ),
+                ind_empleado: Some("N".into()),
+                pais_residencia: Some("ES".into()),
+                canal_entrada: pick(&mut rng, &["KHE", "KAT", "KFC", "RED"]),
+                tiprel_1mes: pick(&mut rng, &["A", "I"]),
+                indresi: Some("S".into()),
+                indext: Some("N".into()),
+                indfall: Some("N".into()),
+                owned,
+                owned_prev,
+            }
+        })
+        .collect()
+}
+
+/// The customers the sample events name (`15889`, `1050935`, `1050824`) plus `n` synthetic.
+pub fn seed_customers(n: usize) -> Vec<Customer> {
+    let mut all = vec![customer_15889()];
+    for (id, age) in [("1050935", 23.0), ("1050824", 41.0)] {
+        let mut c = customer_15889();
+        c.customer_id = id.into();
+        c.age = Some(age);
+        c.owned = vec!["ind_cco_fin_ult1".into()];
+        all.push(c);
+    }
+    all.extend(synthetic_customers(n, 1));
+    all
+}
+
+// ------------------------------------------------------------------- Lambda Runtime API
+
+/// How an invocation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `POST /runtime/invocation/{id}/response` with this body.
+    Response(Vec<u8>),
+    /// `POST /runtime/invocation/{id}/error` with this body.
+    Error(Vec<u8>),
+}
+
+impl Outcome {
+    /// The response body as JSON; panics on an invocation error.
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            Outcome::Response(b) => serde_json::from_slice(b).expect("response is JSON"),
+            Outcome::Error(b) => panic!("invocation error: {}", String::from_utf8_lossy(b)),
+        }
+    }
+}
+
+struct Queued {
+    id: String,
+    event: Vec<u8>,
+    timeout: Duration,
+}
+
+#[derive(Default)]
+struct ApiState {
+    pending: HashMap<String, oneshot::Sender<Outcome>>,
+    init_error: Option<Vec<u8>>,
+    next_calls: usize,
+}
+
+/// A Lambda Runtime API emulator on 127.0.0.1 (the subset a custom runtime uses).
+pub struct RuntimeApi {
+    port: u16,
+    queue: mpsc::UnboundedSender<Queued>,
+    state: Arc<Mutex<ApiState>>,
+    polled: Arc<Notify>,
+    init_failed: Arc<Notify>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl RuntimeApi {
+    pub async fn start() -> RuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind runtime api");
+        let port = listener.local_addr().expect("addr").port();
+        let (tx, rx) = mpsc::unbounded_channel::<Queued>();
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let state = Arc::new(Mutex::new(ApiState::default()));
+        let polled = Arc::new(Notify::new());
+        let init_failed = Arc::new(Notify::new());
+        let (st, po, ie) = (state.clone(), polled.clone(), init_failed.clone());
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let _ = conn.set_nodelay(true);
+                tokio::spawn(serve_connection(
+                    conn,
+                    rx.clone(),
+                    st.clone(),
+                    po.clone(),
+                    ie.clone(),
+                ));
+            }
+        });
+        RuntimeApi {
+            port,
+            queue: tx,
+            state,
+            polled,
+            init_failed,
+            server,
+        }
+    }
+
+    /// `host:port` for `AWS_LAMBDA_RUNTIME_API`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Queues `event` and waits for the function's answer.
+    pub async fn invoke(&self, event: &[u8], timeout: Duration) -> Result<Outcome, String> {
+        let id = format!(
+            "{:08x}-{}",
+            UNIQUE.fetch_add(1, Ordering::Relaxed),
+            std::process::id()
+        );
+        let (tx, rx) = oneshot::channel();
+        self.state
+            .lock()
+            .expect("state")
+            .pending
+            .insert(id.clone(), tx);
+        self.queue
+            .send(Queued {
+                id: id.clone(),
+                event: event.to_vec(),
+                timeout,
+            })
+            .map_err(|_| "runtime API stopped".to_string())?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(_)) => Err(format!("invocation {id} dropped")),
+            Err(_) => {
+                let init = self.init_error();
+                Err(format!(
+                    "invocation {id} got no answer within {timeout:?}{}",
+                    init.map(|e| format!(" (init error: {e})"))
+                        .unwrap_or_default()
+                ))
+            }
+        }
+    }
+
+    /// Waits until the function has polled `/next` at least once (init is done).
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.polled.notified();
+            if self.state.lock().expect("state").next_calls > 0 {
+                return Ok(());
+            }
+            if let Some(e) = self.init_error() {
+                return Err(format!("init failed: {e}"));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!("function did not poll /next within {timeout:?}"));
+            }
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(50)), notified).await;
+        }
+    }
+
+    /// The body the function posted to `/runtime/init/error`, if any.
+    pub fn init_error(&self) -> Option<String> {
+        self.state
+            .lock()
+            .expect("state")
+            .init_error
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    pub async fn wait_init_error(&self, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.init_failed.notified();
+            if let Some(e) = self.init_error() {
+                return Some(e);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            let _ = tokio::time::timeout(left, notified).await;
+        }
+    }
+}
+
+struct HttpRequest {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+async fn read_request(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Option<HttpRequest> {
+    let mut line = String::new();
+    if r.read_line(&mut line).await.ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).await.ok()? == 0 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let mut body = Vec::new();
+    if let Some(n) = headers
+        .get("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        body.resize(n, 0);
+        r.read_exact(&mut body).await.ok()?;
+    } else if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).await.ok()?;
+            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).await.ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    }
+    Some(HttpRequest {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+async fn write_response(
+    w: &mut tokio::net::tcp::OwnedWriteHalf,
+    status: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body);
+    w.write_all(&out).await
+}
+
+async fn serve_connection(
+    conn: TcpStream,
+    queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Queued>>>,
+    state: Arc<Mutex<ApiState>>,
+    polled: Arc<Notify>,
+    init_failed: Arc<Notify>,
+) {
+    let (r, mut w) = conn.into_split();
+    let mut r = BufReader::new(r);
+    while let Some(req) = read_request(&mut r).await {
+        let accepted = br#"{"status":"OK"}"#;
+        let json = [("Content-Type", "application/json".to_string())];
+        let result = if req.method == "GET" && req.path == "/2018-06-01/runtime/invocation/next" {
+            {
+                state.lock().expect("state").next_calls += 1;
+            }
+            polled.notify_waiters();
+            let next = queue.lock().await.recv().await;
+            let Some(q) = next else { return };
+            let deadline = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d + q.timeout)
+                .unwrap_or_default()
+                .as_millis();
+            write_response(
+                &mut w,
+                "200 OK",
+                &[
+                    ("Content-Type", "application/json".into()),
+                    ("Lambda-Runtime-Aws-Request-Id", q.id.clone()),
+                    ("Lambda-Runtime-Deadline-Ms", deadline.to_string()),
+                    (
+                        "Lambda-Runtime-Invoked-Function-Arn",
+                        "arn:aws:lambda:us-east-1:123456789012:function:warmstart-recommend".into(),
+                    ),
+                    (
+                        "Lambda-Runtime-Trace-Id",
+                        format!(
+                            "Root=1-00000000-{:024x};Parent=0000000000000001;Sampled=0",
+                            q.id.len()
+                        ),
+                    ),
+                ],
+                &q.event,
+            )
+            .await
+        } else if req.method == "POST" && req.path == "/2018-06-01/runtime/init/error" {
+            state.lock().expect("state").init_error = Some(req.body);
+            init_failed.notify_waiters();
+            write_response(&mut w, "202 Accepted", &json, accepted).await
+        } else if let (Some(rest), "POST") = (
+            req.path.strip_prefix("/2018-06-01/runtime/invocation/"),
+            req.method.as_str(),
+        ) {
+            let outcome = match rest.rsplit_once('/') {
+                Some((id, "response")) => Some((id.to_string(), Outcome::Response(req.body))),
+                Some((id, "error")) => Some((id.to_string(), Outcome::Error(req.body))),
+                _ => None,
+            };
+            match outcome {
+                Some((id, outcome)) => {
+                    let tx = state.lock().expect("state").pending.remove(&id);
+                    match tx {
+                        Some(tx) => {
+                            let _ = tx.send(outcome);
+                            write_response(&mut w, "202 Accepted", &json, accepted).await
+                        }
+                        None => {
+                            write_response(
+                                &mut w,
+                                "400 Bad Request",
+                                &json,
+                                br#"{"errorMessage":"unknown request id"}"#,
+                            )
+                            .await
+                        }
+                    }
+                }
+                None => write_response(&mut w, "404 Not Found", &json, b"{}").await,
+            }
+        } else {
+            write_response(&mut w, "404 Not Found", &json, b"{}").await
+        };
+        if result.is_err()
+            || req
+                .headers
+                .get("connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
+            return;
+        }
+    }
+}
+
+// ------------------------------------------------------------------------ function process
+
+/// A function binary running against a [`RuntimeApi`]; killed on drop. Its stdout/stderr
+/// lines are collected (and echoed to stderr when `WARMSTART_TEST_ECHO` is set).
+pub struct FunctionProcess {
+    child: Child,
+    pub started: Instant,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl FunctionProcess {
+    /// Spawns `bin` with a clean environment: `PATH`, the Lambda variables for `api`, then
+    /// `env`.
+    pub fn spawn(bin: &Path, api: &RuntimeApi, env: &[(String, String)]) -> FunctionProcess {
+        assert!(
+            bin.is_file(),
+            "function binary {} does not exist: build it first (cargo build -p recommend)",
+            bin.display()
+        );
+        let mut cmd = Command::new(bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "warmstart-recommend")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                "/aws/lambda/warmstart-recommend",
+            )
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let echo = std::env::var_os("WARMSTART_TEST_ECHO").is_some();
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let lines = lines.clone();
+            tokio::spawn(async move {
+                let mut r = BufReader::new(stream).lines();
+                while let Ok(Some(l)) = r.next_line().await {
+                    if echo {
+                        eprintln!("[function] {l}");
+                    }
+                    lines.lock().expect("lines").push(l);
+                }
+            });
+        }
+        FunctionProcess {
+            child,
+            started,
+            lines,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Every output line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lines").clone()
+    }
+
+    /// Output lines that are JSON objects (logs and EMF documents).
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v.is_object())
+            .collect()
+    }
+
+    /// Peak resident set size (`VmHWM`) in KiB, from `/proc`.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// Waits for the process to exit (e.g. after a failed init).
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+}
+
+/// Reads an API Gateway sample event from the repository's `events/` folder.
+pub fn sample_event(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The sample event `name` with its body replaced by `body` (not base64).
+pub fn event_with_body(name: &str, body: &str) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&sample_event(name)).expect("event JSON");
+    v["body"] = serde_json::Value::String(body.to_string());
+    v["isBase64Encoded"] = serde_json::Value::Bool(false);
+    serde_json::to_vec(&v).expect("event")
+}
+
+/// The API Gateway response's status and JSON body.
+pub fn http_answer(outcome: &Outcome) -> (i64, serde_json::Value) {
+    let v = outcome.json();
+    let status = v["statusCode"].as_i64().expect("statusCode");
+    let body = v["body"].as_str().expect("text body");
+    (status, serde_json::from_str(body).expect("JSON body"))
+}

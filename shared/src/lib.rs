@@ -1,9 +1,13 @@
 //! Warmstart core: everything the Lambda functions and the CLI share. Handlers stay thin;
 //! the logic lives here where it is unit-tested without AWS.
 
+pub mod aws;
 pub mod bundle;
+pub mod http;
 pub mod model;
 pub mod recommend;
+pub mod store;
+pub mod telemetry;
 pub mod valuation;
 
 pub use bundle::{Bundle, BundleError, BundleSource, DirSource, Manifest};

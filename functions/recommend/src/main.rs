@@ -1,5 +1,295 @@
-//! The `recommend` Lambda function. Init happens once per container; the handler stays thin.
-fn main() {
-    eprintln!("recommend: not wired to the Lambda runtime yet");
-    std::process::exit(1);
+//! The `recommend` Lambda function. Init happens once per container — configuration, SDK
+//! clients, registry read of the active version, bundle download with checksum and golden-row
+//! verification — then `lambda_runtime` drives a thin handler over shared `Send + Sync` state.
+//! Every request problem is an HTTP answer; the handler never returns an error to the runtime.
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use lambda_runtime::{service_fn, LambdaEvent};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use warmstart_core::aws::{self, sdk, DynamoFeatureStore, RegistryError, S3Source};
+use warmstart_core::bundle::{Bundle, BundleSource};
+use warmstart_core::recommend::{Recommender, ServiceConfig};
+use warmstart_core::store::FeatureStore;
+use warmstart_core::telemetry::{self, InvocationMetrics, Metrics};
+
+const FUNCTION: &str = "recommend";
+
+/// Configuration from the environment (see template.yaml).
+#[derive(Debug, Clone)]
+struct Config {
+    bucket: String,
+    models_prefix: String,
+    model_name: String,
+    /// Served when the registry has no item for the model (empty = unset).
+    model_version: Option<String>,
+    registry_table: Option<String>,
+    features_table: String,
+    service: ServiceConfig,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn millis(name: &str, default: u64) -> Result<Duration, String> {
+    match var(name) {
+        None => Ok(Duration::from_millis(default)),
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+            _ => Err(format!(
+                "{name} must be a positive number of milliseconds, got `{v}`"
+            )),
+        },
+    }
+}
+
+impl Config {
+    fn from_env() -> Result<Self, String> {
+        Ok(Config {
+            bucket: var("MODEL_BUCKET").ok_or("MODEL_BUCKET is not set")?,
+            models_prefix: var("MODEL_PREFIX").unwrap_or_else(|| "models/".into()),
+            model_name: var("MODEL_NAME").unwrap_or_else(|| "product-recommender".into()),
+            model_version: var("MODEL_VERSION"),
+            registry_table: var("REGISTRY_TABLE"),
+            features_table: var("FEATURES_TABLE").ok_or("FEATURES_TABLE is not set")?,
+            service: ServiceConfig {
+                store_deadline: millis("STORE_DEADLINE_MS", 150)?,
+                batch_store_deadline: millis("BATCH_STORE_DEADLINE_MS", 1000)?,
+            },
+        })
+    }
+}
+
+struct State {
+    service: Recommender<DynamoFeatureStore>,
+    metrics: Option<Metrics>,
+    invoked: AtomicBool,
+}
+
+/// Which bundle to serve: the registry's active version, else `MODEL_VERSION`.
+async fn resolve_source(
+    config: &Config,
+    s3: sdk::s3::Client,
+    dynamo: &sdk::dynamodb::Client,
+) -> Result<(S3Source, String, &'static str), String> {
+    let from_env = |why: String| match &config.model_version {
+        Some(v) => {
+            tracing::info!(reason = %why, version = %v, "serving MODEL_VERSION");
+            Ok((
+                S3Source::for_version(
+                    s3.clone(),
+                    &config.bucket,
+                    &config.models_prefix,
+                    &config.model_name,
+                    v,
+                ),
+                v.clone(),
+                "env",
+            ))
+        }
+        None => Err(format!(
+            "no model version to serve for `{}`: {why}, and MODEL_VERSION is not set",
+            config.model_name
+        )),
+    };
+    let Some(table) = &config.registry_table else {
+        return from_env("REGISTRY_TABLE is not set".into());
+    };
+    match aws::read_active(dynamo, table, &config.model_name).await {
+        Ok(Some(active)) => {
+            let source = match &active.prefix {
+                Some(p) => S3Source::new(s3, &config.bucket, p),
+                None => S3Source::for_version(
+                    s3,
+                    &config.bucket,
+                    &config.models_prefix,
+                    &config.model_name,
+                    &active.version,
+                ),
+            };
+            Ok((source, active.version, "registry"))
+        }
+        Ok(None) => from_env(format!("registry table `{table}` has no active version")),
+        Err(RegistryError::NoTable(t)) => from_env(format!("registry table `{t}` does not exist")),
+        Err(e) => {
+            tracing::warn!(error = %e, "registry read failed");
+            from_env(e.to_string())
+        }
+    }
+}
+
+async fn init(process_start: Instant) -> Result<State, String> {
+    let config = Config::from_env()?;
+    let sdk = aws::sdk_config().await;
+    let s3 = aws::s3_client(&sdk);
+    let dynamo = aws::dynamodb_client(&sdk);
+    let store = DynamoFeatureStore::new(dynamo.clone(), &config.features_table);
+
+    let (source, version, origin) = resolve_source(&config, s3, &dynamo).await?;
+    let location = source.location();
+    // Open the DynamoDB connection while the bundle downloads, so the first request does not
+    // pay the TLS handshake inside its store deadline.
+    let warm = async {
+        let t = Instant::now();
+        let r = store.get_customer("__warmup__").await;
+        (r, t.elapsed())
+    };
+    let load = async {
+        let t = Instant::now();
+        let b = Bundle::load(&source).await;
+        (b, t.elapsed())
+    };
+    let ((warm_result, warm_took), (bundle, load_took)) = tokio::join!(warm, load);
+    if let Err(e) = warm_result {
+        tracing::warn!(error = %e, table = %config.features_table, "feature store warm-up read failed; requests will degrade if this persists");
+    }
+    let bundle = bundle.map_err(|e| format!("loading bundle from {location}: {e}"))?;
+    if bundle.name() != config.model_name || bundle.version() != version {
+        return Err(format!(
+            "bundle at {location} is {}/{}, expected {}/{version}",
+            bundle.name(),
+            bundle.version(),
+            config.model_name
+        ));
+    }
+    let golden = bundle
+        .verify_golden()
+        .map_err(|e| format!("bundle at {location} fails its golden rows: {e}"))?;
+    let service = Recommender::new(bundle, store, config.service, process_start)
+        .map_err(|e| format!("bundle at {location} cannot be served: {e}"))?;
+    let metrics = match Metrics::init(FUNCTION) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics disabled");
+            None
+        }
+    };
+    tracing::info!(
+        model_name = %config.model_name,
+        model_version = %version,
+        version_from = origin,
+        location = %location,
+        golden_rows = golden,
+        bundle_ms = load_took.as_secs_f64() * 1e3,
+        store_warmup_ms = warm_took.as_secs_f64() * 1e3,
+        init_ms = service.init_ms(),
+        "init complete"
+    );
+    Ok(State {
+        service,
+        metrics,
+        invoked: AtomicBool::new(false),
+    })
+}
+
+async fn handle(
+    state: &State,
+    event: LambdaEvent<ApiGatewayV2httpRequest>,
+) -> Result<ApiGatewayV2httpResponse, Infallible> {
+    let started = Instant::now();
+    let (resp, stats) = state
+        .service
+        .handle(&event.payload, &event.context.request_id)
+        .await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    let cold_start = !state.invoked.swap(true, Ordering::Relaxed);
+    let request_id = warmstart_core::http::request_id(&event.payload, &event.context.request_id);
+    let store_ms = stats.store_ms.unwrap_or(0.0);
+    tracing::info!(
+        request_id = %request_id,
+        route = stats.route,
+        status = stats.status,
+        latency_ms,
+        handler_ms = latency_ms - store_ms,
+        store_ms = stats.store_ms,
+        degraded = stats.degraded,
+        source = if stats.popular { "popular" } else { "model" },
+        store_failure = stats.store_failure,
+        error_code = stats.error_code,
+        model_version = %stats.model_version,
+        variant = warmstart_core::recommend::VARIANT_ACTIVE,
+        cold_start,
+        "request"
+    );
+    if let Some(metrics) = &state.metrics {
+        metrics.record(&InvocationMetrics {
+            counted: stats.counted,
+            latency_ms,
+            store_ms: stats.store_ms,
+            degraded: stats.degraded,
+            popular: stats.popular,
+            cold_start,
+            init_ms: cold_start.then(|| state.service.init_ms()),
+            model_version: &stats.model_version,
+            request_id,
+        });
+        metrics.flush();
+    }
+    Ok(resp)
+}
+
+/// Tells the Lambda service why init failed (`/runtime/init/error`), as the runtime client
+/// has no API for it. Best effort: the process exits non-zero either way.
+async fn report_init_error(message: &str) {
+    let Some(api) = std::env::var("AWS_LAMBDA_RUNTIME_API").ok() else {
+        return;
+    };
+    let body = serde_json::json!({
+        "errorType": "Runtime.InitError",
+        "errorMessage": message,
+    })
+    .to_string();
+    let request = format!(
+        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\n\
+         Lambda-Runtime-Function-Error-Type: Runtime.InitError\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let send = async {
+        let mut conn = tokio::net::TcpStream::connect(&api).await?;
+        conn.write_all(request.as_bytes()).await?;
+        let mut sink = Vec::new();
+        conn.read_to_end(&mut sink).await?;
+        Ok::<_, std::io::Error>(())
+    };
+    if let Err(e) = tokio::time::timeout(Duration::from_secs(2), send)
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+    {
+        eprintln!("could not report the init error to the runtime API: {e}");
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let process_start = Instant::now();
+    telemetry::init_tracing();
+    let state = match init(process_start).await {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::error!(error = %e, "init failed");
+            report_init_error(&e).await;
+            std::process::exit(1);
+        }
+    };
+    lambda_runtime::run(service_fn(move |event| {
+        let state = Arc::clone(&state);
+        async move { handle(&state, event).await }
+    }))
+    .await
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<State>();
+    fn store<T: FeatureStore>() {}
+    store::<DynamoFeatureStore>();
 }

@@ -4,7 +4,13 @@
 mod customer;
 mod products;
 mod rank;
+mod service;
 
 pub use customer::{feature_names, target_month, Customer, OverrideError, NUM_FEATURES};
 pub use products::{product_index, NUM_PRODUCTS, PRODUCTS};
 pub use rank::{popular, top_k, Recommendation, DEFAULT_POPULARITY};
+pub use service::{
+    check_recommender_bundle, BatchItem, BatchRequest, BatchResponse, ModelRef, RecommendRequest,
+    RecommendResponse, Recommender, RequestStats, ServiceConfig, Source, DEFAULT_K, MAX_BATCH,
+    MAX_K, VARIANT_ACTIVE,
+};

@@ -1,0 +1,101 @@
+//! The one mapping from request problems to HTTP statuses and problem codes.
+
+use serde::Serialize;
+
+/// Everything that can be wrong with a request, as the client should hear it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    #[error("body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("body is not valid base64")]
+    BadBase64,
+    #[error("body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("`{field}` is required")]
+    MissingField { field: &'static str },
+    #[error("`{field}` {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("unknown field `{field}`; accepted fields are: {accepted}")]
+    UnknownField {
+        field: String,
+        accepted: &'static str,
+    },
+    #[error("`k` is {k}; it must be between 1 and {max}")]
+    KOutOfRange { k: i128, max: usize },
+    #[error("{0}")]
+    UnknownFeature(String),
+    #[error("unknown product code `{0}`")]
+    UnknownProduct(String),
+    #[error("`{field}` holds a number that is not finite (it overflows a 64-bit float)")]
+    NonFiniteNumber { field: String },
+    #[error("`customer_ids` holds {got} ids; at most {max} are accepted per batch")]
+    BatchTooLarge { got: usize, max: usize },
+    #[error("`customer_ids` is empty; send at least one id")]
+    BatchEmpty,
+    #[error("no route for {method} {path}")]
+    NotFound { method: String, path: String },
+    #[error("method {method} is not allowed here; allowed: {allowed}")]
+    MethodNotAllowed { method: String, allowed: String },
+    /// A bug, never a request's doing; logged with detail, answered without it.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BodyTooLarge { .. } => 413,
+            ApiError::NotFound { .. } => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::Internal(_) => 500,
+            _ => 400,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::BadBase64 => "malformed_body",
+            ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::MissingField { .. } => "missing_field",
+            ApiError::InvalidField { .. } => "invalid_field",
+            ApiError::UnknownField { .. } => "unknown_field",
+            ApiError::KOutOfRange { .. } => "k_out_of_range",
+            ApiError::UnknownFeature(_) => "unknown_feature",
+            ApiError::UnknownProduct(_) => "unknown_product",
+            ApiError::NonFiniteNumber { .. } => "non_finite_number",
+            ApiError::BatchTooLarge { .. } => "batch_too_large",
+            ApiError::BatchEmpty => "batch_empty",
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ApiError::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Problem JSON, the one error shape of the API.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Problem {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub request_id: String,
+}
+
+impl Problem {
+    pub fn new(err: &ApiError, request_id: &str) -> Self {
+        Problem {
+            status: err.status(),
+            code: err.code().to_string(),
+            message: err.to_string(),
+            request_id: request_id.to_string(),
+        }
+    }
+}
