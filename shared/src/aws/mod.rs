@@ -9,6 +9,7 @@ mod dynamo;
 mod publish;
 mod registry;
 mod s3;
+pub mod valuation_store;
 
 pub use dynamo::{DynamoFeatureStore, PutReport, RetryPolicy};
 pub use publish::{publish_bundle, PublishError};

@@ -45,10 +45,11 @@ impl ValuationError {
         }
     }
 
-    /// Short machine-readable code for the problem JSON.
+    /// Short machine-readable code for the problem JSON (the API's codes: `invalid_field`,
+    /// `growth_not_below_wacc`, `not_found`).
     pub fn code(&self) -> &'static str {
         match self {
-            ValuationError::Invalid { .. } => "invalid_request",
+            ValuationError::Invalid { .. } => "invalid_field",
             ValuationError::GrowthNotBelowWacc { .. } => "growth_not_below_wacc",
             ValuationError::NotFound { .. } => "not_found",
         }
@@ -94,7 +95,7 @@ mod tests {
         let e = ValuationError::invalid("beta", "too large");
         assert_eq!(
             (e.field(), e.status(), e.code()),
-            ("beta", 400, "invalid_request")
+            ("beta", 400, "invalid_field")
         );
         assert!(e.to_string().contains("`beta`"));
         let e = ValuationError::GrowthNotBelowWacc {

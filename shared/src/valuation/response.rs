@@ -32,6 +32,10 @@ pub struct ValuationResponse {
     /// Set by the endpoint: true when served from `ValuationCache`.
     #[serde(default)]
     pub cached: bool,
+    /// Set by the endpoint: true when a section is missing because a dependency failed (peers
+    /// unreadable, fair-multiple model unavailable). Degraded answers are not cached.
+    #[serde(default)]
+    pub degraded: bool,
     /// Set by the endpoint: `requestContext.requestId`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,

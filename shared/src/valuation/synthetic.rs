@@ -9,6 +9,12 @@
 //! `operate_profit`, no `pe` because of a loss), as real exports do.
 
 use super::company::{AnnualStatement, Company, TUSHARE_MV_UNIT, TUSHARE_SHARE_UNIT};
+use super::fair_multiple::FAIR_MULTIPLE_FEATURES;
+use crate::bundle::{
+    Bundle, Feature, FileEntry, GoldenRow, Manifest, Metrics, ModelKind, Output, MANIFEST_FORMAT,
+    MIN_GOLDEN_ROWS,
+};
+use crate::model::Model;
 
 /// An industry's typical figures (means; companies scatter around them).
 #[derive(Debug, Clone, Copy)]
@@ -366,6 +372,115 @@ fn company(
     }
 }
 
+/// Bundle name and output of the `fair-multiple` model (as the CLI trains it).
+pub const FAIR_MULTIPLE_NAME: &str = "fair-multiple";
+pub const FAIR_PE_OUTPUT: &str = "fair_pe";
+pub const FAIR_PE_MODEL_PATH: &str = "models/fair_pe.txt";
+
+/// LightGBM text of a small hand-made fair-P/E regression model over
+/// [`FAIR_MULTIPLE_FEATURES`]: a base P/E by industry (liquor and software richer), more for
+/// growth and ROE, less for leverage. Missing values go left. `variant` shifts the base so two
+/// versions score differently.
+pub fn fair_multiple_model_text(variant: u64) -> String {
+    let names = FAIR_MULTIPLE_FEATURES.join(" ");
+    let infos = vec!["[0:1]"; FAIR_MULTIPLE_FEATURES.len()].join(" ");
+    let base = 14.0 + (variant % 7) as f64;
+    // (feature, threshold, left leaf, right leaf, decision type); feature indices per
+    // FAIR_MULTIPLE_FEATURES. Decision type 10: NaN is missing and goes left; 8: goes right.
+    let stumps: [(usize, f64, f64, f64, u8); 5] = [
+        (8, 0.5, base + 12.0, base, 8), // industry_code 0 (liquor) vs the rest
+        (0, 0.08, -3.0, 4.0, 10),       // revenue_growth
+        (3, 0.12, -2.0, 5.0, 10),       // roe
+        (4, 1.0, 1.5, -2.5, 10),        // debt_to_equity
+        (8, 7.5, 0.0, 6.0, 10),         // software and above
+    ];
+    let mut text = format!(
+        "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n\
+         max_feature_idx={}\nobjective=regression\nfeature_names={names}\nfeature_infos={infos}\n\n",
+        FAIR_MULTIPLE_FEATURES.len() - 1
+    );
+    for (t, (f, thr, l, r, dt)) in stumps.iter().enumerate() {
+        text.push_str(&format!(
+            "Tree={t}\nnum_leaves=2\nnum_cat=0\nsplit_feature={f}\nthreshold={thr:?}\n\
+             decision_type={dt}\nleft_child=-1\nright_child=-2\nleaf_value={l:?} {r:?}\n\
+             shrinkage=1\n\n"
+        ));
+    }
+    text.push_str("end of trees\n");
+    text
+}
+
+/// Manifest and files of a valid `fair-multiple` bundle built from
+/// [`fair_multiple_model_text`] (golden rows from `companies`' fundamentals, some with
+/// missing values, scored by the native scorer). For tests and demos without lightgbm.
+pub fn synthetic_fair_multiple_parts(
+    version: &str,
+    variant: u64,
+) -> (Manifest, Vec<(String, Vec<u8>)>) {
+    let text = fair_multiple_model_text(variant);
+    let model = Model::parse(&text).expect("hand-made fair-multiple model parses");
+    let companies = synthetic_companies(MIN_GOLDEN_ROWS + 4, variant, "20250331");
+    let golden: Vec<GoldenRow> = companies
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut row = c.fundamentals().row();
+            if i % 3 == 0 {
+                let n = row.len();
+                row[i % n] = f64::NAN;
+            }
+            GoldenRow {
+                features: row.iter().map(|v| (!v.is_nan()).then_some(*v)).collect(),
+                expected: model.predict(&row).expect("score"),
+            }
+        })
+        .collect();
+    let files = vec![(FAIR_PE_MODEL_PATH.to_string(), text.into_bytes())];
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        name: FAIR_MULTIPLE_NAME.into(),
+        version: version.into(),
+        kind: ModelKind::FairMultiple,
+        created_at: "2026-11-22T10:00:00Z".into(),
+        features: FAIR_MULTIPLE_FEATURES
+            .iter()
+            .map(|n| Feature {
+                name: n.to_string(),
+                categorical: false,
+            })
+            .collect(),
+        outputs: vec![Output {
+            code: FAIR_PE_OUTPUT.into(),
+            name: "Fair P/E".into(),
+            model: FAIR_PE_MODEL_PATH.into(),
+            class: 0,
+        }],
+        files: files
+            .iter()
+            .map(|(p, b)| FileEntry::describe(p, b))
+            .collect(),
+        metrics: Metrics::default(),
+        base_rates: vec![],
+        golden,
+        rollout: None,
+        training: [(
+            "generator".to_string(),
+            serde_json::json!(format!(
+                "warmstart synthetic fair-multiple, variant {variant}"
+            )),
+        )]
+        .into_iter()
+        .collect(),
+    };
+    (manifest, files)
+}
+
+/// [`synthetic_fair_multiple_parts`] as a loaded bundle.
+pub fn synthetic_fair_multiple_bundle(version: &str, variant: u64) -> Bundle {
+    let (manifest, files) = synthetic_fair_multiple_parts(version, variant);
+    Bundle::from_parts(manifest, files).expect("synthetic fair-multiple bundle is valid")
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fair_multiple::industry_code;
@@ -404,5 +519,35 @@ mod tests {
         // Every industry is represented.
         let industries: HashSet<&str> = a.iter().filter_map(|c| c.industry.as_deref()).collect();
         assert_eq!(industries.len(), INDUSTRY_PROFILES.len());
+    }
+
+    #[test]
+    fn fair_multiple_bundle_is_valid_and_plausible() {
+        let b = synthetic_fair_multiple_bundle("2026-11-22T10-00-00Z-test001", 1);
+        assert!(b.verify_golden().unwrap() >= MIN_GOLDEN_ROWS);
+        assert_eq!(b.manifest().kind, ModelKind::FairMultiple);
+        let all = synthetic_companies(50, 2, "20250331");
+        let mut out = [0.0];
+        for c in &all {
+            b.score_into(&c.fundamentals().row(), &mut out).unwrap();
+            assert!((3.0..80.0).contains(&out[0]), "{}: {}", c.ts_code, out[0]);
+        }
+        // Liquor is valued richer than utilities, all else missing.
+        let mut pe = |industry: &str| {
+            let f = super::super::fair_multiple::Fundamentals {
+                industry: Some(industry.into()),
+                ..Default::default()
+            };
+            b.score_into(&f.row(), &mut out).unwrap();
+            out[0]
+        };
+        assert!(pe("白酒") > pe("电力"));
+        // Variants differ.
+        let b2 = synthetic_fair_multiple_bundle("v2", 2);
+        let row = all[0].fundamentals().row();
+        let mut out2 = [0.0];
+        b2.score_into(&row, &mut out2).unwrap();
+        b.score_into(&row, &mut out).unwrap();
+        assert_ne!(out, out2);
     }
 }

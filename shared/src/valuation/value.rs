@@ -22,6 +22,9 @@ use super::wacc::{
     after_tax_cost_of_debt, cost_of_equity, wacc_from_debt_ratio, WaccBreakdown, WaccWeights,
 };
 
+/// The warning when the company has no industry peers.
+pub const NO_PEERS_WARNING: &str = "no industry peers in the store: no peer medians";
+
 /// A terminal value above this share of EV earns a warning.
 pub const TV_SHARE_WARNING: f64 = 0.85;
 
@@ -297,7 +300,7 @@ pub fn value(
     let relative = company.map(|c| relative(c, peers));
     if let Some(r) = &relative {
         if r.peer_count == 0 {
-            warnings.push("no industry peers in the store: no peer medians".into());
+            warnings.push(NO_PEERS_WARNING.into());
         }
     }
     let eps = company.and_then(Company::eps);
@@ -452,6 +455,7 @@ pub fn value(
         },
         model,
         cached: false,
+        degraded: false,
         request_id: None,
     })
 }

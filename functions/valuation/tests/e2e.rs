@@ -1,0 +1,340 @@
+//! End to end: the `valuation` binary cargo built for this test, run through its real Lambda
+//! runtime loop (the Runtime API emulator of `warmstart-tests`), with a fair-multiple bundle
+//! published to and a synthetic company universe seeded into moto_server, fed the API Gateway
+//! v2 sample events of `events/`.
+
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use warmstart_core::aws::sdk::dynamodb::types::AttributeValue;
+use warmstart_core::aws::valuation_store::DynamoCompanyStore;
+use warmstart_core::bundle::write_bundle;
+use warmstart_core::valuation::synthetic::{
+    synthetic_companies, synthetic_fair_multiple_parts, FAIR_MULTIPLE_NAME,
+};
+use warmstart_core::valuation::ValuationRequest;
+use warmstart_tests::*;
+
+const VERSION: &str = "2026-11-22T10-00-00Z-fm0e2e1";
+const AS_OF: &str = "20250331";
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(20);
+const TTL: i64 = 3600;
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_valuation"))
+}
+
+struct Stack {
+    emu: Emulator,
+    cache_table: String,
+}
+
+/// Moto with a published fair-multiple bundle, seeded companies (with industry indexes) and a
+/// ValuationCache table; the registry is left empty.
+async fn stack(tag: &str) -> Stack {
+    let emu = Emulator::start(tag).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (manifest, files) = synthetic_fair_multiple_parts(VERSION, 1);
+    write_bundle(dir.path(), manifest, &files).unwrap();
+    warmstart_core::aws::publish_bundle(&emu.s3, &emu.bucket, "models/", dir.path())
+        .await
+        .unwrap();
+    let report = DynamoCompanyStore::new(emu.dynamo.clone(), &emu.features_table)
+        .put_companies(&synthetic_companies(60, 1, AS_OF))
+        .await
+        .unwrap();
+    assert_eq!(report.companies, 60);
+    let cache_table = unique_name(&format!("ValuationCache-{tag}"));
+    create_table(&emu.dynamo, &cache_table, "pk").await;
+    Stack { emu, cache_table }
+}
+
+impl Stack {
+    fn env(&self) -> Vec<(String, String)> {
+        let mut env = self.emu.function_env();
+        env.retain(|(k, _)| k != "MODEL_NAME");
+        env.extend(
+            [
+                ("MODEL_NAME", FAIR_MULTIPLE_NAME),
+                ("VALUATION_CACHE_TABLE", self.cache_table.as_str()),
+                ("CACHE_TTL_SECS", "3600"),
+                // Generous: moto on a busy 2-core machine.
+                ("STORE_DEADLINE_MS", "3000"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        env
+    }
+}
+
+struct Running {
+    api: RuntimeApi,
+    function: FunctionProcess,
+}
+
+async fn run(env: Vec<(String, String)>) -> Running {
+    let api = RuntimeApi::start().await;
+    let function = FunctionProcess::spawn(binary(), &api, &env);
+    if let Err(e) = api.wait_ready(Duration::from_secs(30)).await {
+        panic!("{e}\nfunction output:\n{}", function.lines().join("\n"));
+    }
+    Running { api, function }
+}
+
+impl Running {
+    /// Status, parsed body and raw body text.
+    async fn call_raw(&self, event: &[u8]) -> (i64, Value, String) {
+        let outcome = match self.api.invoke(event, INVOKE_TIMEOUT).await {
+            Ok(o) => o,
+            Err(e) => panic!(
+                "{e}\nfunction output:\n{}",
+                self.function.lines().join("\n")
+            ),
+        };
+        let v = outcome.json();
+        let text = v["body"].as_str().expect("text body").to_string();
+        let (status, body) = http_answer(&outcome);
+        (status, body, text)
+    }
+
+    async fn event(&self, name: &str) -> (i64, Value) {
+        let (s, v, _) = self.call_raw(&sample_event(name)).await;
+        (s, v)
+    }
+}
+
+/// The raw `valuation_results` text of a response body.
+fn results_text(body: &str) -> &str {
+    let start = body
+        .find("\"valuation_results\"")
+        .expect("valuation_results");
+    let end = body.find("\"relative\"").expect("relative");
+    &body[start..end]
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_events_through_the_runtime_loop_with_the_cache() {
+    let s = stack("vale2e").await;
+    s.emu.set_active(FAIR_MULTIPLE_NAME, VERSION).await;
+    let f = run(s.env()).await;
+
+    // A seeded company: consistent DCF, relative and ML sections.
+    let valid_event = sample_event("apigw-valuation-valid.json");
+    let (status, v, first_text) = f.call_raw(&valid_event).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["cached"], false);
+    assert_eq!(v["degraded"], false, "{v}");
+    assert_eq!(v["ts_code"], "600519.SH");
+    let ev: Value = serde_json::from_slice(&valid_event).unwrap();
+    assert_eq!(v["request_id"], ev["requestContext"]["requestId"]);
+    assert_eq!(v["model"]["name"], FAIR_MULTIPLE_NAME);
+    assert_eq!(v["model"]["version"], VERSION);
+    let d = &v["valuation_results"]["dcf_forecast_details"];
+    let f64_of = |x: &Value| x.as_f64().unwrap();
+    assert_eq!(
+        f64_of(&d["enterprise_value"]),
+        f64_of(&d["pv_forecast_ufcf"]) + f64_of(&d["pv_terminal_value"])
+    );
+    assert_eq!(
+        f64_of(&d["equity_value"]),
+        f64_of(&d["enterprise_value"]) - f64_of(&d["net_debt"])
+    );
+    assert!(f64_of(&d["value_per_share"]) > 0.0);
+    let table =
+        &v["valuation_results"]["sensitivity_analysis_result"]["result_tables"]["value_per_share"];
+    assert_eq!(table.as_array().unwrap().len(), 3);
+    assert_eq!(
+        v["valuation_results"]["detailed_forecast_table"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    let rel = &v["relative"];
+    assert!(rel["peer_count"].as_u64().unwrap() >= 3, "{rel}");
+    assert!(rel["implied_price_pe"].as_f64().unwrap() > 0.0);
+    let ml = &v["ml_fair_multiple"];
+    assert!(ml["fair_pe"].as_f64().unwrap() > 0.0);
+    assert!(ml["implied_price"].as_f64().unwrap() > 0.0);
+    let b = &v["blended_target"];
+    let w = &b["weights"];
+    assert_eq!(
+        (w["dcf"].as_f64(), w["relative"].as_f64(), w["ml"].as_f64()),
+        (Some(0.5), Some(0.25), Some(0.25))
+    );
+    let blended = 0.5 * f64_of(&d["value_per_share"])
+        + 0.25 * f64_of(&rel["implied_price"])
+        + 0.25 * f64_of(&ml["implied_price"]);
+    assert!((f64_of(&b["price"]) - blended).abs() <= 1e-9 * blended);
+
+    // The same request again: from the cache, byte-identical numbers, this request's id.
+    let mut again: Value = ev.clone();
+    again["requestContext"]["requestId"] = "second-request".into();
+    let (status, v2, second_text) = f.call_raw(&serde_json::to_vec(&again).unwrap()).await;
+    assert_eq!(status, 200, "{v2}");
+    assert_eq!(v2["cached"], true);
+    assert_eq!(v2["request_id"], "second-request");
+    assert_eq!(results_text(&first_text), results_text(&second_text));
+    assert_eq!(v2["ml_fair_multiple"], v["ml_fair_multiple"]);
+    assert_eq!(v2["relative"], v["relative"]);
+
+    // The cache item: keyed by the normalized request, with its TTL.
+    let body = ev["body"].as_str().unwrap();
+    let key = ValuationRequest::from_json(body.as_bytes())
+        .unwrap()
+        .cache_key(Some(VERSION), AS_OF)
+        .unwrap();
+    let item = s
+        .emu
+        .dynamo
+        .get_item()
+        .table_name(&s.cache_table)
+        .key("pk", AttributeValue::S(key.clone()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_else(|| panic!("no cache item {key}"));
+    let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+    assert!(
+        (now() + TTL - 120..=now() + TTL).contains(&expires),
+        "{expires}"
+    );
+    assert_eq!(item["ts_code"].as_s().unwrap(), "600519.SH");
+    assert_eq!(item["model_version"].as_s().unwrap(), VERSION);
+
+    // Aliases: same DCF, no table; served from its own cache entry the second time.
+    let (status, a) = f.event("apigw-valuation-valid-aliases.json").await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(
+        a["valuation_results"]["dcf_forecast_details"],
+        v["valuation_results"]["dcf_forecast_details"]
+    );
+    assert!(a["valuation_results"]["sensitivity_analysis_result"].is_null());
+    let (_, a2) = f.event("apigw-valuation-valid-aliases.json").await;
+    assert_eq!(a2["cached"], true);
+
+    let (status, e) = f.event("apigw-valuation-valid-exit-multiple.json").await;
+    assert_eq!(status, 200, "{e}");
+    let ed = &e["valuation_results"]["dcf_forecast_details"];
+    assert_eq!(ed["exit_multiple_used"], 12.0);
+    assert!(ed["implied_perpetual_growth"].is_f64());
+
+    for (name, want, code, needle) in [
+        (
+            "apigw-valuation-invalid-growth-above-wacc.json",
+            400,
+            "growth_not_below_wacc",
+            "terminal_growth_rate",
+        ),
+        (
+            "apigw-valuation-invalid-forecast-years-zero.json",
+            400,
+            "invalid_field",
+            "forecast_years",
+        ),
+        (
+            "apigw-valuation-unknown-ts-code.json",
+            404,
+            "not_found",
+            "000000.XX",
+        ),
+    ] {
+        let ev: Value = serde_json::from_slice(&sample_event(name)).unwrap();
+        let (status, p) = f.event(name).await;
+        assert_eq!(status, want, "{name}: {p}");
+        assert_eq!(p["status"], want);
+        assert_eq!(p["code"], code, "{name}: {p}");
+        assert!(
+            p["message"].as_str().unwrap().contains(needle),
+            "{name}: {p}"
+        );
+        assert_eq!(p["request_id"], ev["requestContext"]["requestId"]);
+    }
+
+    let (status, h) = f.event("apigw-get-health.json").await;
+    assert_eq!(status, 200, "{h}");
+    assert_eq!(h["function"], "valuation");
+    assert_eq!(h["model"]["version"], VERSION);
+    assert_eq!(h["degraded"], false);
+
+    // Telemetry: request log lines and EMF documents with Function = valuation.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines = f.function.json_lines();
+    let init = lines
+        .iter()
+        .find(|l| l["message"] == "init complete")
+        .unwrap_or_else(|| panic!("no init log in {lines:?}"));
+    assert_eq!(init["model_version"], VERSION);
+    assert!(lines
+        .iter()
+        .any(|l| l["message"] == "fair-multiple model loaded" && l["version_from"] == "registry"));
+    let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+    assert_eq!(requests.len(), 9);
+    assert_eq!(requests[0]["cold_start"], true);
+    assert_eq!(requests[1]["cache_hit"], true);
+    let emf: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    assert!(!emf.is_empty());
+    assert!(emf.iter().all(|d| d["Function"] == "valuation"));
+    assert_eq!(
+        emf[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["Function"]])
+    );
+    let total = |name: &str| -> u64 { emf.iter().filter_map(|d| d[name].as_u64()).sum() };
+    assert_eq!(total("Requests"), 8);
+    assert_eq!(total("CacheHit"), 2);
+    assert_eq!(total("Degraded"), 0);
+    assert_eq!(total("ColdStart"), 1);
+    assert!(emf.iter().any(|d| d["Latency"].is_array()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_model_answers_are_degraded_not_failed() {
+    let s = stack("vale2enm").await;
+    // Registry empty and no MODEL_VERSION: nothing to serve.
+    let f = run(s.env()).await;
+    let (status, v) = f.event("apigw-valuation-valid.json").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["degraded"], true);
+    assert!(v["ml_fair_multiple"].is_null() && v["model"].is_null());
+    assert!(v["relative"]["peer_count"].as_u64().unwrap() > 0);
+    // Degraded answers are not cached.
+    let (_, v) = f.event("apigw-valuation-valid.json").await;
+    assert_eq!(v["cached"], false);
+    let (_, h) = f.event("apigw-get-health.json").await;
+    assert_eq!(h["degraded"], true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let degraded: u64 = f
+        .function
+        .json_lines()
+        .iter()
+        .filter_map(|d| d["Degraded"].as_u64())
+        .sum();
+    assert_eq!(degraded, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_outage_is_a_503_within_the_deadline() {
+    let mut s = stack("vale2eout").await;
+    let mut env = s.env();
+    env.push(("MODEL_VERSION".into(), VERSION.into()));
+    env.push(("STORE_DEADLINE_MS".into(), "300".into()));
+    let f = run(env).await;
+    let (status, _) = f.event("apigw-valuation-valid-aliases.json").await;
+    assert_eq!(status, 200);
+    s.emu.moto.stop();
+    let t = std::time::Instant::now();
+    let (status, p) = f.event("apigw-valuation-valid.json").await;
+    assert_eq!(status, 503, "{p}");
+    assert_eq!(p["code"], "store_unavailable");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let (status, _) = f.event("apigw-get-health.json").await;
+    assert_eq!(status, 200);
+}

@@ -1,0 +1,452 @@
+//! DynamoDB side of the valuation endpoint: `company#<ts_code>` items and `industry#<name>`
+//! member indexes in the Features table ([`DynamoCompanyStore`]), answers in the
+//! ValuationCache table ([`DynamoValuationCache`]). Access patterns are documented in
+//! [`crate::valuation::store`].
+
+use super::sdk_message;
+use super::RetryPolicy;
+use crate::store::StoreError;
+use crate::valuation::store::{
+    company_key, industry_key, CacheEntry, CompanyStore, ResultCache, MAX_PEERS,
+};
+use crate::valuation::Company;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+use futures::{StreamExt, TryStreamExt};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Partition key attribute of the Features and ValuationCache tables.
+pub const PK: &str = "pk";
+/// Most items one BatchWriteItem takes.
+const MAX_BATCH_WRITE: usize = 25;
+/// Most Scan pages the no-index fallback reads for one industry.
+pub const MAX_SCAN_PAGES: usize = 20;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn backend(op: &'static str, e: &(dyn std::error::Error + 'static)) -> StoreError {
+    StoreError::Backend {
+        op,
+        message: sdk_message(e),
+    }
+}
+
+fn now_epoch() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The DynamoDB item of a company: its fields plus `pk = company#<ts_code>`.
+pub fn company_item(c: &Company) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(c).map_err(|e| StoreError::Decode {
+        key: company_key(&c.ts_code),
+        message: e.to_string(),
+    })?;
+    item.insert(PK.into(), AttributeValue::S(company_key(&c.ts_code)));
+    Ok(item)
+}
+
+fn decode_company(key: &str, item: Item) -> Result<Company, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Decode {
+        key: key.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// What [`DynamoCompanyStore::put_companies`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompanyPutReport {
+    /// Company items written (repeated ts_codes: the last one wins).
+    pub companies: usize,
+    /// Industry index items written.
+    pub industries: usize,
+    /// BatchWriteItem calls, retries included.
+    pub requests: usize,
+}
+
+/// Company data in the Features table.
+#[derive(Debug, Clone)]
+pub struct DynamoCompanyStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    reads: RetryPolicy,
+    writes: RetryPolicy,
+}
+
+impl DynamoCompanyStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoCompanyStore {
+            client,
+            table: table.into(),
+            reads: RetryPolicy::READS,
+            writes: RetryPolicy::WRITES,
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// GetItem `company#<ts_code>`.
+    pub async fn get_company(&self, ts_code: &str) -> Result<Option<Company>, StoreError> {
+        let key = company_key(ts_code);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(key.clone()))
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", &e))?;
+        out.item.map(|item| decode_company(&key, item)).transpose()
+    }
+
+    /// The ts_codes listed in `industry#<industry>`; `None` when there is no index item.
+    pub async fn industry_members(
+        &self,
+        industry: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(industry_key(industry)))
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", &e))?;
+        Ok(out.item.map(|item| match item.get("members") {
+            Some(AttributeValue::L(l)) => l.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
+            Some(AttributeValue::Ss(s)) => s.clone(),
+            _ => Vec::new(),
+        }))
+    }
+
+    /// BatchGetItem of up to 100 companies, retrying `UnprocessedKeys` with bounded backoff.
+    /// Missing or undecodable items are left out (logged); keys still unprocessed at the end
+    /// are an error.
+    pub async fn batch_get_companies(&self, codes: &[String]) -> Result<Vec<Company>, StoreError> {
+        let unique: BTreeSet<&String> = codes.iter().collect();
+        if unique.len() > MAX_PEERS {
+            return Err(StoreError::BatchSize {
+                got: unique.len(),
+                max: MAX_PEERS,
+            });
+        }
+        let mut pending: Vec<Item> = unique
+            .iter()
+            .map(|c| HashMap::from([(PK.to_string(), AttributeValue::S(company_key(c)))]))
+            .collect();
+        let mut out = Vec::with_capacity(pending.len());
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            if attempt > 0 {
+                if attempt >= self.reads.attempts {
+                    return Err(StoreError::Unprocessed {
+                        remaining: pending.len(),
+                        attempts: attempt,
+                    });
+                }
+                tokio::time::sleep(self.reads.delay(attempt - 1)).await;
+            }
+            attempt += 1;
+            let keys = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .build()
+                .map_err(|e| backend("BatchGetItem", &e))?;
+            let resp = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(|e| backend("BatchGetItem", &e))?;
+            for item in resp
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let key = match item.get(PK) {
+                    Some(AttributeValue::S(k)) => k.clone(),
+                    _ => continue,
+                };
+                match decode_company(&key, item) {
+                    Ok(c) => out.push(c),
+                    Err(e) => tracing::warn!(error = %e, "peer item skipped"),
+                }
+            }
+            pending = resp
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+        }
+        out.sort_by(|a, b| a.ts_code.cmp(&b.ts_code));
+        Ok(out)
+    }
+
+    /// Fallback without an index item: Scan with `begins_with(pk, "company#") AND industry =
+    /// :industry`, at most [`MAX_SCAN_PAGES`] pages, stopping at `limit` companies.
+    pub async fn scan_industry(
+        &self,
+        industry: &str,
+        limit: usize,
+    ) -> Result<Vec<Company>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        for _ in 0..MAX_SCAN_PAGES {
+            let resp = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(#pk, :prefix) AND #industry = :industry")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#industry", "industry")
+                .expression_attribute_values(":prefix", AttributeValue::S("company#".into()))
+                .expression_attribute_values(":industry", AttributeValue::S(industry.into()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend("Scan", &e))?;
+            for item in resp.items.unwrap_or_default() {
+                let key = match item.get(PK) {
+                    Some(AttributeValue::S(k)) => k.clone(),
+                    _ => continue,
+                };
+                match decode_company(&key, item) {
+                    Ok(c) => out.push(c),
+                    Err(e) => tracing::warn!(error = %e, "peer item skipped"),
+                }
+            }
+            start = resp.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() || out.len() >= limit {
+                break;
+            }
+        }
+        out.sort_by(|a, b| a.ts_code.cmp(&b.ts_code));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Companies of `industry`: the index item's members (first `limit` in code order) read
+    /// with one BatchGetItem; without an index item, [`Self::scan_industry`].
+    pub async fn industry_peers(
+        &self,
+        industry: &str,
+        limit: usize,
+    ) -> Result<Vec<Company>, StoreError> {
+        let limit = limit.min(MAX_PEERS);
+        match self.industry_members(industry).await? {
+            Some(mut members) => {
+                members.sort();
+                members.dedup();
+                members.truncate(limit);
+                if members.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.batch_get_companies(&members).await
+            }
+            None => {
+                tracing::warn!(industry = %industry, "no industry index item; scanning the Features table");
+                self.scan_industry(industry, limit).await
+            }
+        }
+    }
+
+    /// Writes company items (BatchWriteItem, 25 per call, 4 in flight, unprocessed items
+    /// retried) and then each touched industry's index item, merged with the members it
+    /// already lists.
+    pub async fn put_companies(
+        &self,
+        companies: &[Company],
+    ) -> Result<CompanyPutReport, StoreError> {
+        let mut last: BTreeMap<&str, &Company> = BTreeMap::new();
+        for c in companies {
+            last.insert(c.ts_code.as_str(), c);
+        }
+        let items: Vec<Item> = last
+            .values()
+            .map(|c| company_item(c))
+            .collect::<Result<_, _>>()?;
+        let mut report = CompanyPutReport::default();
+        let mut batches = futures::stream::iter(
+            items
+                .chunks(MAX_BATCH_WRITE)
+                .map(|chunk| self.write_batch(chunk.to_vec())),
+        )
+        .buffer_unordered(4);
+        while let Some((written, calls)) = batches.try_next().await? {
+            report.companies += written;
+            report.requests += calls;
+        }
+        drop(batches);
+
+        let mut by_industry: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for c in last.values() {
+            if let Some(ind) = c.industry.as_deref().filter(|i| !i.is_empty()) {
+                by_industry
+                    .entry(ind)
+                    .or_default()
+                    .insert(c.ts_code.clone());
+            }
+        }
+        for (industry, mut members) in by_industry {
+            if let Some(existing) = self.industry_members(industry).await? {
+                members.extend(existing);
+            }
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, AttributeValue::S(industry_key(industry)))
+                .item("industry", AttributeValue::S(industry.to_string()))
+                .item(
+                    "members",
+                    AttributeValue::L(members.into_iter().map(AttributeValue::S).collect()),
+                )
+                .item("updated_at", AttributeValue::N(now_epoch().to_string()))
+                .send()
+                .await
+                .map_err(|e| backend("PutItem", &e))?;
+            report.industries += 1;
+        }
+        Ok(report)
+    }
+
+    /// One chunk of ≤ 25 items, resending unprocessed ones. Returns (written, calls).
+    async fn write_batch(&self, items: Vec<Item>) -> Result<(usize, usize), StoreError> {
+        let total = items.len();
+        let mut pending: Vec<WriteRequest> = items
+            .into_iter()
+            .map(|item| {
+                PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(|e| backend("BatchWriteItem", &e))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut calls = 0u32;
+        while !pending.is_empty() {
+            if calls > 0 {
+                if calls >= self.writes.attempts {
+                    return Err(StoreError::Unprocessed {
+                        remaining: pending.len(),
+                        attempts: calls,
+                    });
+                }
+                tokio::time::sleep(self.writes.delay(calls - 1)).await;
+            }
+            calls += 1;
+            let resp = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, std::mem::take(&mut pending))
+                .send()
+                .await
+                .map_err(|e| backend("BatchWriteItem", &e))?;
+            pending = resp
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+        }
+        Ok((total, calls as usize))
+    }
+}
+
+impl CompanyStore for DynamoCompanyStore {
+    async fn get_company(&self, ts_code: &str) -> Result<Option<Company>, StoreError> {
+        DynamoCompanyStore::get_company(self, ts_code).await
+    }
+
+    async fn industry_peers(
+        &self,
+        industry: &str,
+        limit: usize,
+    ) -> Result<Vec<Company>, StoreError> {
+        DynamoCompanyStore::industry_peers(self, industry, limit).await
+    }
+}
+
+/// The ValuationCache table: `pk`, `body`, `expires_at` (TTL attribute), `ts_code`, `as_of`,
+/// `model_version`, `created_at`.
+#[derive(Debug, Clone)]
+pub struct DynamoValuationCache {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoValuationCache {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoValuationCache {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+impl ResultCache for DynamoValuationCache {
+    async fn get(&self, key: &str, now: i64) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(key.to_string()))
+            .send()
+            .await
+            .map_err(|e| backend("GetItem", &e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let expires_at = match item.get("expires_at") {
+            Some(AttributeValue::N(n)) => n.parse::<i64>().unwrap_or(0),
+            _ => 0,
+        };
+        if expires_at <= now {
+            return Ok(None);
+        }
+        match item.get("body") {
+            Some(AttributeValue::S(b)) => Ok(Some(b.clone())),
+            _ => Err(StoreError::Decode {
+                key: key.to_string(),
+                message: "cache item has no `body` string".into(),
+            }),
+        }
+    }
+
+    async fn put(&self, e: &CacheEntry) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, AttributeValue::S(e.key.clone()))
+            .item("body", AttributeValue::S(e.body.clone()))
+            .item("expires_at", AttributeValue::N(e.expires_at.to_string()))
+            .item("ts_code", AttributeValue::S(e.ts_code.clone()))
+            .item("as_of", AttributeValue::S(e.as_of.clone()))
+            .item("created_at", AttributeValue::N(e.created_at.to_string()));
+        if let Some(v) = &e.model_version {
+            req = req.item("model_version", AttributeValue::S(v.clone()));
+        }
+        req.send().await.map_err(|e| backend("PutItem", &e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::valuation::synthetic_companies;
+
+    #[test]
+    fn company_items_round_trip_with_their_key() {
+        for c in synthetic_companies(20, 4, "20250331") {
+            let item = company_item(&c).unwrap();
+            assert_eq!(item[PK], AttributeValue::S(company_key(&c.ts_code)));
+            assert_eq!(decode_company("k", item).unwrap(), c);
+        }
+    }
+}

@@ -1,0 +1,532 @@
+//! The valuation endpoint, independent of AWS (company data through a [`CompanyStore`],
+//! answers cached in a [`ResultCache`]) so all of it is unit-tested in-process. The Lambda
+//! binary only adds init, the runtime loop and telemetry.
+//!
+//! `POST /valuation`: parse and validate (400 naming the field) → company (GetItem; none → 404;
+//! store failure/timeout → 503) → cache lookup by [`ValuationRequest::cache_key`] (hit →
+//! `cached: true`, the stored numbers unchanged) → industry peers (failure → answer without
+//! peer medians, `degraded`) → fair P/E from the `fair-multiple` model (missing → no ML
+//! section, `degraded`) → [`value`] → cache write (not for degraded answers; best effort,
+//! awaited before answering because Lambda freezes the container afterwards).
+//! `GET /health`: liveness and what is loaded.
+
+use super::error::ValuationError;
+use super::fair_multiple::{Fundamentals, FAIR_MULTIPLE_FEATURES};
+use super::request::ValuationRequest;
+use super::response::ValuationResponse;
+use super::store::{CacheEntry, CompanyStore, ResultCache, MAX_PEERS};
+use super::value::{value, FairMultipleInput, NO_PEERS_WARNING};
+use crate::bundle::{Bundle, BundleError, ModelKind};
+use crate::http::{self, ApiError, Problem, RouteKey, MAX_BODY_BYTES};
+use crate::model::ModelError;
+use arc_swap::ArcSwapOption;
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use serde::Serialize;
+use serde_json::Value;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The `Function` dimension of this endpoint's metrics.
+pub const FUNCTION: &str = "valuation";
+
+const ROUTES: &[RouteKey] = &[("POST", "/valuation"), ("GET", "/health")];
+
+/// The `fair-multiple` bundle, checked to be servable: kind `fair-multiple`, the
+/// [`FAIR_MULTIPLE_FEATURES`] in order, one output (the fair P/E).
+pub struct FairMultipleModel {
+    bundle: Bundle,
+}
+
+impl FairMultipleModel {
+    pub fn new(bundle: Bundle) -> Result<Self, BundleError> {
+        let m = bundle.manifest();
+        let invalid = |msg: String| Err(BundleError::Invalid(msg));
+        if m.kind != ModelKind::FairMultiple {
+            return invalid(format!("kind is `{}`, not fair-multiple", m.kind.as_str()));
+        }
+        if m.features.len() != FAIR_MULTIPLE_FEATURES.len()
+            || m.features
+                .iter()
+                .zip(FAIR_MULTIPLE_FEATURES)
+                .any(|(f, n)| f.name != n)
+        {
+            return invalid(format!(
+                "features must be the {} fair-multiple features in order ({})",
+                FAIR_MULTIPLE_FEATURES.len(),
+                FAIR_MULTIPLE_FEATURES.join(", ")
+            ));
+        }
+        if bundle.num_outputs() != 1 {
+            return invalid(format!(
+                "a fair-multiple bundle has one output (the fair P/E), not {}",
+                bundle.num_outputs()
+            ));
+        }
+        Ok(FairMultipleModel { bundle })
+    }
+
+    pub fn name(&self) -> &str {
+        self.bundle.name()
+    }
+
+    pub fn version(&self) -> &str {
+        self.bundle.version()
+    }
+
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// The model's fair P/E for these fundamentals.
+    pub fn fair_pe(&self, f: &Fundamentals) -> Result<f64, ModelError> {
+        let mut out = [0.0];
+        self.bundle.score_into(&f.row(), &mut out)?;
+        Ok(out[0])
+    }
+}
+
+/// Deadlines and cache lifetime.
+#[derive(Debug, Clone, Copy)]
+pub struct ValuationConfig {
+    /// Company read, cache read and cache write, each.
+    pub store_deadline: Duration,
+    /// The peers read (an index GetItem plus a BatchGetItem of up to 100 items).
+    pub peers_deadline: Duration,
+    /// Lifetime of a cached answer; 0 turns the cache off.
+    pub cache_ttl_secs: u64,
+}
+
+impl Default for ValuationConfig {
+    fn default() -> Self {
+        ValuationConfig {
+            store_deadline: Duration::from_millis(150),
+            peers_deadline: Duration::from_millis(600),
+            cache_ttl_secs: 3600,
+        }
+    }
+}
+
+/// What one request did, for metrics and the request log line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ValuationStats {
+    pub route: &'static str,
+    pub status: u16,
+    /// A `POST /valuation`: counts in `Requests`, `Latency`, `Degraded`, `CacheHit`.
+    pub counted: bool,
+    pub degraded: bool,
+    pub cache_hit: bool,
+    pub ts_code: Option<String>,
+    /// Time spent waiting for the company store and the cache.
+    pub store_ms: Option<f64>,
+    /// Time spent in the valuation itself (model scoring included).
+    pub compute_ms: Option<f64>,
+    /// Why the company read failed: `timeout` or the store error kind.
+    pub store_failure: Option<&'static str>,
+    pub peers_failure: Option<&'static str>,
+    pub cache_failure: Option<&'static str>,
+    pub error_code: Option<&'static str>,
+    pub model_version: Option<String>,
+}
+
+/// Why a valuation request has no 200 answer.
+#[derive(Debug)]
+enum Failure {
+    Api(ApiError),
+    Valuation(ValuationError),
+    /// The company store could not answer (503).
+    Unavailable(String),
+}
+
+#[derive(Serialize)]
+struct ModelInfo<'a> {
+    name: &'a str,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct Health<'a> {
+    status: &'static str,
+    function: &'static str,
+    model: Option<ModelInfo<'a>>,
+    /// True when answers lack the ML section (no model loaded).
+    degraded: bool,
+    cache_ttl_secs: u64,
+    init_ms: f64,
+    cold_start_ms: Option<f64>,
+    request_id: &'a str,
+}
+
+fn now_epoch() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Awaits `fut` for at most `deadline`; `Err("timeout")` or `Err(kind)` of a store error.
+async fn within<T>(
+    deadline: Duration,
+    fut: impl Future<Output = Result<T, crate::store::StoreError>>,
+    ms: &mut f64,
+) -> Result<T, (&'static str, String)> {
+    let t = Instant::now();
+    let r = tokio::time::timeout(deadline, fut).await;
+    *ms += t.elapsed().as_secs_f64() * 1e3;
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err((e.kind(), e.to_string())),
+        Err(_) => Err((
+            "timeout",
+            format!("no answer within {} ms", deadline.as_millis()),
+        )),
+    }
+}
+
+/// The valuation service over a company store `S` and a cache `C`. `Send + Sync`; the model
+/// can be swapped while requests are in flight.
+pub struct ValuationService<S, C> {
+    store: S,
+    cache: C,
+    model: ArcSwapOption<FairMultipleModel>,
+    config: ValuationConfig,
+    process_start: Instant,
+    init_ms: f64,
+    first_invocation_ms: OnceLock<f64>,
+}
+
+impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
+    /// `model` is `None` when no fair-multiple bundle could be loaded: answers then omit the
+    /// ML section and are `degraded`. `process_start` is when the container's process started.
+    pub fn new(
+        store: S,
+        cache: C,
+        model: Option<FairMultipleModel>,
+        config: ValuationConfig,
+        process_start: Instant,
+    ) -> Self {
+        ValuationService {
+            store,
+            cache,
+            model: ArcSwapOption::from(model.map(Arc::new)),
+            config,
+            process_start,
+            init_ms: process_start.elapsed().as_secs_f64() * 1e3,
+            first_invocation_ms: OnceLock::new(),
+        }
+    }
+
+    pub fn model(&self) -> Option<Arc<FairMultipleModel>> {
+        self.model.load_full()
+    }
+
+    /// Serves `model` from now on (hot reload).
+    pub fn swap_model(&self, model: FairMultipleModel) {
+        self.model.store(Some(Arc::new(model)));
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn cache(&self) -> &C {
+        &self.cache
+    }
+
+    pub fn init_ms(&self) -> f64 {
+        self.init_ms
+    }
+
+    /// Handles one API Gateway request. Never fails: every problem is an HTTP response.
+    pub async fn handle(
+        &self,
+        event: &ApiGatewayV2httpRequest,
+        lambda_request_id: &str,
+    ) -> (ApiGatewayV2httpResponse, ValuationStats) {
+        self.first_invocation_ms
+            .get_or_init(|| self.process_start.elapsed().as_secs_f64() * 1e3);
+        let rid = http::request_id(event, lambda_request_id);
+        let (method, path) = http::method_and_path(event);
+        let model = self.model.load_full();
+        let mut stats = ValuationStats {
+            model_version: model.as_ref().map(|m| m.version().to_string()),
+            ..ValuationStats::default()
+        };
+        let result = match http::dispatch(ROUTES, method, path) {
+            Ok(0) => {
+                stats.route = "valuation";
+                stats.counted = true;
+                match http::body_bytes(event, MAX_BODY_BYTES) {
+                    Ok(body) => self
+                        .valuation(&body, model.as_deref(), rid, &mut stats)
+                        .await
+                        .map(|r| http::json_response(200, &r, rid)),
+                    Err(e) => Err(Failure::Api(e)),
+                }
+            }
+            Ok(1) => {
+                stats.route = "health";
+                let health = Health {
+                    status: "ok",
+                    function: FUNCTION,
+                    model: model.as_ref().map(|m| ModelInfo {
+                        name: m.name(),
+                        version: m.version(),
+                    }),
+                    degraded: model.is_none(),
+                    cache_ttl_secs: self.config.cache_ttl_secs,
+                    init_ms: self.init_ms,
+                    cold_start_ms: self.first_invocation_ms.get().copied(),
+                    request_id: rid,
+                };
+                Ok(http::json_response(200, &health, rid))
+            }
+            Ok(_) => Err(Failure::Api(ApiError::Internal(
+                "route table out of sync".into(),
+            ))),
+            Err(e) => {
+                stats.route = "unrouted";
+                Err(Failure::Api(e))
+            }
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(f) => problem(&f, rid, &mut stats),
+        };
+        stats.status = u16::try_from(resp.status_code).unwrap_or(500);
+        (resp, stats)
+    }
+
+    async fn valuation(
+        &self,
+        body: &[u8],
+        model: Option<&FairMultipleModel>,
+        rid: &str,
+        stats: &mut ValuationStats,
+    ) -> Result<ValuationResponse, Failure> {
+        let request = parse_request(body)?;
+        request.validate().map_err(Failure::Valuation)?;
+        for (field, present) in [
+            ("company", request.company.is_some()),
+            ("peers", request.peers.is_some()),
+        ] {
+            if present {
+                return Err(Failure::Api(ApiError::invalid(
+                    field,
+                    "is only accepted by the offline `warmstart value`; the endpoint reads \
+                     company data from the store",
+                )));
+            }
+        }
+        let ts_code = request
+            .normalized_ts_code()
+            .ok_or(Failure::Api(ApiError::MissingField { field: "ts_code" }))?;
+        stats.ts_code = Some(ts_code.clone());
+        let mut store_ms = 0.0;
+
+        // Company.
+        let company = match within(
+            self.config.store_deadline,
+            self.store.get_company(&ts_code),
+            &mut store_ms,
+        )
+        .await
+        {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                stats.store_ms = Some(store_ms);
+                return Err(Failure::Valuation(ValuationError::NotFound { ts_code }));
+            }
+            Err((kind, detail)) => {
+                stats.store_ms = Some(store_ms);
+                stats.store_failure = Some(kind);
+                tracing::warn!(ts_code = %ts_code, error = %detail, "company read failed");
+                return Err(Failure::Unavailable(format!(
+                    "company data for `{ts_code}` could not be read ({kind}); retry later"
+                )));
+            }
+        };
+
+        // Cache.
+        let model_version = model.map(FairMultipleModel::version);
+        let key = request
+            .cache_key(model_version, &company.as_of)
+            .map_err(Failure::Valuation)?;
+        let caching = self.config.cache_ttl_secs > 0;
+        if caching {
+            match within(
+                self.config.store_deadline,
+                self.cache.get(&key, now_epoch()),
+                &mut store_ms,
+            )
+            .await
+            {
+                Ok(Some(body)) => match serde_json::from_str::<ValuationResponse>(&body) {
+                    Ok(mut r) => {
+                        r.cached = true;
+                        r.request_id = Some(rid.to_string());
+                        stats.cache_hit = true;
+                        stats.store_ms = Some(store_ms);
+                        return Ok(r);
+                    }
+                    Err(e) => {
+                        stats.cache_failure = Some("decode");
+                        tracing::warn!(key = %key, error = %e, "cached valuation undecodable; recomputing");
+                    }
+                },
+                Ok(None) => {}
+                Err((kind, detail)) => {
+                    stats.cache_failure = Some(kind);
+                    tracing::warn!(key = %key, error = %detail, "cache read failed; computing");
+                }
+            }
+        }
+
+        // Peers.
+        let mut degraded = false;
+        let mut warnings = Vec::new();
+        let peers = match &company.industry {
+            None => Vec::new(),
+            Some(industry) => match within(
+                self.config.peers_deadline,
+                self.store.industry_peers(industry, MAX_PEERS),
+                &mut store_ms,
+            )
+            .await
+            {
+                Ok(p) => p,
+                Err((kind, detail)) => {
+                    degraded = true;
+                    stats.peers_failure = Some(kind);
+                    tracing::warn!(industry = %industry, error = %detail, "peers read failed; answering without peer medians");
+                    warnings.push(format!(
+                        "industry peers could not be read ({kind}): no peer medians"
+                    ));
+                    Vec::new()
+                }
+            },
+        };
+        stats.store_ms = Some(store_ms);
+
+        // ML fair multiple, then the valuation.
+        let compute = Instant::now();
+        let fair = match model {
+            None => {
+                degraded = true;
+                warnings.push("no fair-multiple model is loaded: ML section omitted".to_string());
+                None
+            }
+            Some(m) => match m.fair_pe(&company.fundamentals()) {
+                Ok(fair_pe) => Some(FairMultipleInput {
+                    fair_pe,
+                    name: m.name().to_string(),
+                    version: m.version().to_string(),
+                }),
+                Err(e) => {
+                    degraded = true;
+                    tracing::error!(error = %e, "fair-multiple scoring failed");
+                    warnings.push("the fair-multiple model could not score this company".into());
+                    None
+                }
+            },
+        };
+        let mut resp = value(&request, Some(&company), &peers, fair).map_err(Failure::Valuation)?;
+        stats.compute_ms = Some(compute.elapsed().as_secs_f64() * 1e3);
+        if stats.peers_failure.is_some() {
+            // value() only saw an empty peer list; say why instead.
+            resp.valuation_results
+                .data_warnings
+                .retain(|w| w != NO_PEERS_WARNING);
+        }
+        resp.valuation_results.data_warnings.extend(warnings);
+        resp.degraded = degraded;
+        stats.degraded = degraded;
+
+        if caching && !degraded {
+            let now = now_epoch();
+            match serde_json::to_string(&resp) {
+                Ok(body) => {
+                    let entry = CacheEntry {
+                        key,
+                        body,
+                        expires_at: now + self.config.cache_ttl_secs as i64,
+                        ts_code: ts_code.clone(),
+                        as_of: company.as_of.clone(),
+                        model_version: model_version.map(str::to_string),
+                        created_at: now,
+                    };
+                    if let Err((kind, detail)) = within(
+                        self.config.store_deadline,
+                        self.cache.put(&entry),
+                        &mut store_ms,
+                    )
+                    .await
+                    {
+                        stats.cache_failure = Some(kind);
+                        tracing::warn!(error = %detail, "cache write failed");
+                    }
+                    stats.store_ms = Some(store_ms);
+                }
+                Err(e) => tracing::error!(error = %e, "valuation did not serialize for the cache"),
+            }
+        }
+        resp.request_id = Some(rid.to_string());
+        Ok(resp)
+    }
+}
+
+/// The request from the body: malformed JSON, non-finite numbers and non-objects are the
+/// API's usual problems; a field of the wrong type names the field.
+fn parse_request(body: &[u8]) -> Result<ValuationRequest, Failure> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Failure::Api(ApiError::MalformedJson(
+            "the body is empty".into(),
+        )));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let msg = e.to_string();
+        Failure::Api(if msg.starts_with("number out of range") {
+            ApiError::NonFiniteNumber {
+                field: format!("body (line {}, column {})", e.line(), e.column()),
+            }
+        } else {
+            ApiError::MalformedJson(msg)
+        })
+    })?;
+    ValuationRequest::from_value(value).map_err(Failure::Valuation)
+}
+
+fn problem(f: &Failure, rid: &str, stats: &mut ValuationStats) -> ApiGatewayV2httpResponse {
+    match f {
+        Failure::Api(e) => {
+            stats.error_code = Some(e.code());
+            if let ApiError::Internal(detail) = e {
+                tracing::error!(detail = %detail, "internal error");
+            }
+            http::problem_response(e, rid)
+        }
+        Failure::Valuation(e) => {
+            stats.error_code = Some(e.code());
+            let p = Problem {
+                status: e.status(),
+                code: e.code().to_string(),
+                message: e.to_string(),
+                request_id: rid.to_string(),
+            };
+            http::json_response(p.status, &p, rid)
+        }
+        Failure::Unavailable(message) => {
+            stats.error_code = Some("store_unavailable");
+            let p = Problem {
+                status: 503,
+                code: "store_unavailable".into(),
+                message: message.clone(),
+                request_id: rid.to_string(),
+            };
+            http::json_response(503, &p, rid)
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

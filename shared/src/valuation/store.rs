@@ -1,0 +1,214 @@
+//! Where the valuation endpoint reads company data and keeps its answers, as traits so the
+//! service is tested in-process ([`MemoryCompanyStore`], [`MemoryCache`]) and served from
+//! DynamoDB in production (`crate::aws::valuation_store`).
+//!
+//! Access patterns (Features table, pk `pk`):
+//! * company: GetItem `company#<ts_code>`;
+//! * peers: GetItem of the industry index item `industry#<industry>` (its `members` list of
+//!   ts_codes, written when companies are seeded), then BatchGetItem of ≤ [`MAX_PEERS`]
+//!   `company#…` keys. Without an index item the DynamoDB store falls back to a bounded,
+//!   filtered Scan (`begins_with(pk, "company#") AND industry = :industry`).
+//!
+//! ValuationCache table: pk = [`super::ValuationRequest::cache_key`], `body` (the response JSON
+//! without `cached`/`request_id`), `expires_at` (epoch seconds, the table's TTL attribute; an
+//! expired item still present is a miss, since DynamoDB deletes lazily).
+
+use super::company::Company;
+use crate::store::StoreError;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Most peers one valuation reads (one BatchGetItem).
+pub const MAX_PEERS: usize = 100;
+
+/// Partition key of a company item in the Features table.
+pub fn company_key(ts_code: &str) -> String {
+    format!("company#{ts_code}")
+}
+
+/// Partition key of an industry's member index in the Features table.
+pub fn industry_key(industry: &str) -> String {
+    format!("industry#{industry}")
+}
+
+/// Read access to company data.
+pub trait CompanyStore: Send + Sync {
+    /// One company; `Ok(None)` when there is no item.
+    fn get_company(
+        &self,
+        ts_code: &str,
+    ) -> impl Future<Output = Result<Option<Company>, StoreError>> + Send;
+
+    /// Up to `limit` companies of `industry` (the company itself may be among them).
+    fn industry_peers(
+        &self,
+        industry: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Company>, StoreError>> + Send;
+}
+
+/// One cached answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheEntry {
+    pub key: String,
+    /// The response JSON, `cached: false`, no `request_id`.
+    pub body: String,
+    /// Epoch seconds after which the entry is not served.
+    pub expires_at: i64,
+    pub ts_code: String,
+    pub as_of: String,
+    pub model_version: Option<String>,
+    pub created_at: i64,
+}
+
+/// The valuation answer cache.
+pub trait ResultCache: Send + Sync {
+    /// The body of an entry that has not expired at `now` (epoch seconds).
+    fn get(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    fn put(&self, entry: &CacheEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// How a memory store misbehaves (tests of the degraded paths).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    pub delay: Duration,
+    pub fail: Option<StoreError>,
+}
+
+async fn misbehave(faults: &Mutex<Faults>, calls: &AtomicUsize) -> Result<(), StoreError> {
+    calls.fetch_add(1, Ordering::Relaxed);
+    let f = faults.lock().expect("faults lock").clone();
+    if !f.delay.is_zero() {
+        tokio::time::sleep(f.delay).await;
+    }
+    match f.fail {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// In-memory [`CompanyStore`]. Company and peer reads can misbehave separately.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryCompanyStore {
+    companies: Arc<Mutex<HashMap<String, Company>>>,
+    company_faults: Arc<Mutex<Faults>>,
+    peer_faults: Arc<Mutex<Faults>>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl MemoryCompanyStore {
+    pub fn new(companies: impl IntoIterator<Item = Company>) -> Self {
+        let s = MemoryCompanyStore::default();
+        for c in companies {
+            s.companies
+                .lock()
+                .expect("store lock")
+                .insert(c.ts_code.clone(), c);
+        }
+        s
+    }
+
+    pub fn set_company_faults(&self, f: Faults) {
+        *self.company_faults.lock().expect("faults lock") = f;
+    }
+
+    pub fn set_peer_faults(&self, f: Faults) {
+        *self.peer_faults.lock().expect("faults lock") = f;
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
+    }
+}
+
+impl CompanyStore for MemoryCompanyStore {
+    async fn get_company(&self, ts_code: &str) -> Result<Option<Company>, StoreError> {
+        misbehave(&self.company_faults, &self.calls).await?;
+        Ok(self
+            .companies
+            .lock()
+            .expect("store lock")
+            .get(ts_code)
+            .cloned())
+    }
+
+    async fn industry_peers(
+        &self,
+        industry: &str,
+        limit: usize,
+    ) -> Result<Vec<Company>, StoreError> {
+        misbehave(&self.peer_faults, &self.calls).await?;
+        let map = self.companies.lock().expect("store lock");
+        let mut peers: Vec<Company> = map
+            .values()
+            .filter(|c| c.industry.as_deref() == Some(industry))
+            .cloned()
+            .collect();
+        peers.sort_by(|a, b| a.ts_code.cmp(&b.ts_code));
+        peers.truncate(limit);
+        Ok(peers)
+    }
+}
+
+/// In-memory [`ResultCache`].
+#[derive(Debug, Clone, Default)]
+pub struct MemoryCache {
+    entries: Arc<Mutex<HashMap<String, CacheEntry>>>,
+    faults: Arc<Mutex<Faults>>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl MemoryCache {
+    pub fn set_faults(&self, f: Faults) {
+        *self.faults.lock().expect("faults lock") = f;
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().expect("cache lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn entry(&self, key: &str) -> Option<CacheEntry> {
+        self.entries.lock().expect("cache lock").get(key).cloned()
+    }
+
+    /// Rewrites an entry's expiry (to test expiry).
+    pub fn set_expiry(&self, key: &str, expires_at: i64) {
+        if let Some(e) = self.entries.lock().expect("cache lock").get_mut(key) {
+            e.expires_at = expires_at;
+        }
+    }
+}
+
+impl ResultCache for MemoryCache {
+    async fn get(&self, key: &str, now: i64) -> Result<Option<String>, StoreError> {
+        misbehave(&self.faults, &self.calls).await?;
+        Ok(self
+            .entries
+            .lock()
+            .expect("cache lock")
+            .get(key)
+            .filter(|e| e.expires_at > now)
+            .map(|e| e.body.clone()))
+    }
+
+    async fn put(&self, entry: &CacheEntry) -> Result<(), StoreError> {
+        misbehave(&self.faults, &self.calls).await?;
+        self.entries
+            .lock()
+            .expect("cache lock")
+            .insert(entry.key.clone(), entry.clone());
+        Ok(())
+    }
+}
