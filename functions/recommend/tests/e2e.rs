@@ -211,6 +211,13 @@ async fn sample_events_through_the_runtime_loop() {
     let (status, v) = f.call(&serde_json::to_vec(&ev).unwrap()).await;
     assert_eq!((status, v["code"].as_str()), (404, Some("not_found")));
 
+    // Not an API Gateway event at all (a direct invoke): an invocation error for that event,
+    // and the container keeps serving.
+    let outcome = f.api.invoke(b"{}", INVOKE_TIMEOUT).await.unwrap();
+    assert!(matches!(outcome, Outcome::Error(_)), "{outcome:?}");
+    let (status, _) = f.event("apigw-get-health.json").await;
+    assert_eq!(status, 200);
+
     // Telemetry: JSON logs with the init record, per-request fields and EMF documents.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let lines = f.function.json_lines();
@@ -222,7 +229,7 @@ async fn sample_events_through_the_runtime_loop() {
     assert_eq!(init["version_from"], "registry");
     assert_eq!(init["level"], "INFO");
     let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
-    assert_eq!(requests.len(), 19);
+    assert_eq!(requests.len(), 20);
     assert!(requests
         .iter()
         .all(|r| r["handler_ms"].is_f64() && r["model_version"] == VERSION));
