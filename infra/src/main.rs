@@ -95,8 +95,9 @@ struct Common {
     /// Random seed: synthetic data, bagging and feature sampling.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Bundle version [default: <UTC time>-<8 hex digits of the models' sha256>].
-    #[arg(long)]
+    /// Bundle version, also the S3 key segment: letters, digits, `.`, `_`, `-` [default:
+    /// <UTC time>-<8 hex digits of the models' sha256>, e.g. 2026-11-22T10-00-00Z-1a2b3c4d].
+    #[arg(long, value_parser = parse_version)]
     version: Option<String>,
     /// How the reload function promotes this version: immediate, canary:<percent> or shadow
     /// [default: not set, which reload treats as immediate].
@@ -109,6 +110,20 @@ struct Common {
 
 fn parse_rollout(s: &str) -> Result<Rollout, String> {
     s.parse()
+}
+
+/// The manifest's rule for versions, checked before training rather than after.
+fn parse_version(s: &str) -> Result<String, String> {
+    let ok = (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && s != "."
+        && s != "..";
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("use 1 to 128 letters, digits, `.`, `_` or `-`".into())
+    }
 }
 
 #[derive(Args)]

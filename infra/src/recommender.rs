@@ -212,6 +212,16 @@ pub fn run(opts: &Options) -> Result<Manifest> {
         .map(|&n| n as f64 / train_idx.len() as f64)
         .collect();
 
+    // Golden rows (held-out rows, some with values deliberately missing), chosen before
+    // training so each model is checked against LightGBM as soon as it is trained and the
+    // booster (which holds training buffers) can be dropped.
+    let golden = golden_rows(&test)?;
+    let mut golden_flat = Vec::with_capacity(golden.len() * NUM_FEATURES);
+    for g in &golden {
+        golden_flat.extend(g.row());
+    }
+    let mut expected = vec![vec![0.0; NUM_PRODUCTS]; golden.len()];
+
     // Training: one binary model per product, on the customers who did not own it at t-1
     // (only they can add it; owners are excluded from ranking anyway).
     let names = feature_names();
@@ -226,7 +236,6 @@ pub fn run(opts: &Options) -> Result<Manifest> {
     let params_json = params.to_json();
     let t = Instant::now();
     let pb = progress::bar(NUM_PRODUCTS as u64, "training", "models");
-    let mut boosters = Vec::with_capacity(NUM_PRODUCTS);
     let mut files: Vec<(String, Vec<u8>)> = Vec::with_capacity(NUM_PRODUCTS);
     let mut natives: Vec<Model> = Vec::with_capacity(NUM_PRODUCTS);
     for (p, (code, _)) in PRODUCTS.iter().enumerate() {
@@ -252,9 +261,13 @@ pub fn run(opts: &Options) -> Result<Manifest> {
         let text = lgbm::model_text(&booster)?;
         let native = Model::parse(&text)
             .with_context(|| format!("the native scorer cannot read the {code} model"))?;
+        lgbm::check_parity(&booster, &native, &golden_flat, code)?;
+        drop(booster);
+        for (row, out) in golden_flat.chunks_exact(NUM_FEATURES).zip(&mut expected) {
+            out[p] = native.predict(row)?[0];
+        }
         files.push((format!("models/{code}.txt"), text.into_bytes()));
         natives.push(native);
-        boosters.push(booster);
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -313,19 +326,6 @@ pub fn run(opts: &Options) -> Result<Manifest> {
     }
     let eval_secs = t.elapsed().as_secs_f64();
 
-    // Golden rows: held-out rows, some with values deliberately missing.
-    let golden = golden_rows(&test)?;
-    let mut golden_flat = Vec::with_capacity(golden.len() * NUM_FEATURES);
-    for g in &golden {
-        golden_flat.extend(g.row());
-    }
-    let mut expected = vec![vec![0.0; NUM_PRODUCTS]; golden.len()];
-    for (p, (model, booster)) in natives.iter().zip(&boosters).enumerate() {
-        lgbm::check_parity(booster, model, &golden_flat, PRODUCTS[p].0)?;
-        for (row, out) in golden_flat.chunks_exact(NUM_FEATURES).zip(&mut expected) {
-            out[p] = model.predict(row)?[0];
-        }
-    }
     let golden: Vec<GoldenRow> = golden
         .into_iter()
         .zip(expected)
@@ -334,7 +334,6 @@ pub fn run(opts: &Options) -> Result<Manifest> {
             expected: e,
         })
         .collect();
-    drop(boosters);
 
     // Manifest.
     let (created_at, stamp) = bundle_out::now();

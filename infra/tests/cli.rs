@@ -447,4 +447,27 @@ fn help_explains_the_commands() {
     assert!(help.contains("--synthetic") && help.contains("--csv") && help.contains("--rollout"));
     // One data source, exactly.
     fails(&["train", "recommender", "--out", "/tmp/x"]);
+    // Versions are S3 key segments; a bad one is refused before any training.
+    let err = fails(&[
+        "train",
+        "recommender",
+        "--synthetic",
+        "10",
+        "--version",
+        "v1/../x",
+        "--out",
+        "/tmp/x",
+    ]);
+    assert!(err.contains("--version"), "{err}");
+    let err = fails(&[
+        "train",
+        "recommender",
+        "--synthetic",
+        "10",
+        "--rollout",
+        "canary:0",
+        "--out",
+        "/tmp/x",
+    ]);
+    assert!(err.contains("canary"), "{err}");
 }
