@@ -338,3 +338,80 @@ async fn store_outage_is_a_503_within_the_deadline() {
     let (status, _) = f.event("apigw-get-health.json").await;
     assert_eq!(status, 200);
 }
+
+/// Cold and warm figures of a valuation binary (`VALUATION_BIN`, default the one cargo built
+/// for this test: build with `--release` and point `VALUATION_BIN` at it for real figures).
+/// `cargo test -p valuation --test e2e -- --ignored --nocapture figures`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn figures() {
+    let bin = std::env::var("VALUATION_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| binary().to_path_buf());
+    let s = stack("valbench").await;
+    s.emu.set_active(FAIR_MULTIPLE_NAME, VERSION).await;
+    let api = RuntimeApi::start().await;
+    let t = std::time::Instant::now();
+    let function = FunctionProcess::spawn(&bin, &api, &s.env());
+    api.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let ready = t.elapsed();
+    let f = Running { api, function };
+    let time = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
+    let t = std::time::Instant::now();
+    let (status, _) = f.event("apigw-valuation-valid.json").await;
+    assert_eq!(status, 200);
+    let first = time(t);
+    let pct = |mut v: Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * p).round() as usize]
+    };
+    let (mut misses, mut hits) = (Vec::new(), Vec::new());
+    for i in 0..50 {
+        let body = format!(
+            r#"{{"ts_code":"600519.SH","beta":{},"sensitivity":{{"rows":{{"axis":"wacc","values":[0.07,0.08,0.09]}},"columns":{{"axis":"terminal_growth","values":[0.015,0.02,0.025]}}}}}}"#,
+            0.8 + i as f64 * 0.01
+        );
+        let ev = event_with_body("apigw-valuation-valid.json", &body);
+        let t = std::time::Instant::now();
+        let (_, v, _) = f.call_raw(&ev).await;
+        misses.push(time(t));
+        assert_eq!(v["cached"], false);
+        let t = std::time::Instant::now();
+        let (_, v, _) = f.call_raw(&ev).await;
+        hits.push(time(t));
+        assert_eq!(v["cached"], true);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines = f.function.json_lines();
+    let init_ms = lines
+        .iter()
+        .find(|l| l["message"] == "init complete")
+        .and_then(|l| l["init_ms"].as_f64());
+    let compute: Vec<f64> = lines
+        .iter()
+        .filter(|l| l["message"] == "request" && l["cache_hit"] == false)
+        .filter_map(|l| l["compute_ms"].as_f64())
+        .collect();
+    println!("binary: {}", bin.display());
+    println!(
+        "cold: process start to ready {:.0} ms (init_ms {:?}), first request {first:.1} ms",
+        ready.as_secs_f64() * 1e3,
+        init_ms
+    );
+    println!(
+        "warm miss (company + cache get + peers + value + cache put): p50 {:.2} ms, p99 {:.2} ms",
+        pct(misses.clone(), 0.5),
+        pct(misses, 0.99)
+    );
+    println!(
+        "warm hit (company + cache get): p50 {:.2} ms, p99 {:.2} ms",
+        pct(hits.clone(), 0.5),
+        pct(hits, 0.99)
+    );
+    println!(
+        "valuation compute (in handler): p50 {:.3} ms, p99 {:.3} ms",
+        pct(compute.clone(), 0.5),
+        pct(compute, 0.99)
+    );
+    println!("peak RSS: {:?} KiB", f.function.peak_rss_kib());
+}
