@@ -117,14 +117,14 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("load_24_models");
     g.sample_size(10);
     g.bench_function("native_parse", |b| {
-        b.iter(|| texts.iter().map(|t| Model::parse(t).unwrap()).count())
+        b.iter(|| texts.iter().map(|t| Model::parse(t).unwrap()).collect::<Vec<_>>())
     });
     g.bench_function("lightgbm3_from_string", |b| {
         b.iter(|| {
             texts
                 .iter()
                 .map(|t| Booster::from_string(t).unwrap())
-                .count()
+                .collect::<Vec<_>>()
         })
     });
     if let Some(dir) = bundle_dir {

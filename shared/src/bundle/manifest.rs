@@ -318,7 +318,7 @@ fn is_key_segment(s: &str) -> bool {
 }
 
 fn is_relative_path(p: &str) -> bool {
-    !p.is_empty() && !p.starts_with('/') && p.split('/').all(|seg| is_key_segment(seg))
+    !p.is_empty() && !p.starts_with('/') && p.split('/').all(is_key_segment)
 }
 
 #[cfg(test)]
