@@ -117,7 +117,12 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("load_24_models");
     g.sample_size(10);
     g.bench_function("native_parse", |b| {
-        b.iter(|| texts.iter().map(|t| Model::parse(t).unwrap()).collect::<Vec<_>>())
+        b.iter(|| {
+            texts
+                .iter()
+                .map(|t| Model::parse(t).unwrap())
+                .collect::<Vec<_>>()
+        })
     });
     g.bench_function("lightgbm3_from_string", |b| {
         b.iter(|| {
