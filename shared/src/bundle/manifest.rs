@@ -153,7 +153,7 @@ impl GoldenRow {
 
 /// How reload promotes a validated version: written as `immediate`, `canary:<weight %>` or
 /// `shadow`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Rollout {
     Immediate,
