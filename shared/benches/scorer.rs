@@ -49,15 +49,24 @@ fn bench(c: &mut Criterion) {
         .map(|t| Booster::from_string(t).unwrap())
         .collect();
     let nf = natives[0].num_features();
-    let one = rows(1, nf);
+    // Distinct rows in rotation: one repeated row would let the branch predictor learn every
+    // path and flatter both scorers.
+    let pool = rows(1024, nf);
+    let mut cursor = 0usize;
+    let mut next_row = move || {
+        cursor = (cursor + 1) % 1024;
+        cursor * nf
+    };
 
     let mut g = c.benchmark_group("one_row_x24");
     g.bench_function("native", |b| {
         let mut out = [0.0];
         b.iter(|| {
+            let at = next_row();
+            let one = &pool[at..at + nf];
             let mut s = 0.0;
             for m in &natives {
-                m.predict_into(black_box(&one), &mut out).unwrap();
+                m.predict_into(black_box(one), &mut out).unwrap();
                 s += out[0];
             }
             s
@@ -65,10 +74,12 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("lightgbm3_predict", |b| {
         b.iter(|| {
+            let at = next_row();
+            let one = &pool[at..at + nf];
             let mut s = 0.0;
             for m in &boosters {
                 s += m
-                    .predict_with_params(black_box(&one), nf as i32, true, "num_threads=1")
+                    .predict_with_params(black_box(one), nf as i32, true, "num_threads=1")
                     .unwrap()[0];
             }
             s
@@ -80,9 +91,11 @@ fn bench(c: &mut Criterion) {
     }
     g.bench_function("lightgbm3_single_row_fast", |b| {
         b.iter(|| {
+            let at = next_row();
+            let one = &pool[at..at + nf];
             let mut s = 0.0;
             for m in &boosters {
-                s += m.predict_single_row_fast(black_box(&one)).unwrap()[0];
+                s += m.predict_single_row_fast(black_box(one)).unwrap()[0];
             }
             s
         })

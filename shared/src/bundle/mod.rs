@@ -218,7 +218,7 @@ impl Bundle {
     pub fn score_batch_into(&self, rows: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
         let nf = self.num_features();
         let no = self.num_outputs();
-        if rows.len() % nf != 0 || out.len() != rows.len() / nf * no {
+        if !rows.len().is_multiple_of(nf) || out.len() != rows.len() / nf * no {
             return Err(ModelError::OutputCount {
                 expected: rows.len() / nf * no,
                 got: out.len(),

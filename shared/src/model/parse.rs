@@ -170,7 +170,7 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
             ));
         }
     }
-    if model.trees.is_empty() || model.trees.len() % trees_per_iter != 0 {
+    if model.trees.is_empty() || !model.trees.len().is_multiple_of(trees_per_iter) {
         return Err(header_err(
             "tree_sizes",
             "tree count must be a positive multiple of num_tree_per_iteration",
