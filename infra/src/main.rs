@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use warmstart_cli::{fair_multiple, inspect, recommender, score, synthetic};
 use warmstart_core::bundle::Rollout;
 
+mod registry_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "warmstart",
@@ -54,6 +56,9 @@ enum Command {
         #[arg(long, short)]
         input: PathBuf,
     },
+    /// Read and change the model registry (the reload function's admin actions): list, show,
+    /// promote, canary, clear-candidate, clear-shadow, rollback.
+    Registry(registry_cmd::RegistryArgs),
 }
 
 #[derive(Subcommand)]
@@ -199,6 +204,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             score::run(&model, &input, &mut out)?;
         }
+        Command::Registry(args) => registry_cmd::run(args)?,
     }
     Ok(())
 }

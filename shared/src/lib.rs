@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod http;
 pub mod model;
 pub mod recommend;
+pub mod registry;
 pub mod store;
 pub mod telemetry;
 pub mod valuation;

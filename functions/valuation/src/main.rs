@@ -5,6 +5,12 @@
 //! ([`warmstart_core::valuation::ValuationService`]). A missing or broken model does not stop
 //! the function: answers then lack the ML section and are `degraded`. Every request problem is
 //! an HTTP answer; the handler never returns an error to the runtime.
+//!
+//! Warm containers follow the registry like recommend does: at most every `REGISTRY_TTL_SECS`
+//! (default 30) the crossing invocation reads the registry item (`REGISTRY_TIMEOUT_MS`, default
+//! 200) and loads what changed (`MODEL_LOAD_TIMEOUT_MS`, default 5000): a new active version,
+//! a canary candidate (companies whose `ts_code` falls under its weight), a shadow. A failed
+//! load keeps the current model (`ModelLoadFailed`); a swap emits `ModelSwap`.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -14,8 +20,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warmstart_core::aws::valuation_store::{DynamoCompanyStore, DynamoValuationCache};
-use warmstart_core::aws::{self, sdk, RegistryError, S3Source};
+use warmstart_core::aws::{
+    self, sdk, ModelStore, Refresher, RegistryError, RegistryTable, S3Loader, S3Source,
+};
 use warmstart_core::bundle::{Bundle, BundleSource};
+use warmstart_core::registry::{metric, RefreshGate, RegistryItem, ServingSet, VersionRef};
 use warmstart_core::telemetry::{self, InvocationMetrics, Metrics};
 use warmstart_core::valuation::service::FUNCTION;
 use warmstart_core::valuation::{FairMultipleModel, ValuationConfig, ValuationService};
@@ -36,6 +45,9 @@ struct Config {
     /// Unset: no cache.
     cache_table: Option<String>,
     service: ValuationConfig,
+    registry_ttl: Duration,
+    registry_timeout: Duration,
+    load_timeout: Duration,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -81,15 +93,24 @@ impl Config {
                 },
             },
             cache_table,
+            registry_ttl: Duration::from_secs(number("REGISTRY_TTL_SECS", 30, 0)?),
+            registry_timeout: Duration::from_millis(number("REGISTRY_TIMEOUT_MS", 200, 1)?),
+            load_timeout: Duration::from_millis(number("MODEL_LOAD_TIMEOUT_MS", 5000, 1)?),
         })
     }
 }
 
 struct State {
     service: ValuationService<DynamoCompanyStore, DynamoValuationCache>,
+    /// The registry check of warm containers (`None` without REGISTRY_TABLE or MODEL_BUCKET).
+    refresher: Option<Refresher<FairMultipleModel>>,
     metrics: Option<Metrics>,
     invoked: AtomicBool,
 }
+
+/// What init resolved: the source and reference of the bundle to serve, where the version came
+/// from, and the registry item when there is one.
+type Resolved = (S3Source, VersionRef, &'static str, Option<RegistryItem>);
 
 /// Which bundle to serve: the registry's active version, else `MODEL_VERSION`; `Ok(None)` when
 /// neither names one.
@@ -98,7 +119,7 @@ async fn resolve_source(
     bucket: &str,
     s3: sdk::s3::Client,
     dynamo: &sdk::dynamodb::Client,
-) -> Result<Option<(S3Source, String, &'static str)>, String> {
+) -> Result<Option<Resolved>, String> {
     let from_env = |why: String| match &config.model_version {
         Some(v) => {
             tracing::info!(reason = %why, version = %v, "serving MODEL_VERSION");
@@ -110,8 +131,9 @@ async fn resolve_source(
                     &config.model_name,
                     v,
                 ),
-                v.clone(),
+                VersionRef::new(v.clone()),
                 "env",
+                None,
             )))
         }
         None => {
@@ -122,19 +144,24 @@ async fn resolve_source(
     let Some(table) = &config.registry_table else {
         return from_env("REGISTRY_TABLE is not set".into());
     };
-    match aws::read_active(dynamo, table, &config.model_name).await {
-        Ok(Some(active)) => {
-            let source = match &active.prefix {
-                Some(p) => S3Source::new(s3, bucket, p),
-                None => S3Source::for_version(
-                    s3,
-                    bucket,
-                    &config.models_prefix,
-                    &config.model_name,
-                    &active.version,
-                ),
-            };
-            Ok(Some((source, active.version, "registry")))
+    match RegistryTable::new(dynamo.clone(), table)
+        .get(&config.model_name)
+        .await
+    {
+        Ok(Some(item)) if item.active.is_some() => {
+            let active = item.active_ref().expect("active");
+            let source = aws::source_for(
+                s3,
+                bucket,
+                &config.models_prefix,
+                &config.model_name,
+                &active,
+            );
+            Ok(Some((source, active, "registry", Some(item))))
+        }
+        Ok(Some(item)) => {
+            let fallback = from_env(format!("registry table `{table}` has no active version"))?;
+            Ok(fallback.map(|(s, r, o, _)| (s, r, o, Some(item))))
         }
         Ok(None) => from_env(format!("registry table `{table}` has no active version")),
         Err(RegistryError::NoTable(t)) => from_env(format!("registry table `{t}` does not exist")),
@@ -145,43 +172,42 @@ async fn resolve_source(
     }
 }
 
-/// Loads and checks the fair-multiple bundle; `None` (logged) when there is none to serve or
+/// What init loaded: the model (if any) with its registry reference, and the registry item.
+type Loaded = (
+    Option<(FairMultipleModel, VersionRef)>,
+    Option<RegistryItem>,
+);
+
+/// Loads and checks the fair-multiple bundle; no model (logged) when there is none to serve or
 /// it cannot be served.
 async fn load_model(
     config: &Config,
     s3: sdk::s3::Client,
     dynamo: &sdk::dynamodb::Client,
-) -> Option<FairMultipleModel> {
+) -> Loaded {
     let Some(bucket) = &config.bucket else {
         tracing::warn!("MODEL_BUCKET is not set: serving without the fair-multiple model");
-        return None;
+        return (None, None);
     };
-    let (source, version, origin) = match resolve_source(config, bucket, s3, dynamo).await {
+    let (source, reference, origin, item) = match resolve_source(config, bucket, s3, dynamo).await {
         Ok(Some(s)) => s,
-        Ok(None) | Err(_) => return None,
+        Ok(None) | Err(_) => return (None, None),
     };
+    let version = reference.version.clone();
     let location = source.location();
     let t = Instant::now();
     let checked = async {
-        let bundle = Bundle::load(&source)
-            .await
-            .map_err(|e| format!("loading bundle from {location}: {e}"))?;
-        if bundle.name() != config.model_name || bundle.version() != version {
-            return Err(format!(
-                "bundle at {location} is {}/{}, expected {}/{version}",
-                bundle.name(),
-                bundle.version(),
-                config.model_name
-            ));
-        }
-        let golden = bundle
-            .verify_golden()
-            .map_err(|e| format!("bundle at {location} fails its golden rows: {e}"))?;
+        // Name, version, sha256 (when the registry records it), checksums, golden rows.
+        let bundle =
+            warmstart_core::registry::load_for_serving(&source, &config.model_name, &reference)
+                .await
+                .map_err(|e| format!("loading bundle from {location}: {e}"))?;
+        let golden = bundle.manifest().golden.len();
         let model = FairMultipleModel::new(bundle)
             .map_err(|e| format!("bundle at {location} cannot be served: {e}"))?;
         Ok::<_, String>((model, golden))
     };
-    match checked.await {
+    let model = match checked.await {
         Ok((model, golden)) => {
             tracing::info!(
                 model_name = %config.model_name,
@@ -192,13 +218,14 @@ async fn load_model(
                 bundle_ms = t.elapsed().as_secs_f64() * 1e3,
                 "fair-multiple model loaded"
             );
-            Some(model)
+            Some((model, reference))
         }
         Err(e) => {
             tracing::error!(error = %e, "serving without the fair-multiple model");
             None
         }
-    }
+    };
+    (model, item)
 }
 
 async fn init(process_start: Instant) -> Result<State, String> {
@@ -219,12 +246,55 @@ async fn init(process_start: Instant) -> Result<State, String> {
         let r = store.get_company("__warmup__").await;
         (r, t.elapsed())
     };
-    let ((warm_result, warm_took), model) = tokio::join!(warm, load_model(&config, s3, &dynamo));
+    let ((warm_result, warm_took), (model, item)) =
+        tokio::join!(warm, load_model(&config, s3.clone(), &dynamo));
     if let Err(e) = warm_result {
         tracing::warn!(error = %e, table = %config.features_table, "Features table warm-up read failed; requests will fail with 503 if this persists");
     }
-    let model_version = model.as_ref().map(|m| m.version().to_string());
+    let model_version = model.as_ref().map(|(m, _)| m.version().to_string());
+    let (model, reference) = match model {
+        Some((m, r)) => (Some(m), Some(r)),
+        None => (None, None),
+    };
     let service = ValuationService::new(store, cache, model, config.service, process_start);
+    let refresher = match (&config.registry_table, &config.bucket) {
+        (Some(table), Some(bucket)) => Some(Refresher {
+            gate: RefreshGate::new(config.registry_ttl),
+            table: RegistryTable::new(dynamo.clone(), table),
+            loader: S3Loader {
+                store: ModelStore::new(s3.clone(), bucket, &config.models_prefix),
+                model_name: config.model_name.clone(),
+                build: |b: Bundle| FairMultipleModel::new(b).map_err(|e| e.to_string()),
+            },
+            registry_timeout: config.registry_timeout,
+            load_timeout: config.load_timeout,
+        }),
+        _ => None,
+    };
+    // The registry's candidate and shadow, loaded now; the active model just loaded is reused.
+    if let (Some(refresher), Some(item)) = (&refresher, &item) {
+        let current = service.serving().map(|cur| {
+            let mut set = ServingSet::clone(&cur);
+            if let Some(r) = &reference {
+                set.active.reference = r.clone();
+            }
+            set
+        });
+        let refresh = warmstart_core::registry::refresh(
+            &config.model_name,
+            current.as_ref(),
+            Some(item),
+            &refresher.loader,
+        );
+        if let Ok((next, report)) = tokio::time::timeout(config.load_timeout, refresh).await {
+            for (v, e) in &report.failed {
+                tracing::error!(version = %v, error = %e, "registry model failed to load at init; serving without it");
+            }
+            if let Some(next) = next.or(current) {
+                service.swap_serving(next);
+            }
+        }
+    }
     let metrics = match Metrics::init(FUNCTION) {
         Ok(m) => {
             metrics::describe_counter!(
@@ -233,6 +303,18 @@ async fn init(process_start: Instant) -> Result<State, String> {
                 "answers from ValuationCache"
             );
             metrics::counter!(CACHE_HIT).increment(0);
+            metrics::describe_counter!(
+                metric::MODEL_SWAP,
+                metrics::Unit::Count,
+                "model sets swapped in"
+            );
+            metrics::describe_counter!(
+                metric::MODEL_LOAD_FAILED,
+                metrics::Unit::Count,
+                "registry models that failed to load"
+            );
+            metrics::counter!(metric::MODEL_SWAP).increment(0);
+            metrics::counter!(metric::MODEL_LOAD_FAILED).increment(0);
             Some(m)
         }
         Err(e) => {
@@ -250,9 +332,30 @@ async fn init(process_start: Instant) -> Result<State, String> {
     );
     Ok(State {
         service,
+        refresher,
         metrics,
         invoked: AtomicBool::new(false),
     })
+}
+
+/// The registry check, when this invocation is the one that crosses the TTL.
+async fn follow_registry(state: &State) {
+    let Some(refresher) = &state.refresher else {
+        return;
+    };
+    let current = state.service.serving();
+    let Some((next, report)) = refresher.check(current.as_deref()).await else {
+        return;
+    };
+    if let Some(next) = next {
+        state.service.swap_serving(next);
+        if report.swapped {
+            metrics::counter!(metric::MODEL_SWAP).increment(1);
+        }
+    }
+    if !report.failed.is_empty() {
+        metrics::counter!(metric::MODEL_LOAD_FAILED).increment(report.failed.len() as u64);
+    }
 }
 
 async fn handle(
@@ -260,6 +363,7 @@ async fn handle(
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> Result<ApiGatewayV2httpResponse, Infallible> {
     let started = Instant::now();
+    follow_registry(state).await;
     let (resp, stats) = state
         .service
         .handle(&event.payload, &event.context.request_id)
@@ -283,6 +387,9 @@ async fn handle(
         cache_failure = stats.cache_failure,
         error_code = stats.error_code,
         model_version = %model_version,
+        variant = stats.variant,
+        shadow_version = stats.shadow.as_ref().map(|(v, _)| v.as_str()),
+        shadow_score_delta = stats.shadow.as_ref().map(|(_, d)| *d),
         cold_start,
         "request"
     );
@@ -300,6 +407,9 @@ async fn handle(
         });
         if stats.counted {
             metrics::counter!(CACHE_HIT).increment(u64::from(stats.cache_hit));
+        }
+        if let Some((_, delta)) = &stats.shadow {
+            metrics::histogram!(metric::SHADOW_SCORE_DELTA).record(*delta);
         }
         metrics.flush();
     }

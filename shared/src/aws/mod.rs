@@ -1,6 +1,6 @@
 //! AWS plumbing: SDK configuration (endpoints overridable for local emulators), the S3
-//! [`crate::bundle::BundleSource`], the DynamoDB feature store, the model-registry read and
-//! bundle publishing.
+//! [`crate::bundle::BundleSource`], the DynamoDB feature store, the model registry (conditional
+//! writes) and bundle publishing.
 //!
 //! TLS is rustls with the `ring` provider (no aws-lc, no OpenSSL), so `cargo lambda build
 //! --arm64` cross-compiles with zig alone.
@@ -13,7 +13,10 @@ pub mod valuation_store;
 
 pub use dynamo::{DynamoFeatureStore, PutReport, RetryPolicy};
 pub use publish::{publish_bundle, PublishError};
-pub use registry::{read_active, ActiveModel, RegistryError};
+pub use registry::{
+    apply_change, bundle_prefix, read_active, source_for, ActiveModel, ChangeError, ModelStore,
+    PutError, Refresher, RegistryError, RegistryTable, S3Loader, Updated, MAX_ATTEMPTS,
+};
 pub use s3::S3Source;
 
 use aws_config::{BehaviorVersion, SdkConfig};

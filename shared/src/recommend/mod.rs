@@ -11,6 +11,6 @@ pub use products::{product_index, NUM_PRODUCTS, PRODUCTS};
 pub use rank::{popular, top_k, Recommendation, DEFAULT_POPULARITY};
 pub use service::{
     check_recommender_bundle, BatchItem, BatchRequest, BatchResponse, ModelRef, RecommendRequest,
-    RecommendResponse, Recommender, RequestStats, ServiceConfig, Source, DEFAULT_K, MAX_BATCH,
-    MAX_K, VARIANT_ACTIVE,
+    RecommendResponse, Recommender, RequestStats, ServiceConfig, ShadowStats, Source, DEFAULT_K,
+    MAX_BATCH, MAX_K, VARIANT_ACTIVE, VARIANT_CANDIDATE, VARIANT_MIXED,
 };

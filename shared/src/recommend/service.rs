@@ -1,6 +1,14 @@
 //! The recommend service: strict request validation, the scoring path with popularity fallback
 //! and the route handlers, independent of AWS (the store is a [`FeatureStore`]) so all of it is
-//! unit-tested in-process. The Lambda binary only adds init, the runtime loop and telemetry.
+//! unit-tested in-process. The Lambda binary only adds init, the runtime loop, the registry
+//! refresh and telemetry.
+//!
+//! What is served is a [`ServingSet`] of bundles: the active one, optionally a canary
+//! candidate (the customers [`crate::registry::bucket`] puts under its weight get it, sticky
+//! across calls and containers; the answer's `variant` says `candidate` and `model.version` is
+//! the candidate's) and optionally a shadow, which scores every model answer too: the
+//! difference (mean absolute score difference, top-k overlap) lands in [`RequestStats::shadow`]
+//! for logs and metrics and is never returned.
 
 use super::{
     feature_names, popular, product_index, top_k, Customer, OverrideError, Recommendation,
@@ -8,6 +16,8 @@ use super::{
 };
 use crate::bundle::{Bundle, BundleError, ModelKind};
 use crate::http::{self, ApiError, RouteKey, MAX_BODY_BYTES};
+use crate::registry::serving::{mean_abs_diff, top_k_overlap, ServingSet, Variant};
+use crate::registry::VersionRef;
 use crate::store::{customer_key, FeatureStore, StoreError, MAX_BATCH_GET};
 use arc_swap::ArcSwap;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -21,8 +31,12 @@ pub const DEFAULT_K: usize = 7;
 pub const MAX_K: usize = NUM_PRODUCTS;
 pub const MAX_BATCH: usize = MAX_BATCH_GET;
 pub const MAX_ID_LEN: usize = 64;
-/// What this container serves the active version as; canary/shadow variants come with reload.
+/// The `variant` of answers from the active version.
 pub const VARIANT_ACTIVE: &str = "active";
+/// The `variant` of answers from the canary candidate.
+pub const VARIANT_CANDIDATE: &str = "candidate";
+/// The top-level `variant` of a batch answered partly by each.
+pub const VARIANT_MIXED: &str = "mixed";
 
 const RECOMMEND_FIELDS: &str = "customer_id, k, features, owned_products, return_scores";
 const BATCH_FIELDS: &str = "customer_ids, k, return_scores";
@@ -369,12 +383,16 @@ pub struct BatchItem {
     pub recommendations: Vec<Recommendation>,
     pub source: Source,
     pub degraded: bool,
+    /// `active` or `candidate`: which version answered this customer.
+    pub variant: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BatchResponse {
     pub results: Vec<BatchItem>,
+    /// The version that answered every result, or the active one when the canary split them.
     pub model: ModelRef,
+    /// `active`, `candidate`, or `mixed` (see each result's `variant`).
     pub variant: &'static str,
     /// True when any result is degraded.
     pub degraded: bool,
@@ -395,7 +413,24 @@ pub struct RequestStats {
     /// Why the store could not answer: `timeout`, or the [`StoreError::kind`].
     pub store_failure: Option<&'static str>,
     pub error_code: Option<&'static str>,
+    /// The version that answered (the active one for non-scoring routes).
     pub model_version: String,
+    /// `active`, `candidate` or `mixed`.
+    pub variant: &'static str,
+    /// The shadow comparison, when a shadow scored this request.
+    pub shadow: Option<ShadowStats>,
+}
+
+/// How the shadow model's answer compared with the served one (means over a batch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowStats {
+    pub version: String,
+    /// Mean absolute difference of the 24 scores.
+    pub score_delta: f64,
+    /// |top-k ∩ shadow top-k| / k over the products the customer does not own.
+    pub topk_overlap: f64,
+    /// Customers compared (1 for a single request).
+    pub compared: usize,
 }
 
 /// Deadlines of the feature-store calls.
@@ -431,10 +466,10 @@ const ROUTES: &[RouteKey] = &[
     ("GET", "/models"),
 ];
 
-/// The recommend service over a store `S`. `Send + Sync`; the bundle can be swapped while
-/// requests are in flight (each request scores with the bundle it started with).
+/// The recommend service over a store `S`. `Send + Sync`; the served set can be swapped while
+/// requests are in flight (each request scores with the set it started with).
 pub struct Recommender<S> {
-    bundle: ArcSwap<Bundle>,
+    set: ArcSwap<ServingSet<Bundle>>,
     store: S,
     config: ServiceConfig,
     process_start: Instant,
@@ -482,8 +517,13 @@ impl<S: FeatureStore> Recommender<S> {
         process_start: Instant,
     ) -> Result<Self, BundleError> {
         check_recommender_bundle(&bundle)?;
+        let set = ServingSet::single(
+            bundle.name().to_string(),
+            VersionRef::new(bundle.version()),
+            bundle,
+        );
         Ok(Recommender {
-            bundle: ArcSwap::from_pointee(bundle),
+            set: ArcSwap::from_pointee(set),
             store,
             config,
             process_start,
@@ -492,14 +532,37 @@ impl<S: FeatureStore> Recommender<S> {
         })
     }
 
+    /// The active bundle.
     pub fn bundle(&self) -> Arc<Bundle> {
-        self.bundle.load_full()
+        Arc::clone(&self.set.load().active.model)
     }
 
-    /// Serves `bundle` from now on (hot reload).
+    /// What is served: active, candidate, shadow.
+    pub fn serving(&self) -> Arc<ServingSet<Bundle>> {
+        self.set.load_full()
+    }
+
+    /// Serves `bundle` as the active version from now on (candidate and shadow stay).
     pub fn swap_bundle(&self, bundle: Bundle) -> Result<(), BundleError> {
         check_recommender_bundle(&bundle)?;
-        self.bundle.store(Arc::new(bundle));
+        let mut next = ServingSet::clone(&self.set.load());
+        next.active = crate::registry::Slot::new(VersionRef::new(bundle.version()), bundle);
+        next.revision = None;
+        self.set.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// Serves `set` from now on (hot reload; requests in flight finish on the old set). Every
+    /// bundle of the set must be a servable recommender.
+    pub fn swap_serving(&self, set: ServingSet<Bundle>) -> Result<(), BundleError> {
+        check_recommender_bundle(&set.active.model)?;
+        if let Some((c, _)) = &set.candidate {
+            check_recommender_bundle(&c.model)?;
+        }
+        if let Some(s) = &set.shadow {
+            check_recommender_bundle(&s.model)?;
+        }
+        self.set.store(Arc::new(set));
         Ok(())
     }
 
@@ -526,9 +589,10 @@ impl<S: FeatureStore> Recommender<S> {
             .get_or_init(|| self.process_start.elapsed().as_secs_f64() * 1e3);
         let rid = http::request_id(event, lambda_request_id);
         let (method, path) = http::method_and_path(event);
-        let bundle = self.bundle.load_full();
+        let set = self.set.load_full();
         let mut stats = RequestStats {
-            model_version: bundle.version().to_string(),
+            model_version: set.active.version().to_string(),
+            variant: VARIANT_ACTIVE,
             ..RequestStats::default()
         };
         let result = match http::dispatch(ROUTES, method, path) {
@@ -539,7 +603,7 @@ impl<S: FeatureStore> Recommender<S> {
                     .and_then(|b| RecommendRequest::parse(&b))
                 {
                     Ok(req) => {
-                        let resp = self.recommend_with(&bundle, &req, rid, &mut stats).await;
+                        let resp = self.recommend_with(&set, &req, rid, &mut stats).await;
                         Ok(http::json_response(200, &resp, rid))
                     }
                     Err(e) => Err(e),
@@ -551,7 +615,7 @@ impl<S: FeatureStore> Recommender<S> {
                 match http::body_bytes(event, MAX_BODY_BYTES).and_then(|b| BatchRequest::parse(&b))
                 {
                     Ok(req) => {
-                        let resp = self.batch_with(&bundle, &req, rid, &mut stats).await;
+                        let resp = self.batch_with(&set, &req, rid, &mut stats).await;
                         Ok(http::json_response(200, &resp, rid))
                     }
                     Err(e) => Err(e),
@@ -559,11 +623,11 @@ impl<S: FeatureStore> Recommender<S> {
             }
             Ok(2) => {
                 stats.route = "health";
-                Ok(http::json_response(200, &self.health(&bundle, rid), rid))
+                Ok(http::json_response(200, &self.health(&set, rid), rid))
             }
             Ok(3) => {
                 stats.route = "models";
-                Ok(http::json_response(200, &models(&bundle, rid), rid))
+                Ok(http::json_response(200, &models(&set, rid), rid))
             }
             Ok(_) => Err(ApiError::Internal("route table out of sync".into())),
             Err(e) => {
@@ -591,17 +655,16 @@ impl<S: FeatureStore> Recommender<S> {
         req: &RecommendRequest,
         request_id: &str,
     ) -> (RecommendResponse, RequestStats) {
-        let bundle = self.bundle.load_full();
+        let set = self.set.load_full();
         let mut stats = RequestStats {
             route: "recommend",
             status: 200,
             counted: true,
-            model_version: bundle.version().to_string(),
+            model_version: set.active.version().to_string(),
+            variant: VARIANT_ACTIVE,
             ..RequestStats::default()
         };
-        let resp = self
-            .recommend_with(&bundle, req, request_id, &mut stats)
-            .await;
+        let resp = self.recommend_with(&set, req, request_id, &mut stats).await;
         (resp, stats)
     }
 
@@ -611,21 +674,22 @@ impl<S: FeatureStore> Recommender<S> {
         req: &BatchRequest,
         request_id: &str,
     ) -> (BatchResponse, RequestStats) {
-        let bundle = self.bundle.load_full();
+        let set = self.set.load_full();
         let mut stats = RequestStats {
             route: "recommend_batch",
             status: 200,
             counted: true,
-            model_version: bundle.version().to_string(),
+            model_version: set.active.version().to_string(),
+            variant: VARIANT_ACTIVE,
             ..RequestStats::default()
         };
-        let resp = self.batch_with(&bundle, req, request_id, &mut stats).await;
+        let resp = self.batch_with(&set, req, request_id, &mut stats).await;
         (resp, stats)
     }
 
     async fn recommend_with(
         &self,
-        bundle: &Bundle,
+        set: &ServingSet<Bundle>,
         req: &RecommendRequest,
         request_id: &str,
         stats: &mut RequestStats,
@@ -652,14 +716,25 @@ impl<S: FeatureStore> Recommender<S> {
         if let Lookup::Failed(why) = lookup {
             stats.store_failure = Some(why);
         }
-        let (recommendations, source, degraded) = answer(bundle, req, lookup);
+        let (variant, slot) = set.route(&req.customer_id);
+        let bundle: &Bundle = &slot.model;
+        let shadow = set.shadow().map(|s| s.model.as_ref());
+        let (recommendations, source, degraded, compared) = answer(bundle, shadow, req, lookup);
         stats.degraded = degraded;
         stats.popular = source == Source::Popular;
+        stats.variant = variant.as_str();
+        stats.model_version = bundle.version().to_string();
+        stats.shadow = compared.map(|(score_delta, topk_overlap)| ShadowStats {
+            version: shadow.map(|s| s.version().to_string()).unwrap_or_default(),
+            score_delta,
+            topk_overlap,
+            compared: 1,
+        });
         RecommendResponse {
             customer_id: req.customer_id.clone(),
             recommendations,
             model: model_ref(bundle),
-            variant: VARIANT_ACTIVE,
+            variant: variant.as_str(),
             source,
             degraded,
             request_id: request_id.to_string(),
@@ -668,7 +743,7 @@ impl<S: FeatureStore> Recommender<S> {
 
     async fn batch_with(
         &self,
-        bundle: &Bundle,
+        set: &ServingSet<Bundle>,
         req: &BatchRequest,
         request_id: &str,
         stats: &mut RequestStats,
@@ -708,6 +783,9 @@ impl<S: FeatureStore> Recommender<S> {
             owned_products: None,
             return_scores: req.return_scores,
         };
+        let shadow = set.shadow().map(|s| s.model.as_ref());
+        let (mut delta_sum, mut overlap_sum, mut compared) = (0.0, 0.0, 0usize);
+        let mut variants = (false, false);
         let results: Vec<BatchItem> = req
             .customer_ids
             .iter()
@@ -723,15 +801,45 @@ impl<S: FeatureStore> Recommender<S> {
                         }
                     },
                 };
-                let (recommendations, source, degraded) = answer(bundle, &single(id), lookup);
+                let (variant, slot) = set.route(id);
+                match variant {
+                    Variant::Active => variants.0 = true,
+                    Variant::Candidate => variants.1 = true,
+                }
+                let (recommendations, source, degraded, cmp) =
+                    answer(&slot.model, shadow, &single(id), lookup);
+                if let Some((d, o)) = cmp {
+                    delta_sum += d;
+                    overlap_sum += o;
+                    compared += 1;
+                }
                 BatchItem {
                     customer_id: id.clone(),
                     recommendations,
                     source,
                     degraded,
+                    variant: variant.as_str(),
                 }
             })
             .collect();
+        let (variant, bundle): (&'static str, &Bundle) = match variants {
+            (false, true) => (
+                VARIANT_CANDIDATE,
+                &set.candidate.as_ref().expect("routed to it").0.model,
+            ),
+            (true, true) => (VARIANT_MIXED, &set.active.model),
+            _ => (VARIANT_ACTIVE, &set.active.model),
+        };
+        stats.variant = variant;
+        stats.model_version = bundle.version().to_string();
+        if compared > 0 {
+            stats.shadow = Some(ShadowStats {
+                version: shadow.map(|s| s.version().to_string()).unwrap_or_default(),
+                score_delta: delta_sum / compared as f64,
+                topk_overlap: overlap_sum / compared as f64,
+                compared,
+            });
+        }
         let degraded = results.iter().any(|r| r.degraded);
         stats.degraded = degraded;
         stats.popular = results.iter().any(|r| r.source == Source::Popular);
@@ -741,17 +849,20 @@ impl<S: FeatureStore> Recommender<S> {
         BatchResponse {
             results,
             model: model_ref(bundle),
-            variant: VARIANT_ACTIVE,
+            variant,
             degraded,
             request_id: request_id.to_string(),
         }
     }
 
-    fn health(&self, bundle: &Bundle, request_id: &str) -> Value {
+    fn health(&self, set: &ServingSet<Bundle>, request_id: &str) -> Value {
         serde_json::json!({
             "status": "ok",
-            "model": model_ref(bundle),
+            "model": model_ref(&set.active.model),
             "variant": VARIANT_ACTIVE,
+            "candidate": set.candidate.as_ref().map(|(c, w)| serde_json::json!({"version": c.version(), "weight": w})),
+            "shadow": set.shadow.as_ref().map(|s| serde_json::json!({"version": s.version()})),
+            "registry_revision": set.revision,
             "cold_start_ms": self.cold_start_ms().map(round3),
             "init_ms": round3(self.init_ms),
             "uptime_s": round3(self.process_start.elapsed().as_secs_f64()),
@@ -771,14 +882,16 @@ fn model_ref(bundle: &Bundle) -> ModelRef {
     }
 }
 
-/// `GET /models`: what this container serves.
-fn models(bundle: &Bundle, request_id: &str) -> Value {
-    let m = bundle.manifest();
-    serde_json::json!({
-        "models": [{
+/// `GET /models`: what this container serves: the active version, the candidate (with its
+/// weight) and the shadow.
+fn models(set: &ServingSet<Bundle>, request_id: &str) -> Value {
+    let describe = |bundle: &Bundle, role: &str, weight: Option<u8>| {
+        let m = bundle.manifest();
+        serde_json::json!({
             "name": m.name,
             "version": m.version,
-            "role": VARIANT_ACTIVE,
+            "role": role,
+            "weight": weight,
             "kind": m.kind.as_str(),
             "created_at": m.created_at,
             "features": m.features.len(),
@@ -787,19 +900,36 @@ fn models(bundle: &Bundle, request_id: &str) -> Value {
             "rollout": m.rollout,
             "golden_rows": m.golden.len(),
             "files": m.files.len(),
-        }],
+        })
+    };
+    let mut all = vec![describe(&set.active.model, VARIANT_ACTIVE, None)];
+    if let Some((c, w)) = &set.candidate {
+        all.push(describe(&c.model, VARIANT_CANDIDATE, Some(*w)));
+    }
+    if let Some(s) = &set.shadow {
+        all.push(describe(&s.model, "shadow", None));
+    }
+    serde_json::json!({
+        "models": all,
+        "registry_revision": set.revision,
         "request_id": request_id,
     })
 }
 
+/// What [`answer`] returns: recommendations, where they came from, degraded, and the shadow
+/// comparison `(mean abs score difference, top-k overlap)` when a shadow scored the row.
+type Answer = (Vec<Recommendation>, Source, bool, Option<(f64, f64)>);
+
 /// The scoring path: stored profile (or, for a what-if call about an unknown customer, an empty
 /// one) → overrides → row → scores → top-k of the products not owned. Unknown customers without
-/// overrides get popularity; store failures get popularity, degraded.
+/// overrides get popularity; store failures get popularity, degraded. A `shadow` bundle scores
+/// the same row; only the comparison comes back.
 fn answer(
     bundle: &Bundle,
+    shadow: Option<&Bundle>,
     req: &RecommendRequest,
     lookup: Lookup,
-) -> (Vec<Recommendation>, Source, bool) {
+) -> Answer {
     let profile = match lookup {
         Lookup::Found(c) => Some(c),
         Lookup::Missing if req.has_overrides() => Some(Customer {
@@ -808,11 +938,11 @@ fn answer(
         }),
         Lookup::Missing => None,
         Lookup::Failed(_) => {
-            return (popular_for(bundle, req), Source::Popular, true);
+            return (popular_for(bundle, req), Source::Popular, true, None);
         }
     };
     let Some(profile) = profile else {
-        return (popular_for(bundle, req), Source::Popular, false);
+        return (popular_for(bundle, req), Source::Popular, false, None);
     };
     let customer = if req.has_overrides() {
         req.overlay(profile)
@@ -823,15 +953,37 @@ fn answer(
     customer.write_row(&mut row);
     let mut scores = [0.0f64; NUM_PRODUCTS];
     match bundle.score_into(&row, &mut scores) {
-        Ok(()) => (
-            top_k(&scores, customer.owned_indices(), req.k, req.return_scores),
-            Source::Model,
-            false,
-        ),
+        Ok(()) => {
+            let compared = shadow.and_then(|sb| {
+                let mut shadow_scores = [0.0f64; NUM_PRODUCTS];
+                match sb.score_into(&row, &mut shadow_scores) {
+                    Ok(()) => {
+                        let mut owned = [false; NUM_PRODUCTS];
+                        for i in customer.owned_indices() {
+                            owned[i] = true;
+                        }
+                        Some((
+                            mean_abs_diff(&scores, &shadow_scores),
+                            top_k_overlap(&scores, &shadow_scores, |i| !owned[i], req.k),
+                        ))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, shadow = %sb.version(), "shadow scoring failed");
+                        None
+                    }
+                }
+            });
+            (
+                top_k(&scores, customer.owned_indices(), req.k, req.return_scores),
+                Source::Model,
+                false,
+                compared,
+            )
+        }
         Err(e) => {
             // Unreachable for a bundle that passed `check_recommender_bundle`.
             tracing::error!(error = %e, key = %customer_key(&req.customer_id), "scoring failed; answering from popularity");
-            (popular_for(bundle, req), Source::Popular, true)
+            (popular_for(bundle, req), Source::Popular, true, None)
         }
     }
 }

@@ -838,3 +838,186 @@ proptest! {
 }
 
 use serde_json::json;
+
+// ---------------------------------------------------------------- canary and shadow
+
+/// A recommender bundle scoring differently from [`bundle`] (product p uses model p + 5).
+fn other_bundle(version: &str) -> Bundle {
+    let mut m = bundle().manifest().clone();
+    m.version = version.into();
+    let files: Vec<(String, Vec<u8>)> = (0..NUM_PRODUCTS)
+        .map(|p| {
+            (
+                format!("models/{}.txt", PRODUCTS[p].0),
+                model_text((p + 5) % NUM_PRODUCTS).into_bytes(),
+            )
+        })
+        .collect();
+    let models: Vec<Model> = files
+        .iter()
+        .map(|(_, b)| Model::parse_bytes(b).unwrap())
+        .collect();
+    for g in &mut m.golden {
+        let row = g.row();
+        g.expected = models.iter().map(|x| x.predict(&row).unwrap()[0]).collect();
+    }
+    m.files = files
+        .iter()
+        .map(|(p, b)| crate::bundle::FileEntry::describe(p, b))
+        .collect();
+    Bundle::from_parts(m, files).unwrap()
+}
+
+fn with_candidate(svc: &Recommender<MemoryStore>, version: &str, weight: u8) {
+    let mut set = ServingSet::clone(&svc.serving());
+    set.candidate = Some((
+        crate::registry::Slot::new(VersionRef::new(version), other_bundle(version)),
+        weight,
+    ));
+    svc.swap_serving(set).unwrap();
+}
+
+fn request(id: &str) -> RecommendRequest {
+    RecommendRequest::parse(format!(r#"{{"customer_id":"{id}"}}"#).as_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn the_canary_serves_its_bucket_and_says_so() {
+    let svc = service(stored());
+    let active = svc.bundle().version().to_string();
+    with_candidate(&svc, "v-candidate", 10);
+    let model = svc.serving().model_name.clone();
+    let mut n = 0;
+    for i in 0..2000 {
+        let id = (1_000_000 + i).to_string();
+        let (resp, stats) = svc.recommend(&request(&id), "r").await;
+        let expect = crate::registry::in_canary(&model, &id, 10);
+        assert_eq!(resp.variant == VARIANT_CANDIDATE, expect, "{id}");
+        assert_eq!(stats.variant, resp.variant);
+        let version = if expect {
+            "v-candidate"
+        } else {
+            active.as_str()
+        };
+        assert_eq!(resp.model.version, version);
+        assert_eq!(stats.model_version, version);
+        n += usize::from(expect);
+    }
+    assert!((140..=260).contains(&n), "{n} of 2000 in a 10% canary");
+    // Sticky: the same customers again.
+    for i in 0..200 {
+        let id = (1_000_000 + i).to_string();
+        let (resp, _) = svc.recommend(&request(&id), "r").await;
+        assert_eq!(
+            resp.variant == VARIANT_CANDIDATE,
+            crate::registry::in_canary(&model, &id, 10)
+        );
+    }
+    // GET /models lists both, with the weight.
+    let v = body_json(&svc.handle(&event("apigw-get-models.json"), "l").await.0);
+    assert_eq!(v["models"][1]["role"], "candidate");
+    assert_eq!(v["models"][1]["weight"], 10);
+}
+
+#[tokio::test]
+async fn a_batch_reports_each_customers_variant() {
+    let svc = service(stored());
+    with_candidate(&svc, "v-candidate", 50);
+    let ids: Vec<String> = (0..40).map(|i| (1_000_000 + i).to_string()).collect();
+    let (resp, stats) = svc
+        .batch(
+            &BatchRequest {
+                customer_ids: ids.clone(),
+                k: 3,
+                return_scores: false,
+            },
+            "r",
+        )
+        .await;
+    assert_eq!(resp.variant, VARIANT_MIXED);
+    assert_eq!(stats.variant, VARIANT_MIXED);
+    let model = svc.serving().model_name.clone();
+    for item in &resp.results {
+        assert_eq!(
+            item.variant == VARIANT_CANDIDATE,
+            crate::registry::in_canary(&model, &item.customer_id, 50)
+        );
+    }
+    with_candidate(&svc, "v-candidate", 100);
+    let (resp, _) = svc
+        .batch(
+            &BatchRequest {
+                customer_ids: ids,
+                k: 3,
+                return_scores: false,
+            },
+            "r",
+        )
+        .await;
+    assert_eq!(resp.variant, VARIANT_CANDIDATE);
+    assert_eq!(resp.model.version, "v-candidate");
+}
+
+#[tokio::test]
+async fn the_shadow_is_measured_never_returned() {
+    let svc = service(stored());
+    let mut set = ServingSet::clone(&svc.serving());
+    set.shadow = Some(crate::registry::Slot::new(
+        VersionRef::new("v-shadow"),
+        other_bundle("v-shadow"),
+    ));
+    svc.swap_serving(set).unwrap();
+    let (resp, stats) = svc.handle(&event("apigw-recommend-valid.json"), "l").await;
+    let text = match &resp.body {
+        Some(Body::Text(t)) => t.clone(),
+        _ => panic!(),
+    };
+    assert!(!text.contains("v-shadow"), "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["variant"], "active");
+    let sh = stats.shadow.expect("shadow compared");
+    assert_eq!(sh.version, "v-shadow");
+    assert!(sh.score_delta > 0.0 && sh.score_delta.is_finite());
+    assert!((0.0..=1.0).contains(&sh.topk_overlap));
+    assert_eq!(sh.compared, 1);
+
+    // Popularity answers are not compared.
+    let (_, stats) = svc
+        .handle(&event("apigw-recommend-unknown-customer.json"), "l")
+        .await;
+    assert!(stats.shadow.is_none());
+
+    // The same bundle as shadow agrees with itself exactly.
+    let mut set = ServingSet::clone(&svc.serving());
+    set.shadow = Some(crate::registry::Slot::new(
+        VersionRef::new("same"),
+        bundle(),
+    ));
+    svc.swap_serving(set).unwrap();
+    let (_, stats) = svc.recommend(&request("15889"), "r").await;
+    let sh = stats.shadow.unwrap();
+    assert_eq!((sh.score_delta, sh.topk_overlap), (0.0, 1.0));
+}
+
+#[test]
+fn a_set_with_a_non_recommender_is_refused() {
+    let svc = service(stored());
+    let b = bundle();
+    let mut m = b.manifest().clone();
+    m.outputs.swap(0, 1);
+    let files: Vec<(String, Vec<u8>)> = (0..NUM_PRODUCTS)
+        .map(|p| {
+            (
+                format!("models/{}.txt", PRODUCTS[p].0),
+                model_text(p).into_bytes(),
+            )
+        })
+        .collect();
+    let mut set = ServingSet::clone(&svc.serving());
+    set.shadow = Some(crate::registry::Slot::new(
+        VersionRef::new("bad"),
+        Bundle::from_parts(m, files).unwrap(),
+    ));
+    assert!(svc.swap_serving(set).is_err());
+    assert!(svc.serving().shadow.is_none());
+}

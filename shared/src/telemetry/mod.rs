@@ -85,18 +85,7 @@ impl Metrics {
     /// Installs the recorder with namespace `METRICS_NAMESPACE` and dimension
     /// `Function = function`. Fails if a recorder is already installed.
     pub fn init(function: &'static str) -> Result<Self, String> {
-        let namespace = std::env::var("METRICS_NAMESPACE")
-            .ok()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
-        let collector = metrics_cloudwatch_embedded::Builder::new()
-            .cloudwatch_namespace(namespace)
-            .with_dimension("Function", function)
-            // Degraded must be reported as 0 too: the alarm divides Sum(Degraded) by
-            // Sum(Requests).
-            .emit_zeros(true)
-            .init()
-            .map_err(|e| e.to_string())?;
+        let metrics = Self::init_bare(function)?;
         let ms = Unit::Milliseconds;
         metrics::describe_counter!(names::REQUESTS, Unit::Count, "recommendation requests");
         metrics::describe_counter!(
@@ -118,7 +107,31 @@ impl Metrics {
         ] {
             metrics::counter!(name).increment(0);
         }
+        Ok(metrics)
+    }
+
+    /// Installs the recorder (namespace `METRICS_NAMESPACE`, dimension `Function =
+    /// function`, zeros emitted) without describing any metric: for functions with their own
+    /// metric set (reload). Fails if a recorder is already installed.
+    pub fn init_bare(function: &'static str) -> Result<Self, String> {
+        let namespace = std::env::var("METRICS_NAMESPACE")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+        let collector = metrics_cloudwatch_embedded::Builder::new()
+            .cloudwatch_namespace(namespace)
+            .with_dimension("Function", function)
+            // Degraded must be reported as 0 too: the alarm divides Sum(Degraded) by
+            // Sum(Requests).
+            .emit_zeros(true)
+            .init()
+            .map_err(|e| e.to_string())?;
         Ok(Metrics { collector })
+    }
+
+    /// Sets a property (searchable in Logs Insights, not a dimension) of the next document.
+    pub fn set_property(&self, name: &'static str, value: impl Into<String>) {
+        self.collector.set_property(name, value.into());
     }
 
     /// Records one invocation.

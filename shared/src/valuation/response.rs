@@ -29,6 +29,10 @@ pub struct ValuationResponse {
     /// The `fair-multiple` model that scored the ML section.
     #[serde(default)]
     pub model: Option<ModelRef>,
+    /// Set by the endpoint: `active`, or `candidate` when this company is in the
+    /// fair-multiple model's canary (then `model` is the candidate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// Set by the endpoint: true when served from `ValuationCache`.
     #[serde(default)]
     pub cached: bool,

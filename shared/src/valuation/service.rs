@@ -9,6 +9,13 @@
 //! section, `degraded`) → [`value`] → cache write (not for degraded answers; best effort,
 //! awaited before answering because Lambda freezes the container afterwards).
 //! `GET /health`: liveness and what is loaded.
+//!
+//! The fair-multiple model is a [`ServingSet`]: the active version, optionally a canary
+//! candidate serving the companies whose `ts_code` [`crate::registry::bucket`] puts under its
+//! weight (the answer's `variant` is `candidate` and `model` names it; cached answers are keyed
+//! by model version, so the two never mix), and optionally a shadow that also scores each
+//! computed answer — the absolute fair P/E difference lands in [`ValuationStats::shadow`],
+//! never in the answer.
 
 use super::error::ValuationError;
 use super::fair_multiple::{Fundamentals, FAIR_MULTIPLE_FEATURES};
@@ -19,6 +26,8 @@ use super::value::{value, FairMultipleInput, NO_PEERS_WARNING};
 use crate::bundle::{Bundle, BundleError, ModelKind};
 use crate::http::{self, ApiError, Problem, RouteKey, MAX_BODY_BYTES};
 use crate::model::ModelError;
+use crate::registry::serving::{ServingSet, Slot, Variant};
+use crate::registry::VersionRef;
 use arc_swap::ArcSwapOption;
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use serde::Serialize;
@@ -127,6 +136,10 @@ pub struct ValuationStats {
     pub cache_failure: Option<&'static str>,
     pub error_code: Option<&'static str>,
     pub model_version: Option<String>,
+    /// `active` or `candidate` (None without a model).
+    pub variant: Option<&'static str>,
+    /// The shadow model's comparison: `(shadow version, |fair P/E − shadow fair P/E|)`.
+    pub shadow: Option<(String, f64)>,
 }
 
 /// Why a valuation request has no 200 answer.
@@ -145,10 +158,20 @@ struct ModelInfo<'a> {
 }
 
 #[derive(Serialize)]
+struct CandidateInfo<'a> {
+    version: &'a str,
+    weight: u8,
+}
+
+#[derive(Serialize)]
 struct Health<'a> {
     status: &'static str,
     function: &'static str,
     model: Option<ModelInfo<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidate: Option<CandidateInfo<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shadow: Option<&'a str>,
     /// True when answers lack the ML section (no model loaded).
     degraded: bool,
     cache_ttl_secs: u64,
@@ -183,11 +206,11 @@ async fn within<T>(
 }
 
 /// The valuation service over a company store `S` and a cache `C`. `Send + Sync`; the model
-/// can be swapped while requests are in flight.
+/// set can be swapped while requests are in flight.
 pub struct ValuationService<S, C> {
     store: S,
     cache: C,
-    model: ArcSwapOption<FairMultipleModel>,
+    model: ArcSwapOption<ServingSet<FairMultipleModel>>,
     config: ValuationConfig,
     process_start: Instant,
     init_ms: f64,
@@ -207,7 +230,7 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
         ValuationService {
             store,
             cache,
-            model: ArcSwapOption::from(model.map(Arc::new)),
+            model: ArcSwapOption::from(model.map(|m| Arc::new(single(m)))),
             config,
             process_start,
             init_ms: process_start.elapsed().as_secs_f64() * 1e3,
@@ -215,13 +238,36 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
         }
     }
 
+    /// The active model.
     pub fn model(&self) -> Option<Arc<FairMultipleModel>> {
+        self.model
+            .load()
+            .as_ref()
+            .map(|s| Arc::clone(&s.active.model))
+    }
+
+    /// What is served: active, candidate, shadow (`None` without a model).
+    pub fn serving(&self) -> Option<Arc<ServingSet<FairMultipleModel>>> {
         self.model.load_full()
     }
 
-    /// Serves `model` from now on (hot reload).
+    /// Serves `model` as the active version from now on (candidate and shadow stay).
     pub fn swap_model(&self, model: FairMultipleModel) {
-        self.model.store(Some(Arc::new(model)));
+        let next = match self.model.load_full() {
+            Some(cur) => {
+                let mut next = ServingSet::clone(&cur);
+                next.active = Slot::new(VersionRef::new(model.version()), model);
+                next.revision = None;
+                next
+            }
+            None => single(model),
+        };
+        self.model.store(Some(Arc::new(next)));
+    }
+
+    /// Serves `set` from now on (hot reload; requests in flight finish on the old set).
+    pub fn swap_serving(&self, set: ServingSet<FairMultipleModel>) {
+        self.model.store(Some(Arc::new(set)));
     }
 
     pub fn store(&self) -> &S {
@@ -246,9 +292,11 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
             .get_or_init(|| self.process_start.elapsed().as_secs_f64() * 1e3);
         let rid = http::request_id(event, lambda_request_id);
         let (method, path) = http::method_and_path(event);
-        let model = self.model.load_full();
+        let set = self.model.load_full();
+        let model = set.as_ref().map(|s| &s.active.model);
         let mut stats = ValuationStats {
-            model_version: model.as_ref().map(|m| m.version().to_string()),
+            model_version: model.map(|m| m.version().to_string()),
+            variant: model.map(|_| Variant::Active.as_str()),
             ..ValuationStats::default()
         };
         let result = match http::dispatch(ROUTES, method, path) {
@@ -257,7 +305,7 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
                 stats.counted = true;
                 match http::body_bytes(event, MAX_BODY_BYTES) {
                     Ok(body) => self
-                        .valuation(&body, model.as_deref(), rid, &mut stats)
+                        .valuation(&body, set.as_deref(), rid, &mut stats)
                         .await
                         .map(|r| http::json_response(200, &r, rid)),
                     Err(e) => Err(Failure::Api(e)),
@@ -268,10 +316,19 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
                 let health = Health {
                     status: "ok",
                     function: FUNCTION,
-                    model: model.as_ref().map(|m| ModelInfo {
+                    model: model.map(|m| ModelInfo {
                         name: m.name(),
                         version: m.version(),
                     }),
+                    candidate: set.as_ref().and_then(|s| {
+                        s.candidate.as_ref().map(|(c, w)| CandidateInfo {
+                            version: c.version(),
+                            weight: *w,
+                        })
+                    }),
+                    shadow: set
+                        .as_ref()
+                        .and_then(|s| s.shadow.as_ref().map(|s| s.version())),
                     degraded: model.is_none(),
                     cache_ttl_secs: self.config.cache_ttl_secs,
                     init_ms: self.init_ms,
@@ -299,7 +356,7 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
     async fn valuation(
         &self,
         body: &[u8],
-        model: Option<&FairMultipleModel>,
+        set: Option<&ServingSet<FairMultipleModel>>,
         rid: &str,
         stats: &mut ValuationStats,
     ) -> Result<ValuationResponse, Failure> {
@@ -321,6 +378,11 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
             .normalized_ts_code()
             .ok_or(Failure::Api(ApiError::MissingField { field: "ts_code" }))?;
         stats.ts_code = Some(ts_code.clone());
+        let routed = set.map(|s| s.route(&ts_code));
+        let variant = routed.map(|(v, _)| v.as_str());
+        let model: Option<&FairMultipleModel> = routed.map(|(_, slot)| slot.model.as_ref());
+        stats.variant = variant;
+        stats.model_version = model.map(|m| m.version().to_string());
         let mut store_ms = 0.0;
 
         // Company.
@@ -363,6 +425,7 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
                 Ok(Some(body)) => match serde_json::from_str::<ValuationResponse>(&body) {
                     Ok(mut r) => {
                         r.cached = true;
+                        r.variant = variant.map(str::to_string);
                         r.request_id = Some(rid.to_string());
                         stats.cache_hit = true;
                         stats.store_ms = Some(store_ms);
@@ -416,11 +479,22 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
                 None
             }
             Some(m) => match m.fair_pe(&company.fundamentals()) {
-                Ok(fair_pe) => Some(FairMultipleInput {
-                    fair_pe,
-                    name: m.name().to_string(),
-                    version: m.version().to_string(),
-                }),
+                Ok(fair_pe) => {
+                    stats.shadow = set.and_then(|s| s.shadow()).and_then(|sh| {
+                        match sh.model.fair_pe(&company.fundamentals()) {
+                            Ok(p) => Some((sh.version().to_string(), (p - fair_pe).abs())),
+                            Err(e) => {
+                                tracing::warn!(error = %e, shadow = %sh.version(), "shadow scoring failed");
+                                None
+                            }
+                        }
+                    });
+                    Some(FairMultipleInput {
+                        fair_pe,
+                        name: m.name().to_string(),
+                        version: m.version().to_string(),
+                    })
+                }
                 Err(e) => {
                     degraded = true;
                     tracing::error!(error = %e, "fair-multiple scoring failed");
@@ -469,9 +543,18 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
                 Err(e) => tracing::error!(error = %e, "valuation did not serialize for the cache"),
             }
         }
+        resp.variant = variant.map(str::to_string);
         resp.request_id = Some(rid.to_string());
         Ok(resp)
     }
+}
+
+fn single(model: FairMultipleModel) -> ServingSet<FairMultipleModel> {
+    ServingSet::single(
+        model.name().to_string(),
+        VersionRef::new(model.version()),
+        model,
+    )
 }
 
 /// The request from the body: malformed JSON, non-finite numbers and non-objects are the

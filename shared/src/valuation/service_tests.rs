@@ -408,3 +408,73 @@ fn assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Service>();
 }
+
+// ---------------------------------------------------------------- canary and shadow
+
+#[tokio::test]
+async fn the_fair_multiple_canary_follows_the_ts_code_bucket() {
+    let s = service();
+    let mut set = ServingSet::clone(&s.serving().unwrap());
+    set.candidate = Some((
+        Slot::new(
+            VersionRef::new("v-cand"),
+            FairMultipleModel::new(synthetic_fair_multiple_bundle("v-cand", 2)).unwrap(),
+        ),
+        50,
+    ));
+    s.swap_serving(set);
+    let companies = synthetic_companies(60, 1, "20250331");
+    let (mut cand, mut act) = (0, 0);
+    for c in companies.iter().take(20) {
+        let body = format!(r#"{{"ts_code":"{}"}}"#, c.ts_code);
+        let ev = with_body(event("apigw-valuation-valid.json"), &body);
+        for round in 0..2 {
+            let (status, v, stats) = call(&s, &ev).await;
+            assert_eq!(status, 200, "{v}");
+            let expect = crate::registry::in_canary("fair-multiple", &c.ts_code, 50);
+            let (variant, version) = if expect {
+                ("candidate", "v-cand")
+            } else {
+                ("active", VERSION)
+            };
+            assert_eq!(v["variant"], variant, "{} round {round}", c.ts_code);
+            assert_eq!(v["model"]["version"], version);
+            assert_eq!(stats.variant, Some(variant));
+            // The second round is a cache hit of the same variant's answer.
+            assert_eq!(stats.cache_hit, round == 1);
+            if round == 0 {
+                if expect {
+                    cand += 1
+                } else {
+                    act += 1
+                }
+            }
+        }
+    }
+    assert!(cand > 0 && act > 0, "{cand} candidate, {act} active");
+}
+
+#[tokio::test]
+async fn the_fair_multiple_shadow_is_measured_never_returned() {
+    let s = service_with(
+        true,
+        ValuationConfig {
+            cache_ttl_secs: 0,
+            ..ValuationConfig::default()
+        },
+    );
+    let mut set = ServingSet::clone(&s.serving().unwrap());
+    set.shadow = Some(Slot::new(
+        VersionRef::new("v-shadow"),
+        FairMultipleModel::new(synthetic_fair_multiple_bundle("v-shadow", 2)).unwrap(),
+    ));
+    s.swap_serving(set);
+    let (resp, stats) = s
+        .handle(&event("apigw-valuation-valid.json"), "lambda-rid")
+        .await;
+    assert!(!text(&resp).contains("v-shadow"));
+    let (version, delta) = stats.shadow.unwrap();
+    assert_eq!(version, "v-shadow");
+    assert!(delta.is_finite() && delta >= 0.0);
+    assert_eq!(json(&resp)["variant"], "active");
+}

@@ -454,6 +454,7 @@ pub fn value(
             drivers,
         },
         model,
+        variant: None,
         cached: false,
         degraded: false,
         request_id: None,

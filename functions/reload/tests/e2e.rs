@@ -1,0 +1,974 @@
+//! End to end: the `reload` binary cargo built for this test (and the `recommend` and
+//! `warmstart` binaries beside it) run through their real Lambda runtime loops against
+//! moto_server: bundles published to S3, S3 notifications (the `events/s3-*.json` fixtures with
+//! bucket and keys rewritten) and admin payloads (`events/admin-*.json`) delivered to reload,
+//! and a warm recommend container following the registry.
+//!
+//! `cargo test --workspace` (what `make test` runs) builds every binary first. Run alone,
+//! `cargo test -p reload` needs `cargo build -p recommend -p warmstart-cli` beforehand; a
+//! missing or out-of-date sibling binary fails the test with that hint rather than testing old
+//! code.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use warmstart_core::aws::{self, DynamoFeatureStore, RegistryTable, Updated};
+use warmstart_core::bundle::{write_bundle, Manifest, Rollout, MANIFEST_FILE};
+use warmstart_core::registry::{self, in_canary, Action, Change, RegistryItem};
+use warmstart_core::valuation::synthetic::synthetic_fair_multiple_parts;
+use warmstart_tests::*;
+
+const V1: &str = "2026-11-22T10-00-00Z-e2e0001";
+const V2: &str = "2026-11-23T10-00-00Z-e2e0002";
+const V4: &str = "2026-11-25T10-00-00Z-canary4";
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+// ------------------------------------------------------------------------------ binaries
+
+fn reload_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_reload"))
+}
+
+fn newest_source(dir: &Path, newest: &mut SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            newest_source(&p, newest);
+        } else if p
+            .extension()
+            .is_some_and(|x| x == "rs" || x == "toml" || x == "lock")
+        {
+            if let Ok(t) = e.metadata().and_then(|m| m.modified()) {
+                *newest = (*newest).max(t);
+            }
+        }
+    }
+}
+
+/// Another package's binary from this target directory, refused when missing or older than
+/// its sources.
+fn sibling(bin: &str, package: &str, sources: &[&str]) -> PathBuf {
+    let path = reload_bin().with_file_name(bin);
+    let hint = format!(
+        "run `cargo build -p {package}` first (`cargo test --workspace` builds every binary)"
+    );
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {hint}", path.display()));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut newest = SystemTime::UNIX_EPOCH;
+    for s in sources {
+        newest_source(&root.join(s), &mut newest);
+    }
+    assert!(
+        built >= newest,
+        "{} is older than its sources: {hint}",
+        path.display()
+    );
+    path
+}
+
+fn recommend_bin() -> PathBuf {
+    sibling(
+        "recommend",
+        "recommend",
+        &["functions/recommend", "shared/src", "shared/Cargo.toml"],
+    )
+}
+
+fn cli_bin() -> PathBuf {
+    sibling(
+        "warmstart",
+        "warmstart-cli",
+        &[
+            "infra/src",
+            "infra/Cargo.toml",
+            "shared/src",
+            "shared/Cargo.toml",
+        ],
+    )
+}
+
+// ------------------------------------------------------------------------------ functions
+
+struct Function {
+    api: Arc<RuntimeApi>,
+    process: FunctionProcess,
+}
+
+async fn start(bin: &Path, env: Vec<(String, String)>) -> Function {
+    let api = RuntimeApi::start().await;
+    let process = FunctionProcess::spawn(bin, &api, &env);
+    if let Err(e) = api.wait_ready(TIMEOUT).await {
+        panic!("{e}\nfunction output:\n{}", process.lines().join("\n"));
+    }
+    Function {
+        api: Arc::new(api),
+        process,
+    }
+}
+
+impl Function {
+    async fn outcome(&self, event: &[u8]) -> Outcome {
+        match self.api.invoke(event, TIMEOUT).await {
+            Ok(o) => o,
+            Err(e) => panic!("{e}\nfunction output:\n{}", self.output()),
+        }
+    }
+
+    /// The invocation's JSON answer; panics on an invocation error.
+    async fn call(&self, event: &Value) -> Value {
+        match self.outcome(&serde_json::to_vec(event).unwrap()).await {
+            Outcome::Response(b) => serde_json::from_slice(&b).unwrap(),
+            Outcome::Error(b) => panic!(
+                "invocation error: {}\nfunction output:\n{}",
+                String::from_utf8_lossy(&b),
+                self.output()
+            ),
+        }
+    }
+
+    async fn http(&self, event: &[u8]) -> (i64, Value) {
+        http_answer(&self.outcome(event).await)
+    }
+
+    fn output(&self) -> String {
+        self.process.lines().join("\n")
+    }
+}
+
+fn reload_env(emu: &Emulator) -> Vec<(String, String)> {
+    emu.function_env()
+}
+
+fn recommend_env(emu: &Emulator) -> Vec<(String, String)> {
+    let mut env = emu.function_env();
+    env.extend(
+        [
+            ("REGISTRY_TTL_SECS", "1"),
+            // Generous: moto on a busy 2-core machine.
+            ("STORE_DEADLINE_MS", "3000"),
+            ("BATCH_STORE_DEADLINE_MS", "5000"),
+            ("REGISTRY_TIMEOUT_MS", "3000"),
+            ("MODEL_LOAD_TIMEOUT_MS", "20000"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    env
+}
+
+// ------------------------------------------------------------------------------ S3 and events
+
+fn fixture(name: &str) -> Value {
+    serde_json::from_slice(&sample_event(name)).unwrap()
+}
+
+/// S3 URL-encodes keys in notifications.
+fn url_encode(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `events/s3-put-manifest.json`'s record, once per key, with the test bucket.
+fn s3_event<K: AsRef<str>>(bucket: &str, keys: &[K]) -> Value {
+    let template = fixture("s3-put-manifest.json")["Records"][0].clone();
+    let records: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            let mut r = template.clone();
+            r["s3"]["bucket"]["name"] = json!(bucket);
+            r["s3"]["bucket"]["arn"] = json!(format!("arn:aws:s3:::{bucket}"));
+            r["s3"]["object"]["key"] = json!(url_encode(k.as_ref()));
+            r
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+/// A fixture's records with the bucket rewritten and each key replaced by `keys[i]`.
+fn rewrite_fixture(name: &str, bucket: &str, keys: &[String]) -> Value {
+    let mut v = fixture(name);
+    let records = v["Records"].as_array_mut().unwrap();
+    assert_eq!(records.len(), keys.len(), "{name}");
+    for (r, k) in records.iter_mut().zip(keys) {
+        r["s3"]["bucket"]["name"] = json!(bucket);
+        r["s3"]["bucket"]["arn"] = json!(format!("arn:aws:s3:::{bucket}"));
+        r["s3"]["object"]["key"] = json!(url_encode(k));
+    }
+    v
+}
+
+fn manifest_key(model: &str, version: &str) -> String {
+    format!("models/{model}/{version}/{MANIFEST_FILE}")
+}
+
+fn admin(name: &str, model: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut v = fixture(name);
+    v["model"] = json!(model);
+    edit(&mut v);
+    v
+}
+
+/// A valid synthetic recommender bundle, published with `warmstart_core::aws::publish_bundle`
+/// (verified locally, files first, manifest last).
+async fn publish(emu: &Emulator, version: &str, variant: u64, rollout: Option<Rollout>) -> String {
+    let (mut manifest, files) = synthetic_recommender_parts(version, variant, TreeShape::SMALL);
+    manifest.rollout = rollout;
+    publish_parts(emu, manifest, &files).await
+}
+
+async fn publish_parts(emu: &Emulator, manifest: Manifest, files: &[(String, Vec<u8>)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    write_bundle(dir.path(), manifest, files).unwrap();
+    aws::publish_bundle(&emu.s3, &emu.bucket, "models/", dir.path())
+        .await
+        .unwrap()
+}
+
+/// Uploads files and manifest as given, unverified: how a broken bundle reaches S3.
+async fn upload_raw(emu: &Emulator, manifest: &Manifest, files: &[(String, Vec<u8>)]) -> String {
+    let base = format!("models/{}/{}/", manifest.name, manifest.version);
+    for (path, bytes) in files {
+        emu.s3
+            .put_object()
+            .bucket(&emu.bucket)
+            .key(format!("{base}{path}"))
+            .body(bytes.clone().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let key = format!("{base}{MANIFEST_FILE}");
+    emu.s3
+        .put_object()
+        .bucket(&emu.bucket)
+        .key(&key)
+        .body(manifest.to_json().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    key
+}
+
+/// A broken bundle: `(version, manifest, files, expected rejection code)`.
+type Broken = (String, Manifest, Vec<(String, Vec<u8>)>, &'static str);
+
+/// The broken v3 bundles.
+fn corrupt_bundles() -> Vec<Broken> {
+    let mut out = Vec::new();
+    let good = |v: &str| synthetic_recommender_parts(v, 3, TreeShape::SMALL);
+
+    // Bad sha: one byte of a model changed after the manifest was written (same size).
+    let v = "2026-11-24T10-00-00Z-v3badsha";
+    let (m, mut files) = good(v);
+    let last = files[5].1.len() - 3;
+    files[5].1[last] = if files[5].1[last] == b'1' { b'2' } else { b'1' };
+    out.push((v.to_string(), m, files, "checksum_mismatch"));
+
+    // Truncated model: the upload stopped half way.
+    let v = "2026-11-24T10-00-01Z-v3trunc";
+    let (m, mut files) = good(v);
+    let half = files[7].1.len() / 2;
+    files[7].1.truncate(half);
+    out.push((v.to_string(), m, files, "size_mismatch"));
+
+    // Truncated model with a manifest describing the truncated file: it does not parse.
+    let v = "2026-11-24T10-00-02Z-v3unparse";
+    let (mut m, mut files) = good(v);
+    let half = files[7].1.len() / 2;
+    files[7].1.truncate(half);
+    m.files[7] = warmstart_core::bundle::FileEntry::describe(&files[7].0, &files[7].1);
+    out.push((v.to_string(), m, files, "model_unparseable"));
+
+    // Wrong feature count: the manifest lists 23 features for 24-feature models.
+    let v = "2026-11-24T10-00-03Z-v3features";
+    let (mut m, files) = good(v);
+    m.features.pop();
+    for g in &mut m.golden {
+        g.features.pop();
+    }
+    out.push((v.to_string(), m, files, "model_incompatible"));
+
+    // Golden mismatch: an expected output that the models do not reproduce.
+    let v = "2026-11-24T10-00-04Z-v3golden";
+    let (mut m, files) = good(v);
+    m.golden[2].expected[4] = f64::from_bits(m.golden[2].expected[4].to_bits() + 1);
+    out.push((v.to_string(), m, files, "golden_mismatch"));
+    out
+}
+
+async fn registry_item(emu: &Emulator, model: &str) -> RegistryItem {
+    RegistryTable::new(emu.dynamo.clone(), &emu.registry_table)
+        .get(model)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no registry item for {model}"))
+}
+
+fn record(answer: &Value, i: usize) -> &Value {
+    &answer["records"][i]
+}
+
+/// Polls `GET /health` until `pred` holds.
+async fn wait_health(f: &Function, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (status, v) = f.http(&sample_event("apigw-get-health.json")).await;
+        assert_eq!(status, 200, "{v}");
+        if pred(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "recommend never got to {what}; last health {v}\noutput:\n{}",
+            f.output()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn batch_event(ids: &[String]) -> Vec<u8> {
+    event_with_body(
+        "apigw-recommend-batch-valid.json",
+        &json!({"customer_ids": ids, "k": 3}).to_string(),
+    )
+}
+
+// ------------------------------------------------------------------------------ the tests
+
+/// publish v1 → served; v2 (immediate) → swapped in after the TTL with zero failed requests
+/// while requests keep coming; four broken v3s → rejected with their codes, still v2; a 10 %
+/// canary → the bucketed customers get it, sticky; clear it and roll back → v1 again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_swap_reject_canary_rollback_through_the_functions() {
+    let emu = Emulator::start("reload").await;
+    DynamoFeatureStore::new(emu.dynamo.clone(), &emu.features_table)
+        .put_customers(&seed_customers(50))
+        .await
+        .unwrap();
+    let reload = start(&reload_bin(), reload_env(&emu)).await;
+
+    // v1, delivered through reload.
+    let k1 = publish(&emu, V1, 1, None).await;
+    let a = reload.call(&s3_event(&emu.bucket, &[&k1])).await;
+    assert_eq!(record(&a, 0)["outcome"], "active", "{a}");
+    let item = registry_item(&emu, MODEL_NAME).await;
+    let active = item.active.as_ref().unwrap();
+    assert_eq!(active.version, V1);
+    assert_eq!(
+        active.prefix.as_deref(),
+        Some(&*format!("models/{MODEL_NAME}/{V1}/"))
+    );
+    assert_eq!(active.sha256.as_ref().unwrap().len(), 64);
+    assert_eq!(item.kind.as_deref(), Some("product-recommender"));
+
+    // recommend serves v1.
+    let rec = start(&recommend_bin(), recommend_env(&emu)).await;
+    let (status, v) = rec.http(&sample_event("apigw-recommend-valid.json")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["model"]["version"], V1);
+    assert_eq!(v["variant"], "active");
+
+    // A stream of requests while v2 is published and swapped in.
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let stream = {
+        let (api, seen, failures, stop) = (
+            rec.api.clone(),
+            seen.clone(),
+            failures.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let ev = sample_event("apigw-recommend-valid.json");
+            while !stop.load(Ordering::Relaxed) {
+                match api.invoke(&ev, TIMEOUT).await {
+                    Ok(Outcome::Response(b)) => {
+                        let v: Value = serde_json::from_slice(&b).unwrap();
+                        let body: Value =
+                            serde_json::from_str(v["body"].as_str().unwrap_or("{}")).unwrap();
+                        if v["statusCode"] != 200 || body["source"] != "model" {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let version = body["model"]["version"].as_str().unwrap_or("").to_string();
+                        seen.lock().unwrap().push(version);
+                    }
+                    _ => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let k2 = publish(&emu, V2, 2, None).await;
+    let a = reload.call(&s3_event(&emu.bucket, &[&k2])).await;
+    assert_eq!(record(&a, 0)["outcome"], "active", "{a}");
+    let deadline = Instant::now() + TIMEOUT;
+    while !seen.lock().unwrap().iter().any(|v| v == V2) {
+        assert!(
+            Instant::now() < deadline,
+            "recommend never served {V2}\n{}",
+            rec.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A few more requests on the new model, then stop.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    stream.await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "failed requests during the swap"
+    );
+    assert!(seen.iter().any(|v| v == V1), "{seen:?}");
+    let first_v2 = seen.iter().position(|v| v == V2).unwrap();
+    assert!(
+        seen[first_v2..].iter().all(|v| v == V2),
+        "v1 after v2: {seen:?}"
+    );
+    let swaps = rec
+        .process
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["message"] == "model swap" || l["fields"]["message"] == "model swap")
+        .count();
+    assert!(swaps >= 1, "no `model swap` log line\n{}", rec.output());
+    assert!(
+        rec.process
+            .json_lines()
+            .iter()
+            .any(|l| l["ModelSwap"] == 1 && l["Function"] == "recommend"),
+        "no ModelSwap EMF document"
+    );
+
+    // Broken v3s: each rejected with its code; v2 stays.
+    let before = registry_item(&emu, MODEL_NAME).await;
+    for (version, manifest, files, code) in corrupt_bundles() {
+        let key = upload_raw(&emu, &manifest, &files).await;
+        let a = reload.call(&s3_event(&emu.bucket, &[key])).await;
+        assert_eq!(record(&a, 0)["outcome"], "rejected", "{version}: {a}");
+        assert_eq!(record(&a, 0)["code"], code, "{version}: {a}");
+    }
+    let item = registry_item(&emu, MODEL_NAME).await;
+    assert_eq!(
+        item.serving(),
+        before.serving(),
+        "a rejection changed what is served"
+    );
+    assert_eq!(item.active.as_ref().unwrap().version, V2);
+    let codes: Vec<&str> = item.rejected.iter().map(|r| r.code.as_str()).collect();
+    for (_, _, _, code) in corrupt_bundles() {
+        assert!(codes.contains(&code), "{code} not in {codes:?}");
+    }
+    let rejected_docs = reload
+        .process
+        .json_lines()
+        .iter()
+        .filter(|l| l["ModelRejected"] == 1 && l["Function"] == "reload")
+        .count();
+    assert_eq!(
+        rejected_docs,
+        5,
+        "one ModelRejected per broken bundle\n{}",
+        reload.output()
+    );
+    assert!(reload
+        .process
+        .json_lines()
+        .iter()
+        .any(|l| l["level"] == "ERROR" && l.to_string().contains("checksum_mismatch")));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (_, v) = rec.http(&sample_event("apigw-recommend-valid.json")).await;
+    assert_eq!(v["model"]["version"], V2);
+
+    // A 10 % canary.
+    let k4 = publish(&emu, V4, 4, Some(Rollout::Canary(10))).await;
+    let a = reload.call(&s3_event(&emu.bucket, &[k4])).await;
+    assert_eq!(record(&a, 0)["outcome"], "candidate", "{a}");
+    let ids: Vec<String> = (0..10_000).map(|i| (1_000_000 + i).to_string()).collect();
+    let in_canary_ids: Vec<&String> = ids
+        .iter()
+        .filter(|id| in_canary(MODEL_NAME, id, 10))
+        .collect();
+    assert!(
+        (800..=1200).contains(&in_canary_ids.len()),
+        "{} of 10000",
+        in_canary_ids.len()
+    );
+    wait_health(&rec, "the candidate", |h| h["candidate"]["version"] == V4).await;
+    // 300 customers through the function, twice: the bucket decides, every time.
+    for round in 0..2 {
+        let mut candidates = 0;
+        for chunk in ids[..300].chunks(100) {
+            let (status, v) = rec.http(&batch_event(chunk)).await;
+            assert_eq!(status, 200, "{v}");
+            for r in v["results"].as_array().unwrap() {
+                let id = r["customer_id"].as_str().unwrap();
+                let expect = in_canary(MODEL_NAME, id, 10);
+                assert_eq!(
+                    r["variant"],
+                    if expect { "candidate" } else { "active" },
+                    "round {round}, customer {id}"
+                );
+                candidates += usize::from(expect);
+            }
+        }
+        assert!(candidates > 0);
+    }
+    for id in in_canary_ids.iter().take(3) {
+        let body = json!({"customer_id": id}).to_string();
+        let (_, v) = rec
+            .http(&event_with_body("apigw-recommend-valid.json", &body))
+            .await;
+        assert_eq!(v["variant"], "candidate", "{v}");
+        assert_eq!(v["model"]["version"], V4);
+    }
+    let (_, v) = rec.http(&sample_event("apigw-recommend-valid.json")).await;
+    assert_eq!(
+        v["variant"],
+        if in_canary(MODEL_NAME, "15889", 10) {
+            "candidate"
+        } else {
+            "active"
+        }
+    );
+
+    // Clear the canary, roll back: v1 again.
+    let a = reload
+        .call(&admin("admin-clear-candidate.json", MODEL_NAME, |_| {}))
+        .await;
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(a["changed"], true, "{a}");
+    let a = reload
+        .call(&admin("admin-rollback.json", MODEL_NAME, |_| {}))
+        .await;
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(a["item"]["active"]["version"], V1, "{a}");
+    let last = a["item"]["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["action"], "rollback");
+    assert_eq!(last["by"], "alice");
+    assert_eq!(last["reason"], "p99 latency regression");
+    wait_health(&rec, "v1 after the rollback", |h| {
+        h["model"]["version"] == V1 && h["candidate"].is_null()
+    })
+    .await;
+    let (status, v) = rec.http(&sample_event("apigw-recommend-valid.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["model"]["version"], V1);
+    assert_eq!(v["variant"], "active");
+}
+
+/// S3's at-least-once, out-of-order delivery: duplicates are no-ops, older versions never
+/// replace newer ones, one bad record in a batch does not block the others; non-manifest keys
+/// are ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_stale_versions_and_batches() {
+    let emu = Emulator::start("reloadbatch").await;
+    let reload = start(&reload_bin(), reload_env(&emu)).await;
+    let bucket = emu.bucket.clone();
+
+    // Not a manifest: ignored, nothing written.
+    let model_txt = format!("models/{MODEL_NAME}/{V1}/models/x.txt");
+    let a = reload
+        .call(&rewrite_fixture(
+            "s3-put-non-manifest.json",
+            &bucket,
+            &[model_txt],
+        ))
+        .await;
+    assert_eq!(record(&a, 0)["outcome"], "ignored", "{a}");
+    assert!(RegistryTable::new(emu.dynamo.clone(), &emu.registry_table)
+        .list()
+        .await
+        .unwrap()
+        .is_empty());
+    // Another bucket: ignored.
+    let a = reload
+        .call(&s3_event(
+            "someone-elses-bucket",
+            &[manifest_key(MODEL_NAME, V1)],
+        ))
+        .await;
+    assert_eq!(record(&a, 0)["outcome"], "ignored", "{a}");
+
+    let k1 = publish(&emu, V1, 1, None).await;
+    let k2 = publish(&emu, V2, 2, None).await;
+    // v2 first, then v1 arrives late: stale, recorded, never active.
+    let a = reload.call(&s3_event(&bucket, &[&k2])).await;
+    assert_eq!(record(&a, 0)["outcome"], "active", "{a}");
+    let a = reload.call(&s3_event(&bucket, &[&k1])).await;
+    assert_eq!(record(&a, 0)["outcome"], "stale", "{a}");
+    assert_eq!(record(&a, 0)["code"], "stale_version", "{a}");
+    let item = registry_item(&emu, MODEL_NAME).await;
+    assert_eq!(item.active.as_ref().unwrap().version, V2);
+    assert_eq!(item.rejected.last().unwrap().code, "stale_version");
+    // Stale deliveries are not counted by the ModelRejected alarm.
+    assert!(!reload
+        .process
+        .json_lines()
+        .iter()
+        .any(|l| l["ModelRejected"] == 1));
+
+    // Duplicates: no new revision, no new history.
+    let (rev, hist) = (item.revision, item.history.len());
+    for key in [&k2, &k1] {
+        let a = reload.call(&s3_event(&bucket, &[&key])).await;
+        assert!(
+            ["unchanged", "stale"].contains(&record(&a, 0)["outcome"].as_str().unwrap()),
+            "{a}"
+        );
+    }
+    let item = registry_item(&emu, MODEL_NAME).await;
+    assert_eq!((item.revision, item.history.len()), (rev, hist));
+
+    // The batch fixture (recommender, fair-multiple, recommender again) with a broken
+    // recommender first: the fair-multiple bundle is still promoted and the duplicate is
+    // handled once.
+    let (bad, files) = {
+        let (mut m, files) =
+            synthetic_recommender_parts("2026-11-26T00-00-00Z-badbatch", 5, TreeShape::SMALL);
+        m.golden[0].expected[0] += 1.0;
+        (m, files)
+    };
+    let bad_key = upload_raw(&emu, &bad, &files).await;
+    let (mut fm, fm_files) = synthetic_fair_multiple_parts("2026-11-22T10-05-00Z-def5678", 1);
+    fm.metrics.other.insert("rmse".into(), 3.2);
+    let fm_key = publish_parts(&emu, fm, &fm_files).await;
+    let v3 = "2026-11-26T00-00-00Z-good3";
+    let k3 = publish(&emu, v3, 3, None).await;
+    let a = reload
+        .call(&rewrite_fixture(
+            "s3-put-manifest-batch.json",
+            &bucket,
+            &[bad_key.clone(), fm_key.clone(), bad_key.clone()],
+        ))
+        .await;
+    assert_eq!(record(&a, 0)["outcome"], "rejected", "{a}");
+    assert_eq!(record(&a, 0)["code"], "golden_mismatch", "{a}");
+    assert_eq!(record(&a, 1)["outcome"], "active", "{a}");
+    assert_eq!(record(&a, 2)["outcome"], "rejected", "{a}");
+    let item = registry_item(&emu, MODEL_NAME).await;
+    assert_eq!(
+        item.rejected
+            .iter()
+            .filter(|r| r.code == "golden_mismatch")
+            .count(),
+        1,
+        "the duplicate bad record is recorded once"
+    );
+    let fair = registry_item(&emu, "fair-multiple").await;
+    assert_eq!(fair.active.unwrap().version, "2026-11-22T10-05-00Z-def5678");
+    assert_eq!(fair.kind.as_deref(), Some("fair-multiple"));
+
+    // A batch of a good and a bad record: the good one is promoted.
+    let a = reload.call(&s3_event(&bucket, &[&bad_key, &k3])).await;
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(record(&a, 1)["outcome"], "active", "{a}");
+    assert_eq!(
+        registry_item(&emu, MODEL_NAME)
+            .await
+            .active
+            .unwrap()
+            .version,
+        v3
+    );
+
+    // A bundle of another kind under the recommender's name is refused.
+    let (mut other, other_files) = synthetic_fair_multiple_parts("2026-11-27T00-00-00Z-kind", 1);
+    other.name = MODEL_NAME.into();
+    other.metrics.other.insert("rmse".into(), 1.0);
+    let key = publish_parts(&emu, other, &other_files).await;
+    let a = reload.call(&s3_event(&bucket, &[key])).await;
+    assert_eq!(record(&a, 0)["code"], "kind_changed", "{a}");
+}
+
+/// Admin payloads through the function and the `warmstart registry` CLI: list, show, canary
+/// weight, promote, rollback to a named version (re-validated from S3 when history does not
+/// know it), and refused requests as `{ok: false}` answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_actions_and_the_cli() {
+    let emu = Emulator::start("reloadadmin").await;
+    let reload = start(&reload_bin(), reload_env(&emu)).await;
+    let bucket = emu.bucket.clone();
+
+    let a = reload.call(&fixture("admin-invalid.json")).await;
+    assert_eq!(a["ok"], false);
+    assert_eq!(a["error"]["code"], "unknown_action", "{a}");
+    let a = reload.call(&fixture("admin-list.json")).await;
+    assert_eq!(a, json!({"ok": true, "action": "list", "models": []}));
+    let a = reload
+        .call(&admin("admin-promote.json", MODEL_NAME, |_| {}))
+        .await;
+    assert_eq!(a["ok"], false);
+
+    let k1 = publish(&emu, V1, 1, None).await;
+    reload.call(&s3_event(&bucket, &[k1])).await;
+    let k2 = publish(&emu, V2, 2, Some(Rollout::Canary(5))).await;
+    let a = reload.call(&s3_event(&bucket, &[k2])).await;
+    assert_eq!(record(&a, 0)["outcome"], "candidate", "{a}");
+
+    let a = reload
+        .call(&admin("admin-set-canary.json", MODEL_NAME, |v| {
+            v["weight"] = json!(101)
+        }))
+        .await;
+    assert_eq!(a["error"]["code"], "invalid_weight", "{a}");
+    let a = reload
+        .call(&admin("admin-set-canary.json", MODEL_NAME, |_| {}))
+        .await;
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(a["item"]["candidate"]["weight"], 10);
+    let a = reload
+        .call(&admin("admin-promote.json", MODEL_NAME, |v| {
+            v["version"] = json!("not-the-candidate")
+        }))
+        .await;
+    assert_eq!(a["error"]["code"], "version_mismatch", "{a}");
+
+    // The CLI, against the same table.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(cli_bin())
+            .arg("registry")
+            .args(args)
+            .args(["--table", &emu.registry_table])
+            .env("AWS_ENDPOINT_URL", emu.moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", REGION)
+            .env("MODEL_BUCKET", &bucket)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = cli(&["list"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(V1) && out.contains(&format!("{V2} (10%)")),
+        "{out}"
+    );
+    let (ok, out, err) = cli(&[
+        "canary", MODEL_NAME, "25", "--actor", "bob", "--reason", "widen",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("25%"), "{out}");
+    let (ok, _, err) = cli(&["canary", MODEL_NAME, "250"]);
+    assert!(!ok && err.contains("250"), "{err}");
+    let (ok, out, err) = cli(&[
+        "promote", MODEL_NAME, "--actor", "bob", "--reason", "healthy",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("{V2} is active")), "{out}");
+    let (ok, out, err) = cli(&["show", MODEL_NAME, "--json"]);
+    assert!(ok, "{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    let item = &shown["item"];
+    assert_eq!(item["active"]["version"], V2);
+    assert_eq!(item["active"]["by"], "bob");
+    let history = item["history"].as_array().unwrap();
+    let actions: Vec<&str> = history
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["promote", "canary", "set_canary", "set_canary", "promote"]
+    );
+    assert_eq!(history[2]["by"], "alice");
+    assert_eq!(history[3]["by"], "bob");
+    assert_eq!(history[3]["reason"], "widen");
+
+    // Rollback to a version history never saw: re-validated from S3 first.
+    let v0 = "2026-11-20T09-00-00Z-1a2b3c4";
+    publish(&emu, v0, 7, None).await;
+    let a = reload
+        .call(&admin("admin-rollback-version.json", MODEL_NAME, |_| {}))
+        .await;
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(a["item"]["active"]["version"], v0);
+    assert_eq!(a["item"]["active"]["sha256"].as_str().unwrap().len(), 64);
+    // A version that is nowhere cannot be rolled back to.
+    let a = reload
+        .call(&admin("admin-rollback-version.json", MODEL_NAME, |v| {
+            v["version"] = json!("2026-01-01T00-00-00Z-nowhere")
+        }))
+        .await;
+    assert_eq!(a["ok"], false);
+    assert_eq!(a["error"]["code"], "file_missing", "{a}");
+    // The CLI's rollback: back to v2, the version active before v0.
+    let (ok, out, err) = cli(&["rollback", MODEL_NAME, "--reason", "v0 was a mistake"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("rolled back to {V2}")), "{out}");
+    let (ok, out, _) = cli(&["clear-shadow", MODEL_NAME]);
+    assert!(ok && out.contains("unchanged"), "{out}");
+    let a = reload.call(&fixture("admin-list.json")).await;
+    assert_eq!(a["models"][0]["active"]["version"], V2);
+}
+
+/// Two promotions racing: both reload processes' events end up recorded (one write retried
+/// after the conflict), and concurrent conditional writes lose nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_promotions_lose_nothing() {
+    let emu = Emulator::start("reloadrace").await;
+    let bucket = emu.bucket.clone();
+    let one = start(&reload_bin(), reload_env(&emu)).await;
+    let two = start(&reload_bin(), reload_env(&emu)).await;
+    let k1 = publish(&emu, V1, 1, None).await;
+    one.call(&s3_event(&bucket, &[k1])).await;
+
+    // Two invocations at once, in two containers: a canary and a shadow.
+    let kc = publish(
+        &emu,
+        "2026-11-23T00-00-00Z-racecan",
+        2,
+        Some(Rollout::Canary(20)),
+    )
+    .await;
+    let ks = publish(
+        &emu,
+        "2026-11-23T00-00-00Z-raceshd",
+        3,
+        Some(Rollout::Shadow),
+    )
+    .await;
+    let (ec, es) = (s3_event(&bucket, &[kc]), s3_event(&bucket, &[ks]));
+    let (a, b) = tokio::join!(one.call(&ec), two.call(&es));
+    assert_eq!(record(&a, 0)["outcome"], "candidate", "{a}");
+    assert_eq!(record(&b, 0)["outcome"], "shadow", "{b}");
+    let item = registry_item(&emu, MODEL_NAME).await;
+    assert_eq!(
+        item.candidate.as_ref().unwrap().version,
+        "2026-11-23T00-00-00Z-racecan"
+    );
+    assert_eq!(
+        item.shadow.as_ref().unwrap().version,
+        "2026-11-23T00-00-00Z-raceshd"
+    );
+    assert_eq!(item.revision, 3, "one write per event");
+    assert_eq!(item.history.len(), 3);
+
+    // The same event delivered to both containers at once: recorded once.
+    let kp = publish(&emu, "2026-11-24T00-00-00Z-racedup", 4, None).await;
+    let e = s3_event(&bucket, &[kp]);
+    let (a, b) = tokio::join!(one.call(&e), two.call(&e));
+    let outcomes = [
+        record(&a, 0)["outcome"].as_str().unwrap().to_string(),
+        record(&b, 0)["outcome"].as_str().unwrap().to_string(),
+    ];
+    assert!(
+        outcomes.contains(&"active".to_string()) && outcomes.contains(&"unchanged".to_string()),
+        "{outcomes:?}"
+    );
+    let item = registry_item(&emu, MODEL_NAME).await;
+    assert_eq!(item.revision, 4);
+    assert_eq!(
+        item.history
+            .iter()
+            .filter(|h| h.version == "2026-11-24T00-00-00Z-racedup" && h.action == Action::Promote)
+            .count(),
+        1
+    );
+
+    // A write on a stale revision is refused; update() re-reads and re-applies.
+    let table = RegistryTable::new(emu.dynamo.clone(), &emu.registry_table);
+    let ctx = registry::Context {
+        by: "t",
+        reason: "race",
+        at: "2026-11-22T10:00:00.000Z",
+    };
+    let change = |w| Change::SetCanary { weight: w };
+    // The candidate was superseded by the immediate promotion; stage one again.
+    let kc2 = publish(
+        &emu,
+        "2026-11-25T00-00-00Z-racecan2",
+        5,
+        Some(Rollout::Canary(1)),
+    )
+    .await;
+    one.call(&s3_event(&bucket, &[kc2])).await;
+    let read = table.get(MODEL_NAME).await.unwrap().unwrap();
+    // Another writer gets there first.
+    aws::apply_change(&table, None, MODEL_NAME, &change(60), "other", "first")
+        .await
+        .unwrap();
+    let registry::Applied::Changed { item: stale, .. } =
+        registry::apply(Some(&read), MODEL_NAME, &change(50), &ctx).unwrap()
+    else {
+        panic!("a new weight changes the item")
+    };
+    assert!(matches!(
+        table.put(&stale, Some(read.revision)).await,
+        Err(aws::PutError::Conflict)
+    ));
+
+    // Eight writers at once, each a different weight: eight history entries, none lost.
+    let before = table.get(MODEL_NAME).await.unwrap().unwrap();
+    let writers = (2..10u8).map(|w| {
+        let table = table.clone();
+        tokio::spawn(async move {
+            aws::apply_change(
+                &table,
+                None,
+                MODEL_NAME,
+                &change(w),
+                "racer",
+                &format!("w{w}"),
+            )
+            .await
+            .unwrap()
+        })
+    });
+    let results = futures_join_all(writers).await;
+    let retried = results
+        .iter()
+        .filter(|u| matches!(u, Updated::Written { attempts, .. } if *attempts > 1))
+        .count();
+    assert!(
+        results.iter().all(|u| matches!(u, Updated::Written { .. })),
+        "{results:?}"
+    );
+    let after = table.get(MODEL_NAME).await.unwrap().unwrap();
+    assert_eq!(after.revision, before.revision + 8);
+    let weights: std::collections::BTreeSet<u8> = after
+        .history
+        .iter()
+        .filter(|h| h.action == Action::SetCanary && h.by == "racer")
+        .filter_map(|h| h.weight)
+        .collect();
+    assert_eq!(weights, (2..10u8).collect());
+    assert!(retried >= 1, "eight concurrent writers never conflicted");
+}
+
+async fn futures_join_all<T: Send + 'static>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await.unwrap());
+    }
+    out
+}

@@ -1,0 +1,261 @@
+//! Admin payloads of the reload function (direct invocation; `events/admin-*.json`) and their
+//! answers. The `warmstart registry` CLI builds the same [`Change`]s directly.
+//!
+//! ```json
+//! {"action": "list"}
+//! {"action": "show", "model": "product-recommender"}
+//! {"action": "promote" | "set_canary" | "clear_candidate" | "clear_shadow" | "rollback",
+//!  "model": "product-recommender", "version"?: "…", "weight"?: 10,
+//!  "actor": "alice", "reason": "canary healthy"}
+//! ```
+//!
+//! Changes need `model` and `actor` (who is recorded in history); `reason` defaults to
+//! `(no reason given)`. `promote` takes an optional `version` that must be the candidate's (or
+//! the shadow's); `set_canary` needs `weight` 0..=100; `rollback` takes an optional `version`.
+//! Answers: `{"ok": true, …}` or `{"ok": false, "error": {"code", "message"}}` — a bad request
+//! is an answer, not an invocation error.
+
+use super::ops::Change;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+pub const NO_REASON: &str = "(no reason given)";
+
+/// What an admin payload asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdminCommand {
+    List,
+    Show {
+        model: String,
+    },
+    Apply {
+        model: String,
+        change: Change,
+        actor: String,
+        reason: String,
+    },
+}
+
+/// A request the registry refuses, as `{"code", "message"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct AdminError {
+    pub code: String,
+    pub message: String,
+}
+
+impl AdminError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        AdminError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        AdminError::new("invalid_request", message)
+    }
+
+    /// `{"ok": false, "error": {...}}`.
+    pub fn to_response(&self) -> Value {
+        json!({"ok": false, "error": self})
+    }
+}
+
+pub const ACTIONS: &str =
+    "list, show, promote, set_canary, clear_candidate, clear_shadow, rollback";
+
+fn text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, AdminError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(_) => Err(AdminError::invalid(format!("`{field}` must be a string"))),
+    }
+}
+
+/// Parses an admin payload.
+pub fn parse_admin(payload: &Value) -> Result<AdminCommand, AdminError> {
+    let Value::Object(obj) = payload else {
+        return Err(AdminError::invalid("the payload must be a JSON object"));
+    };
+    let action = text(obj, "action")?
+        .ok_or_else(|| AdminError::invalid(format!("`action` is required: one of {ACTIONS}")))?;
+    if action == "list" {
+        return Ok(AdminCommand::List);
+    }
+    let known = [
+        "show",
+        "promote",
+        "set_canary",
+        "clear_candidate",
+        "clear_shadow",
+        "rollback",
+    ];
+    if !known.contains(&action.as_str()) {
+        return Err(AdminError::new(
+            "unknown_action",
+            format!(
+                "unknown action `{}`: use one of {ACTIONS}",
+                action.chars().take(64).collect::<String>()
+            ),
+        ));
+    }
+    let model = text(obj, "model")?
+        .ok_or_else(|| AdminError::invalid(format!("`model` is required for `{action}`")))?;
+    if action == "show" {
+        return Ok(AdminCommand::Show { model });
+    }
+    let version = text(obj, "version")?;
+    let change = match action.as_str() {
+        "promote" => Change::Promote { version },
+        "set_canary" => {
+            let weight = match obj.get("weight") {
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+                None | Some(Value::Null) => {
+                    return Err(AdminError::invalid("`weight` (0..=100) is required"))
+                }
+                Some(_) => None,
+            };
+            match weight {
+                Some(w) if (0..=100).contains(&w) => Change::SetCanary { weight: w as u8 },
+                _ => {
+                    return Err(AdminError::new(
+                        "invalid_weight",
+                        "`weight` must be a whole number of percent, 0..=100",
+                    ))
+                }
+            }
+        }
+        "clear_candidate" => Change::ClearCandidate,
+        "clear_shadow" => Change::ClearShadow,
+        "rollback" => Change::Rollback {
+            to: version,
+            validated: None,
+        },
+        _ => unreachable!("checked against the known actions"),
+    };
+    let actor = text(obj, "actor")?.ok_or_else(|| {
+        AdminError::invalid(format!(
+            "`actor` is required for `{action}`: who makes the change is recorded in history"
+        ))
+    })?;
+    let reason = text(obj, "reason")?.unwrap_or_else(|| NO_REASON.to_string());
+    Ok(AdminCommand::Apply {
+        model,
+        change,
+        actor,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_sample_payloads_parse() {
+        assert_eq!(
+            parse_admin(&fixture("admin-list.json")).unwrap(),
+            AdminCommand::List
+        );
+        let cases = [
+            ("admin-promote.json", Change::Promote { version: None }),
+            ("admin-set-canary.json", Change::SetCanary { weight: 10 }),
+            ("admin-clear-candidate.json", Change::ClearCandidate),
+            ("admin-clear-shadow.json", Change::ClearShadow),
+            (
+                "admin-rollback.json",
+                Change::Rollback {
+                    to: None,
+                    validated: None,
+                },
+            ),
+            (
+                "admin-rollback-version.json",
+                Change::Rollback {
+                    to: Some("2026-11-20T09-00-00Z-1a2b3c4".into()),
+                    validated: None,
+                },
+            ),
+        ];
+        for (file, want) in cases {
+            match parse_admin(&fixture(file)).unwrap() {
+                AdminCommand::Apply {
+                    model,
+                    change,
+                    actor,
+                    reason,
+                } => {
+                    assert_eq!(model, "product-recommender", "{file}");
+                    assert_eq!(change, want, "{file}");
+                    assert_eq!(actor, "alice", "{file}");
+                    assert!(!reason.is_empty(), "{file}");
+                }
+                other => panic!("{file}: {other:?}"),
+            }
+        }
+        let e = parse_admin(&fixture("admin-invalid.json")).unwrap_err();
+        assert_eq!(e.code, "unknown_action");
+        let r = e.to_response();
+        assert_eq!(r["ok"], false);
+        assert_eq!(r["error"]["code"], "unknown_action");
+    }
+
+    #[test]
+    fn bad_payloads_are_answers() {
+        for (payload, code) in [
+            (json!([]), "invalid_request"),
+            (json!({}), "invalid_request"),
+            (json!({"action": 3}), "invalid_request"),
+            (json!({"action": "promote"}), "invalid_request"),
+            (
+                json!({"action": "promote", "model": "m"}),
+                "invalid_request",
+            ),
+            (
+                json!({"action": "set_canary", "model": "m", "actor": "a"}),
+                "invalid_request",
+            ),
+            (
+                json!({"action": "set_canary", "model": "m", "actor": "a", "weight": 101}),
+                "invalid_weight",
+            ),
+            (
+                json!({"action": "set_canary", "model": "m", "actor": "a", "weight": -1}),
+                "invalid_weight",
+            ),
+            (
+                json!({"action": "set_canary", "model": "m", "actor": "a", "weight": 2.5}),
+                "invalid_weight",
+            ),
+            (
+                json!({"action": "set_canary", "model": "m", "actor": "a", "weight": "10"}),
+                "invalid_weight",
+            ),
+        ] {
+            assert_eq!(parse_admin(&payload).unwrap_err().code, code, "{payload}");
+        }
+        assert_eq!(
+            parse_admin(&json!({"action": "set_canary", "model": "m", "actor": "a", "weight": 0}))
+                .unwrap(),
+            AdminCommand::Apply {
+                model: "m".into(),
+                change: Change::SetCanary { weight: 0 },
+                actor: "a".into(),
+                reason: NO_REASON.into(),
+            }
+        );
+        assert_eq!(
+            parse_admin(&json!({"action": "show", "model": "m"})).unwrap(),
+            AdminCommand::Show { model: "m".into() }
+        );
+    }
+}

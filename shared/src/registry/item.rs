@@ -1,0 +1,387 @@
+//! The `ModelRegistry` item of one model (pk `model`), as stored in DynamoDB through
+//! `serde_dynamo` and as returned by the admin `list` action.
+//!
+//! ```text
+//! model      "product-recommender"
+//! kind       "product-recommender"            the kind of the first accepted bundle; later
+//!                                              bundles of another kind are rejected
+//! active     {version, prefix, sha256, promoted_at, by, reason}
+//! candidate  {version, weight, prefix, sha256, since, by, reason}     optional (canary)
+//! shadow     {version, prefix, sha256, since, by, reason}             optional
+//! history    [{at, action, version, prefix, sha256, previous, weight, by, reason, revision}]
+//!            the last HISTORY_LIMIT changes, oldest first
+//! rejected   [{version, code, reason, at, key}]  the last REJECTED_LIMIT rejections, oldest first
+//! revision   1, 2, 3…  every write is conditional on the revision it read
+//! updated_at RFC 3339
+//! ```
+//!
+//! `sha256` is the sha256 of the bundle's `manifest.json` bytes, which pins every file (the
+//! manifest lists each file's sha256): a container that loads the bundle checks it.
+
+use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Changes kept in `history`.
+pub const HISTORY_LIMIT: usize = 20;
+/// Rejections kept in `rejected`.
+pub const REJECTED_LIMIT: usize = 20;
+/// Longest `reason` stored (characters); longer ones are clipped, keeping items far below
+/// DynamoDB's 400 KB.
+pub const REASON_MAX_CHARS: usize = 500;
+
+/// Where a validated version lives and what it must hash to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRef {
+    pub version: String,
+    /// S3 key prefix of the bundle, e.g. `models/product-recommender/<version>/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// sha256 of the bundle's `manifest.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl VersionRef {
+    pub fn new(version: impl Into<String>) -> Self {
+        VersionRef {
+            version: version.into(),
+            prefix: None,
+            sha256: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Active {
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The canary: `weight` % of entities (by [`super::bucket`]) are served this version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub version: String,
+    /// 0..=100; 0 pauses the canary (no traffic) without forgetting the candidate.
+    pub weight: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Scored alongside the served model on every request; its answers are measured, never
+/// returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shadow {
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What a history entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// `version` became active (a published `immediate` bundle, or an admin promote).
+    Promote,
+    /// `version` became the candidate with `weight`.
+    Canary,
+    /// `version` became the shadow.
+    Shadow,
+    /// The candidate's weight became `weight`.
+    SetCanary,
+    /// The candidate `version` was removed (by an admin, or superseded by a newer active).
+    ClearCandidate,
+    /// The shadow `version` was removed.
+    ClearShadow,
+    /// `version` became active again: the previous active version (rollback without a
+    /// version).
+    Rollback,
+    /// `version` became active again by name (rollback `--to`).
+    RollbackTo,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Promote => "promote",
+            Action::Canary => "canary",
+            Action::Shadow => "shadow",
+            Action::SetCanary => "set_canary",
+            Action::ClearCandidate => "clear_candidate",
+            Action::ClearShadow => "clear_shadow",
+            Action::Rollback => "rollback",
+            Action::RollbackTo => "rollback_to",
+        }
+    }
+
+    /// Whether the entry made `version` the active version.
+    pub fn activates(self) -> bool {
+        matches!(
+            self,
+            Action::Promote | Action::Rollback | Action::RollbackTo
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: String,
+    pub action: Action,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// For activating actions: the version that was active before (with where it lives, so a
+    /// rollback can restore it even after its own entry left the bounded history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<VersionRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u8>,
+    pub by: String,
+    pub reason: String,
+    /// The revision this change wrote.
+    pub revision: u64,
+}
+
+impl HistoryEntry {
+    pub fn version_ref(&self) -> VersionRef {
+        VersionRef {
+            version: self.version.clone(),
+            prefix: self.prefix.clone(),
+            sha256: self.sha256.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub version: String,
+    /// Machine-readable: a `BundleError::code()`, a contract code of
+    /// [`super::validate`], or `stale_version` / `kind_changed`.
+    pub code: String,
+    pub reason: String,
+    pub at: String,
+    /// The S3 key of the manifest that was rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RegistryItem {
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<Active>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<Candidate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<Shadow>,
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+    #[serde(default)]
+    pub rejected: Vec<Rejection>,
+    #[serde(default)]
+    pub revision: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+impl RegistryItem {
+    pub fn new(model: impl Into<String>) -> Self {
+        RegistryItem {
+            model: model.into(),
+            ..RegistryItem::default()
+        }
+    }
+
+    pub fn active_ref(&self) -> Option<VersionRef> {
+        self.active.as_ref().map(|a| VersionRef {
+            version: a.version.clone(),
+            prefix: a.prefix.clone(),
+            sha256: a.sha256.clone(),
+        })
+    }
+
+    pub fn candidate_ref(&self) -> Option<VersionRef> {
+        self.candidate.as_ref().map(|c| VersionRef {
+            version: c.version.clone(),
+            prefix: c.prefix.clone(),
+            sha256: c.sha256.clone(),
+        })
+    }
+
+    pub fn shadow_ref(&self) -> Option<VersionRef> {
+        self.shadow.as_ref().map(|s| VersionRef {
+            version: s.version.clone(),
+            prefix: s.prefix.clone(),
+            sha256: s.sha256.clone(),
+        })
+    }
+
+    /// Appends a history entry, dropping the oldest beyond [`HISTORY_LIMIT`].
+    pub fn push_history(&mut self, entry: HistoryEntry) {
+        self.history.push(entry);
+        if self.history.len() > HISTORY_LIMIT {
+            let extra = self.history.len() - HISTORY_LIMIT;
+            self.history.drain(..extra);
+        }
+    }
+
+    /// Appends a rejection, dropping the oldest beyond [`REJECTED_LIMIT`].
+    pub fn push_rejection(&mut self, r: Rejection) {
+        self.rejected.push(r);
+        if self.rejected.len() > REJECTED_LIMIT {
+            let extra = self.rejected.len() - REJECTED_LIMIT;
+            self.rejected.drain(..extra);
+        }
+    }
+
+    /// What warm containers serve from this item: a change in it (not merely in `revision`,
+    /// which rejections bump too) is what makes them fetch bundles.
+    pub fn serving(&self) -> ServingSpec {
+        ServingSpec {
+            active: self.active_ref(),
+            candidate: self
+                .candidate
+                .as_ref()
+                .map(|c| (self.candidate_ref().expect("candidate"), c.weight)),
+            shadow: self.shadow_ref(),
+        }
+    }
+}
+
+/// The part of a registry item that decides what a container serves.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServingSpec {
+    pub active: Option<VersionRef>,
+    pub candidate: Option<(VersionRef, u8)>,
+    pub shadow: Option<VersionRef>,
+}
+
+/// `reason` clipped to [`REASON_MAX_CHARS`] characters.
+pub fn clip_reason(s: &str) -> String {
+    match s.char_indices().nth(REASON_MAX_CHARS) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Now as RFC 3339 UTC with milliseconds, e.g. `2026-11-22T10:00:05.123Z`.
+pub fn now_rfc3339() -> String {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(d.as_secs() as i64, d.subsec_millis())
+}
+
+/// `secs` since the Unix epoch as RFC 3339 UTC with milliseconds.
+pub fn rfc3339(secs: i64, millis: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400, 7), "2000-02-29T00:00:00.007Z");
+        assert_eq!(rfc3339(1_795_341_605, 123), "2026-11-22T10:00:05.123Z");
+    }
+
+    #[test]
+    fn reasons_are_clipped() {
+        let long = "é".repeat(REASON_MAX_CHARS + 10);
+        let c = clip_reason(&long);
+        assert_eq!(c.chars().count(), REASON_MAX_CHARS + 1);
+        assert_eq!(clip_reason("short"), "short");
+    }
+
+    #[test]
+    fn history_and_rejections_are_bounded() {
+        let mut item = RegistryItem::new("m");
+        for i in 0..(HISTORY_LIMIT + 5) {
+            item.push_history(HistoryEntry {
+                at: String::new(),
+                action: Action::Promote,
+                version: format!("v{i:03}"),
+                prefix: None,
+                sha256: None,
+                previous: None,
+                weight: None,
+                by: "t".into(),
+                reason: String::new(),
+                revision: i as u64,
+            });
+            item.push_rejection(Rejection {
+                version: format!("v{i:03}"),
+                code: "x".into(),
+                reason: String::new(),
+                at: String::new(),
+                key: None,
+            });
+        }
+        assert_eq!(item.history.len(), HISTORY_LIMIT);
+        assert_eq!(item.history[0].version, "v005");
+        assert_eq!(item.rejected.len(), REJECTED_LIMIT);
+        assert_eq!(item.rejected.last().unwrap().version, "v024");
+    }
+
+    #[test]
+    fn items_written_by_older_code_still_decode() {
+        // The shape `tests/harness.rs::set_active` (and the first registry readers) wrote.
+        let v = serde_json::json!({
+            "model": "m",
+            "active": {"version": "v1", "prefix": "models/m/v1/"},
+            "revision": 1
+        });
+        let item: RegistryItem = serde_json::from_value(v).unwrap();
+        assert_eq!(item.active.unwrap().version, "v1");
+        assert!(item.history.is_empty());
+        assert_eq!(item.revision, 1);
+    }
+}

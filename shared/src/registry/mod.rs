@@ -1,0 +1,44 @@
+//! The model registry, without AWS: the `ModelRegistry` item ([`item`]), its state transitions
+//! ([`ops`]: publish per rollout, promote, canary weight, clear, rollback — idempotent, stale
+//! versions refused), bundle validation against each kind's contract ([`validate`]), admin
+//! payloads ([`admin`]), canary bucketing ([`bucket`]) and what warm containers serve and how
+//! they follow the registry ([`serving`]). `aws::RegistryTable` reads and writes items with
+//! conditional writes; the reload function, the `warmstart registry` CLI and the serving
+//! functions share all of it.
+
+pub mod admin;
+pub mod bucket;
+pub mod item;
+pub mod ops;
+pub mod serving;
+pub mod validate;
+
+pub use admin::{parse_admin, AdminCommand, AdminError};
+pub use bucket::{bucket, in_canary};
+pub use item::{
+    now_rfc3339, Action, Active, Candidate, HistoryEntry, RegistryItem, Rejection, ServingSpec,
+    Shadow, VersionRef, HISTORY_LIMIT, REJECTED_LIMIT,
+};
+pub use ops::{apply, classify, record_rejection, Applied, Change, Context, Novelty, OpError};
+pub use serving::{
+    mean_abs_diff, refresh, top_k_overlap, Loader, RefreshGate, RefreshReport, ServingSet, Slot,
+    Variant,
+};
+pub use validate::{load_for_serving, validate_bundle, validate_source, Rejected, Validated};
+
+/// EMF metric names of the registry's life cycle (dimension `Function`).
+pub mod metric {
+    /// reload: a bundle failed validation (the `ModelRejected` alarm watches it).
+    pub const MODEL_REJECTED: &str = "ModelRejected";
+    /// reload: a version became active, candidate or shadow.
+    pub const MODEL_PROMOTED: &str = "ModelPromoted";
+    /// recommend/valuation: a warm container now serves another set of models.
+    pub const MODEL_SWAP: &str = "ModelSwap";
+    /// recommend/valuation: a bundle named by the registry could not be loaded; the container
+    /// keeps what it serves.
+    pub const MODEL_LOAD_FAILED: &str = "ModelLoadFailed";
+    /// recommend/valuation: mean absolute difference between the served and shadow scores.
+    pub const SHADOW_SCORE_DELTA: &str = "ShadowScoreDelta";
+    /// recommend: |top-k ∩ shadow top-k| / k.
+    pub const SHADOW_TOPK_OVERLAP: &str = "ShadowTopKOverlap";
+}
