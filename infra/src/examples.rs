@@ -87,7 +87,7 @@ pub fn build(panel: &Panel, mut progress: impl FnMut(u64)) -> Examples {
             });
         }
         done += 1;
-        if done % 4096 == 0 {
+        if done.is_multiple_of(4096) {
             progress(done);
         }
     }
