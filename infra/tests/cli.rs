@@ -280,8 +280,8 @@ fn a_tiny_multi_month_santander_csv_trains_a_valid_bundle() {
             let mut parts: Vec<&str> = row.rsplitn(4, ',').collect();
             parts.reverse();
             let flag = |on: bool| if on { "1" } else { "0" };
-            let recibo = flag((i + month) % 3 == 0 || parts[3] == "1");
-            let nomina = flag((i * 7 + month) % 5 == 0);
+            let recibo = flag((i + month).is_multiple_of(3) || parts[3] == "1");
+            let nomina = flag((i * 7 + month).is_multiple_of(5));
             let date = format!("2015-{month:02}-28");
             csv.push_str(&format!(
                 "{},{nomina},{nomina}.0,{recibo}\n",
