@@ -972,3 +972,114 @@ async fn futures_join_all<T: Send + 'static>(
     }
     out
 }
+
+fn valuation_bin() -> PathBuf {
+    sibling(
+        "valuation",
+        "valuation",
+        &["functions/valuation", "shared/src", "shared/Cargo.toml"],
+    )
+}
+
+/// The valuation function follows the registry too: a fair-multiple version published through
+/// reload is served, a canary splits companies by `ts_code` bucket, a promotion swaps it in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valuation_follows_the_registry() {
+    use warmstart_core::aws::valuation_store::DynamoCompanyStore;
+    use warmstart_core::valuation::synthetic::synthetic_companies;
+    const FM: &str = "fair-multiple";
+    let fm1 = "2026-11-22T10-00-00Z-fm00001";
+    let fm2 = "2026-11-23T10-00-00Z-fm00002";
+
+    let emu = Emulator::start("reloadval").await;
+    let companies = synthetic_companies(40, 1, "20250331");
+    DynamoCompanyStore::new(emu.dynamo.clone(), &emu.features_table)
+        .put_companies(&companies)
+        .await
+        .unwrap();
+    let reload = start(&reload_bin(), reload_env(&emu)).await;
+    let fair = |version: &str, variant: u64, rollout: Option<Rollout>| {
+        let (mut m, files) = synthetic_fair_multiple_parts(version, variant);
+        m.metrics.other.insert("rmse".into(), 2.0);
+        m.rollout = rollout;
+        (m, files)
+    };
+    let (m, files) = fair(fm1, 1, None);
+    let key = publish_parts(&emu, m, &files).await;
+    let a = reload.call(&s3_event(&emu.bucket, &[key])).await;
+    assert_eq!(record(&a, 0)["outcome"], "active", "{a}");
+
+    let mut env = recommend_env(&emu);
+    env.retain(|(k, _)| k != "MODEL_NAME");
+    env.push(("MODEL_NAME".into(), FM.into()));
+    let val = start(&valuation_bin(), env).await;
+    let value = |ts_code: &str| {
+        event_with_body(
+            "apigw-valuation-valid.json",
+            &json!({ "ts_code": ts_code }).to_string(),
+        )
+    };
+    let (status, v) = val.http(&value("600519.SH")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["model"]["version"], fm1);
+    assert_eq!(v["variant"], "active", "{v}");
+
+    // A 50 % canary: each company's variant is its bucket's.
+    let (m, files) = fair(fm2, 2, Some(Rollout::Canary(50)));
+    let key = publish_parts(&emu, m, &files).await;
+    let a = reload.call(&s3_event(&emu.bucket, &[key])).await;
+    assert_eq!(record(&a, 0)["outcome"], "candidate", "{a}");
+    wait_health(&val, "the fair-multiple candidate", |h| {
+        h["candidate"]["version"] == fm2
+    })
+    .await;
+    let mut seen = (0, 0);
+    for c in companies.iter().take(16) {
+        let (status, v) = val.http(&value(&c.ts_code)).await;
+        assert_eq!(status, 200, "{v}");
+        let expect = in_canary(FM, &c.ts_code, 50);
+        assert_eq!(
+            (
+                v["variant"].as_str().unwrap(),
+                v["model"]["version"].as_str().unwrap()
+            ),
+            if expect {
+                ("candidate", fm2)
+            } else {
+                ("active", fm1)
+            },
+            "{}",
+            c.ts_code
+        );
+        if expect {
+            seen.1 += 1
+        } else {
+            seen.0 += 1
+        }
+    }
+    assert!(seen.0 > 0 && seen.1 > 0, "{seen:?}");
+
+    // Promote: everybody gets fm2.
+    let a = reload
+        .call(&admin("admin-promote.json", FM, |v| {
+            v["version"] = json!(fm2)
+        }))
+        .await;
+    assert_eq!(a["ok"], true, "{a}");
+    wait_health(&val, "fm2 active", |h| {
+        h["model"]["version"] == fm2 && h["candidate"].is_null()
+    })
+    .await;
+    for c in companies.iter().take(4) {
+        let (_, v) = val.http(&value(&c.ts_code)).await;
+        assert_eq!(
+            (v["variant"].clone(), v["model"]["version"].clone()),
+            (json!("active"), json!(fm2))
+        );
+    }
+    assert!(val
+        .process
+        .json_lines()
+        .iter()
+        .any(|l| l["ModelSwap"] == 1 && l["Function"] == "valuation"));
+}
