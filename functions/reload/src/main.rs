@@ -158,6 +158,12 @@ async fn handle_record(state: &State, record: &S3EventRecord) -> RecordOutcome {
         revision: None,
         transient: false,
     };
+    let event_name = record.event_name.as_deref().unwrap_or("ObjectCreated:Put");
+    if !event_name.starts_with("ObjectCreated") {
+        out.message = format!("`{event_name}` is not an upload");
+        tracing::info!(key = %key, event_name, "not an ObjectCreated record; ignored");
+        return out;
+    }
     let bucket = record.s3.bucket.name.as_deref().unwrap_or_default();
     if bucket != state.config.bucket {
         out.message = format!(

@@ -612,6 +612,12 @@ async fn duplicates_stale_versions_and_batches() {
         .await;
     assert_eq!(record(&a, 0)["outcome"], "ignored", "{a}");
 
+    // A deletion: ignored.
+    let mut removed = s3_event(&bucket, &[manifest_key(MODEL_NAME, V1)]);
+    removed["Records"][0]["eventName"] = json!("ObjectRemoved:Delete");
+    let a = reload.call(&removed).await;
+    assert_eq!(record(&a, 0)["outcome"], "ignored", "{a}");
+
     let k1 = publish(&emu, V1, 1, None).await;
     let k2 = publish(&emu, V2, 2, None).await;
     // v2 first, then v1 arrives late: stale, recorded, never active.
