@@ -28,6 +28,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::Instrument;
 use warmstart_core::aws::{
     self, apply_change, ChangeError, ModelStore, RegistryError, RegistryTable, Updated,
 };
@@ -183,9 +184,22 @@ async fn handle_record(state: &State, record: &S3EventRecord) -> RecordOutcome {
     };
     out.model = Some(model.to_string());
     out.version = Some(version.to_string());
-    let metrics = state.metrics.is_some();
     let span = tracing::info_span!("record", model, version);
-    let _enter = span.enter();
+    handle_manifest(state, out, &key, model, version)
+        .instrument(span)
+        .await
+}
+
+/// A `<name>/<version>/manifest.json` upload: no-op, stale, rejected or promoted.
+async fn handle_manifest(
+    state: &State,
+    mut out: RecordOutcome,
+    key: &str,
+    model: &str,
+    version: &str,
+) -> RecordOutcome {
+    let key = key.to_string();
+    let metrics = state.metrics.is_some();
 
     // Known or stale before downloading anything.
     let current = match state.table.get(model).await {
