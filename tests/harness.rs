@@ -8,7 +8,8 @@
 //!   lightgbm (hand-made LightGBM text models, golden rows scored by the native scorer).
 //! - [`RuntimeApi`]: a Lambda Runtime API emulator (`/runtime/invocation/next`, `.../response`,
 //!   `.../error`, `/runtime/init/error`) to run a function binary through its real runtime loop,
-//!   and [`FunctionProcess`] to spawn one against it.
+//!   and [`FunctionProcess`] to spawn one against it (re-exported from
+//!   `warmstart_core::local`).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -16,12 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot, Notify};
+use std::time::{Duration, Instant};
 use warmstart_core::aws::sdk::{config as aws_config, dynamodb, s3};
 use warmstart_core::bundle::{
     write_bundle, Feature, FileEntry, GoldenRow, Manifest, Metrics, ModelKind, Output,
@@ -33,7 +29,8 @@ use warmstart_core::recommend::{
 };
 
 pub const MODEL_NAME: &str = "product-recommender";
-pub const REGION: &str = "us-east-1";
+/// Region of the emulators.
+pub use warmstart_core::local::aws::REGION;
 
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 
@@ -169,15 +166,7 @@ impl Drop for Moto {
 
 /// SDK configuration for an emulator endpoint with dummy credentials.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(s3::config::Region::new(REGION))
-        .credentials_provider(s3::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .http_client(warmstart_core::aws::https_client())
-        .load()
-        .await
+    warmstart_core::local::aws::sdk_config(Some(endpoint)).await
 }
 
 /// Moto plus a bucket, a Features and a ModelRegistry table, all uniquely named.
@@ -265,30 +254,9 @@ impl Emulator {
 }
 
 pub async fn create_table(client: &dynamodb::Client, name: &str, key: &str) {
-    use dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute definition"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key)
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key schema"),
-        )
-        .send()
+    warmstart_core::local::aws::create_table(client, name, key, None)
         .await
-        .unwrap_or_else(|e| panic!("create table {name}: {e:?}"));
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 // ------------------------------------------------------------------------- synthetic data
@@ -597,459 +565,11 @@ pub fn seed_customers(n: usize) -> Vec<Customer> {
     all
 }
 
-// ------------------------------------------------------------------- Lambda Runtime API
+// ------------------------------------------------- Lambda Runtime API and function processes
 
-/// How an invocation ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// `POST /runtime/invocation/{id}/response` with this body.
-    Response(Vec<u8>),
-    /// `POST /runtime/invocation/{id}/error` with this body.
-    Error(Vec<u8>),
-}
-
-impl Outcome {
-    /// The response body as JSON; panics on an invocation error.
-    pub fn json(&self) -> serde_json::Value {
-        match self {
-            Outcome::Response(b) => serde_json::from_slice(b).expect("response is JSON"),
-            Outcome::Error(b) => panic!("invocation error: {}", String::from_utf8_lossy(b)),
-        }
-    }
-}
-
-struct Queued {
-    id: String,
-    event: Vec<u8>,
-    timeout: Duration,
-}
-
-#[derive(Default)]
-struct ApiState {
-    pending: HashMap<String, oneshot::Sender<Outcome>>,
-    init_error: Option<Vec<u8>>,
-    next_calls: usize,
-}
-
-/// A Lambda Runtime API emulator on 127.0.0.1 (the subset a custom runtime uses).
-pub struct RuntimeApi {
-    port: u16,
-    queue: mpsc::UnboundedSender<Queued>,
-    state: Arc<Mutex<ApiState>>,
-    polled: Arc<Notify>,
-    init_failed: Arc<Notify>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for RuntimeApi {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-impl RuntimeApi {
-    pub async fn start() -> RuntimeApi {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind runtime api");
-        let port = listener.local_addr().expect("addr").port();
-        let (tx, rx) = mpsc::unbounded_channel::<Queued>();
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        let state = Arc::new(Mutex::new(ApiState::default()));
-        let polled = Arc::new(Notify::new());
-        let init_failed = Arc::new(Notify::new());
-        let (st, po, ie) = (state.clone(), polled.clone(), init_failed.clone());
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((conn, _)) = listener.accept().await else {
-                    return;
-                };
-                let _ = conn.set_nodelay(true);
-                tokio::spawn(serve_connection(
-                    conn,
-                    rx.clone(),
-                    st.clone(),
-                    po.clone(),
-                    ie.clone(),
-                ));
-            }
-        });
-        RuntimeApi {
-            port,
-            queue: tx,
-            state,
-            polled,
-            init_failed,
-            server,
-        }
-    }
-
-    /// `host:port` for `AWS_LAMBDA_RUNTIME_API`.
-    pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Queues `event` and waits for the function's answer.
-    pub async fn invoke(&self, event: &[u8], timeout: Duration) -> Result<Outcome, String> {
-        let id = format!(
-            "{:08x}-{}",
-            UNIQUE.fetch_add(1, Ordering::Relaxed),
-            std::process::id()
-        );
-        let (tx, rx) = oneshot::channel();
-        self.state
-            .lock()
-            .expect("state")
-            .pending
-            .insert(id.clone(), tx);
-        self.queue
-            .send(Queued {
-                id: id.clone(),
-                event: event.to_vec(),
-                timeout,
-            })
-            .map_err(|_| "runtime API stopped".to_string())?;
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(_)) => Err(format!("invocation {id} dropped")),
-            Err(_) => {
-                let init = self.init_error();
-                Err(format!(
-                    "invocation {id} got no answer within {timeout:?}{}",
-                    init.map(|e| format!(" (init error: {e})"))
-                        .unwrap_or_default()
-                ))
-            }
-        }
-    }
-
-    /// Waits until the function has polled `/next` at least once (init is done).
-    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let notified = self.polled.notified();
-            if self.state.lock().expect("state").next_calls > 0 {
-                return Ok(());
-            }
-            if let Some(e) = self.init_error() {
-                return Err(format!("init failed: {e}"));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(format!("function did not poll /next within {timeout:?}"));
-            }
-            let _ = tokio::time::timeout(left.min(Duration::from_millis(50)), notified).await;
-        }
-    }
-
-    /// The body the function posted to `/runtime/init/error`, if any.
-    pub fn init_error(&self) -> Option<String> {
-        self.state
-            .lock()
-            .expect("state")
-            .init_error
-            .as_ref()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-    }
-
-    pub async fn wait_init_error(&self, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let notified = self.init_failed.notified();
-            if let Some(e) = self.init_error() {
-                return Some(e);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            let _ = tokio::time::timeout(left, notified).await;
-        }
-    }
-}
-
-struct HttpRequest {
-    method: String,
-    path: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-async fn read_request(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Option<HttpRequest> {
-    let mut line = String::new();
-    if r.read_line(&mut line).await.ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let path = parts.next()?.to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).await.ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let mut body = Vec::new();
-    if let Some(n) = headers
-        .get("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        body.resize(n, 0);
-        r.read_exact(&mut body).await.ok()?;
-    } else if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).await.ok()?;
-            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).await.ok()?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    }
-    Some(HttpRequest {
-        method,
-        path,
-        headers,
-        body,
-    })
-}
-
-async fn write_response(
-    w: &mut tokio::net::tcp::OwnedWriteHalf,
-    status: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut out = head.into_bytes();
-    out.extend_from_slice(body);
-    w.write_all(&out).await
-}
-
-async fn serve_connection(
-    conn: TcpStream,
-    queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Queued>>>,
-    state: Arc<Mutex<ApiState>>,
-    polled: Arc<Notify>,
-    init_failed: Arc<Notify>,
-) {
-    let (r, mut w) = conn.into_split();
-    let mut r = BufReader::new(r);
-    while let Some(req) = read_request(&mut r).await {
-        let accepted = br#"{"status":"OK"}"#;
-        let json = [("Content-Type", "application/json".to_string())];
-        let result = if req.method == "GET" && req.path == "/2018-06-01/runtime/invocation/next" {
-            {
-                state.lock().expect("state").next_calls += 1;
-            }
-            polled.notify_waiters();
-            let next = queue.lock().await.recv().await;
-            let Some(q) = next else { return };
-            let deadline = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d + q.timeout)
-                .unwrap_or_default()
-                .as_millis();
-            write_response(
-                &mut w,
-                "200 OK",
-                &[
-                    ("Content-Type", "application/json".into()),
-                    ("Lambda-Runtime-Aws-Request-Id", q.id.clone()),
-                    ("Lambda-Runtime-Deadline-Ms", deadline.to_string()),
-                    (
-                        "Lambda-Runtime-Invoked-Function-Arn",
-                        "arn:aws:lambda:us-east-1:123456789012:function:warmstart-recommend".into(),
-                    ),
-                    (
-                        "Lambda-Runtime-Trace-Id",
-                        format!(
-                            "Root=1-00000000-{:024x};Parent=0000000000000001;Sampled=0",
-                            q.id.len()
-                        ),
-                    ),
-                ],
-                &q.event,
-            )
-            .await
-        } else if req.method == "POST" && req.path == "/2018-06-01/runtime/init/error" {
-            state.lock().expect("state").init_error = Some(req.body);
-            init_failed.notify_waiters();
-            write_response(&mut w, "202 Accepted", &json, accepted).await
-        } else if let (Some(rest), "POST") = (
-            req.path.strip_prefix("/2018-06-01/runtime/invocation/"),
-            req.method.as_str(),
-        ) {
-            let outcome = match rest.rsplit_once('/') {
-                Some((id, "response")) => Some((id.to_string(), Outcome::Response(req.body))),
-                Some((id, "error")) => Some((id.to_string(), Outcome::Error(req.body))),
-                _ => None,
-            };
-            match outcome {
-                Some((id, outcome)) => {
-                    let tx = state.lock().expect("state").pending.remove(&id);
-                    match tx {
-                        Some(tx) => {
-                            let _ = tx.send(outcome);
-                            write_response(&mut w, "202 Accepted", &json, accepted).await
-                        }
-                        None => {
-                            write_response(
-                                &mut w,
-                                "400 Bad Request",
-                                &json,
-                                br#"{"errorMessage":"unknown request id"}"#,
-                            )
-                            .await
-                        }
-                    }
-                }
-                None => write_response(&mut w, "404 Not Found", &json, b"{}").await,
-            }
-        } else {
-            write_response(&mut w, "404 Not Found", &json, b"{}").await
-        };
-        if result.is_err()
-            || req
-                .headers
-                .get("connection")
-                .is_some_and(|v| v.eq_ignore_ascii_case("close"))
-        {
-            return;
-        }
-    }
-}
-
-// ------------------------------------------------------------------------ function process
-
-/// A function binary running against a [`RuntimeApi`]; killed on drop. Its stdout/stderr
-/// lines are collected (and echoed to stderr when `WARMSTART_TEST_ECHO` is set).
-pub struct FunctionProcess {
-    child: Child,
-    pub started: Instant,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl FunctionProcess {
-    /// Spawns `bin` with a clean environment: `PATH`, the Lambda variables for `api`, then
-    /// `env`.
-    pub fn spawn(bin: &Path, api: &RuntimeApi, env: &[(String, String)]) -> FunctionProcess {
-        assert!(
-            bin.is_file(),
-            "function binary {} does not exist: build it first (cargo build -p recommend)",
-            bin.display()
-        );
-        let mut cmd = Command::new(bin);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "warmstart-recommend")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                "/aws/lambda/warmstart-recommend",
-            )
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-            .env("RUST_LOG", "info");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let started = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let echo = std::env::var_os("WARMSTART_TEST_ECHO").is_some();
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let lines = lines.clone();
-            tokio::spawn(async move {
-                let mut r = BufReader::new(stream).lines();
-                while let Ok(Some(l)) = r.next_line().await {
-                    if echo {
-                        eprintln!("[function] {l}");
-                    }
-                    lines.lock().expect("lines").push(l);
-                }
-            });
-        }
-        FunctionProcess {
-            child,
-            started,
-            lines,
-        }
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
-    }
-
-    /// Every output line so far.
-    pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().expect("lines").clone()
-    }
-
-    /// Output lines that are JSON objects (logs and EMF documents).
-    pub fn json_lines(&self) -> Vec<serde_json::Value> {
-        self.lines()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v.is_object())
-            .collect()
-    }
-
-    /// Peak resident set size (`VmHWM`) in KiB, from `/proc`.
-    pub fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    }
-
-    /// Waits for the process to exit (e.g. after a failed init).
-    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        tokio::time::timeout(timeout, self.child.wait())
-            .await
-            .ok()
-            .and_then(Result::ok)
-    }
-}
+/// The Runtime API emulator and function processes live in the core crate (feature `local`),
+/// shared with `warmstart local up`.
+pub use warmstart_core::local::{FunctionProcess, Outcome, RuntimeApi, SpawnOptions};
 
 /// Reads an API Gateway sample event from the repository's `events/` folder.
 pub fn sample_event(name: &str) -> Vec<u8> {

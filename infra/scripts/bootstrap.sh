@@ -2,6 +2,8 @@
 # Installs what the build and tests need, idempotently, on a fresh Debian machine with Rust and
 # Python: libclang + a C++ compiler and cmake >= 3.28 (lightgbm3, the training oracle), the
 # S3/DynamoDB emulator (moto), the template linters, and cargo-lambda with a pinned zig.
+# WARMSTART_BOOTSTRAP=run (what `make run` sets) installs only what building and running the
+# local stack needs: the C++ toolchain and cmake.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -23,6 +25,14 @@ cmake_ok() {
 
 pip_pkgs=()
 cmake_ok || pip_pkgs+=("cmake>=3.28")
+if [ "${WARMSTART_BOOTSTRAP:-all}" = run ]; then
+  if [ "${#pip_pkgs[@]}" -gt 0 ]; then
+    say "installing ${pip_pkgs[*]} (pip)"
+    python3 -m pip install -q --disable-pip-version-check "${pip_pkgs[@]}"
+    command -v pyenv >/dev/null && pyenv rehash || true
+  fi
+  exit 0
+fi
 command -v moto_server >/dev/null || pip_pkgs+=("moto[server]==5.2.5")
 command -v cfn-lint >/dev/null || pip_pkgs+=("cfn-lint")
 command -v sam >/dev/null || pip_pkgs+=("aws-sam-cli")

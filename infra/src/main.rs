@@ -4,7 +4,8 @@ use anyhow::Result;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use warmstart_cli::{fair_multiple, inspect, recommender, score, synthetic};
+use warmstart_cli::bundle_out::block_on;
+use warmstart_cli::{cloud, fair_multiple, inspect, local, recommender, score, seed, synthetic};
 use warmstart_core::bundle::Rollout;
 
 mod registry_cmd;
@@ -56,9 +57,111 @@ enum Command {
         #[arg(long, short)]
         input: PathBuf,
     },
+    /// Write feature items to the DynamoDB Features table (customers or companies).
+    #[command(subcommand)]
+    Seed(Seed),
+    /// Upload a bundle to S3: model files first, manifest.json last; prints the manifest key.
+    ///
+    /// The bundle is verified first (checksums, model parsing, golden rows). It lands under
+    /// s3://<bucket>/<prefix><name>/<version>/; the manifest upload is what triggers the
+    /// reload function. Publishing the same bundle twice is a no-op; a different bundle under
+    /// an already published version is refused (versions are immutable).
+    Publish {
+        /// The bundle directory (the one holding manifest.json).
+        bundle: PathBuf,
+        /// The model bucket.
+        #[arg(long, env = "MODEL_BUCKET")]
+        bucket: String,
+        /// Key prefix of all models.
+        #[arg(long, default_value = "models/")]
+        prefix: String,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Value a company offline with the valuation core and print the response JSON.
+    ///
+    /// The request is what POST /valuation takes, carrying its own inputs: `company` (a
+    /// Features-table company item as JSON) and optionally `peers`, or what-if cash flows
+    /// (`fcff_forecast`, or `base_revenue` + `ebit_margin_path`, with `net_debt` and
+    /// `shares_outstanding`). Invalid input exits non-zero naming the field.
+    Value {
+        /// The request JSON file, or `-` for standard input.
+        request: PathBuf,
+        /// A fair-multiple bundle directory: fills in the ML fair P/E section.
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// The local stack behind `make run`: S3 and DynamoDB emulators, the three functions
+    /// under a Lambda Runtime API emulator, an HTTP router at the API Gateway paths.
+    #[command(subcommand)]
+    Local(Local),
     /// Read and change the model registry (the reload function's admin actions): list, show,
     /// promote, canary, clear-candidate, clear-shadow, rollback.
     Registry(registry_cmd::RegistryArgs),
+}
+
+#[derive(Subcommand)]
+enum Local {
+    /// Start everything and serve until Ctrl-C (see `warmstart local up --help`).
+    Up(local::UpArgs),
+}
+
+#[derive(Args)]
+struct AwsArgs {
+    /// Endpoint of every AWS service (an emulator, e.g. http://127.0.0.1:4566) [default: the
+    /// SDK's, which honours AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_DYNAMODB].
+    /// Without credentials in the environment, a custom endpoint gets dummy ones.
+    #[arg(long)]
+    endpoint_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Seed {
+    /// Customers' latest month (with product ownership of the two months before) as
+    /// `customer#<id>` items.
+    ///
+    /// Written with BatchWriteItem (25 items per call), unprocessed items retried with
+    /// backoff. A customer appearing twice keeps its last record. Reports items written,
+    /// calls made and (CSV) rows rejected.
+    #[command(group(ArgGroup::new("data").required(true).args(["synthetic", "csv"])))]
+    Recommender {
+        /// This many synthetic customers: the training generator's, so seeding and
+        /// `train recommender --synthetic` with the same --seed describe the same people.
+        #[arg(long, value_name = "N_CUSTOMERS")]
+        synthetic: Option<usize>,
+        /// Months the generator simulates (the latest one is written).
+        #[arg(long, default_value_t = 6, requires = "synthetic")]
+        months: usize,
+        /// The Santander train_ver2.csv (as downloaded from Kaggle).
+        #[arg(long, value_name = "TRAIN_VER2_CSV")]
+        csv: Option<PathBuf>,
+        /// Random seed of the generator.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// The Features table.
+        #[arg(long, env = "FEATURES_TABLE")]
+        table: String,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Synthetic companies as `company#<ts_code>` items (the first is 600519.SH), plus the
+    /// `industry#<name>` member lists the valuation function reads peers from.
+    Valuation {
+        /// How many companies, spread over the industries.
+        #[arg(long, value_name = "N_COMPANIES", required = true)]
+        synthetic: usize,
+        /// Random seed of the generator.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Market-data date of the companies, YYYYMMDD [default: today (UTC)].
+        #[arg(long)]
+        as_of: Option<String>,
+        /// The Features table.
+        #[arg(long, env = "FEATURES_TABLE")]
+        table: String,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -204,7 +307,86 @@ fn run(cli: Cli) -> Result<()> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             score::run(&model, &input, &mut out)?;
         }
+        Command::Seed(cmd) => run_seed(cmd)?,
+        Command::Publish {
+            bundle,
+            bucket,
+            prefix,
+            aws,
+        } => {
+            let key = block_on(async {
+                let conf = cloud::sdk_config(aws.endpoint_url.as_deref()).await;
+                let s3 = warmstart_core::aws::s3_client(&conf);
+                warmstart_core::aws::publish_bundle(&s3, &bucket, &prefix, &bundle).await
+            })?;
+            println!("s3://{bucket}/{key}");
+        }
+        Command::Value { request, model } => {
+            let request = warmstart_cli::value::read_request(&request)?;
+            let response = warmstart_cli::value::run(&request, model.as_deref())?;
+            println!("{}", serde_json::to_string_pretty(&response)?);
+        }
+        Command::Local(Local::Up(args)) => local::up(args)?,
         Command::Registry(args) => registry_cmd::run(args)?,
+    }
+    Ok(())
+}
+
+fn run_seed(cmd: Seed) -> Result<()> {
+    use warmstart_core::aws::{dynamodb_client, valuation_store::DynamoCompanyStore};
+    match cmd {
+        Seed::Recommender {
+            synthetic,
+            months,
+            csv,
+            seed: s,
+            table,
+            aws,
+        } => {
+            let source = match (synthetic, csv) {
+                (Some(n), None) => seed::CustomerSource::Synthetic {
+                    customers: n,
+                    months,
+                    seed: s,
+                },
+                (None, Some(path)) => seed::CustomerSource::Csv(path),
+                _ => unreachable!("clap requires exactly one of --synthetic and --csv"),
+            };
+            let (customers, rejected) = seed::customers(&source)?;
+            let report = block_on(async {
+                let conf = cloud::sdk_config(aws.endpoint_url.as_deref()).await;
+                let store =
+                    warmstart_core::aws::DynamoFeatureStore::new(dynamodb_client(&conf), &table);
+                seed::write_customers(&store, &customers).await
+            })?;
+            println!(
+                "wrote {} customer items to {table} ({} BatchWriteItem calls, {} retries){}",
+                report.written,
+                report.requests,
+                report.retries,
+                rejected.map(|r| format!("; {r}")).unwrap_or_default()
+            );
+        }
+        Seed::Valuation {
+            synthetic,
+            seed: s,
+            as_of,
+            table,
+            aws,
+        } => {
+            let as_of = as_of.unwrap_or_else(seed::today);
+            let companies = seed::companies(synthetic, s, &as_of);
+            let report = block_on(async {
+                let conf = cloud::sdk_config(aws.endpoint_url.as_deref()).await;
+                let store = DynamoCompanyStore::new(dynamodb_client(&conf), &table);
+                seed::write_companies(&store, &companies).await
+            })?;
+            println!(
+                "wrote {} company items and {} industry index items to {table} \
+                 ({} BatchWriteItem calls; market data as of {as_of})",
+                report.companies, report.industries, report.requests
+            );
+        }
     }
     Ok(())
 }

@@ -2,48 +2,13 @@
 //! refuses damaged bundles.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+mod common;
+
+use common::{fails, ok, s};
 use warmstart_cli::bundle_out::block_on;
 use warmstart_core::bundle::{Manifest, ModelKind, Rollout};
 use warmstart_core::{Bundle, DirSource};
-
-fn warmstart(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_warmstart"))
-        .args(args)
-        .output()
-        .expect("runs warmstart")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = warmstart(args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "warmstart {} failed ({})\nstdout:\n{stdout}\nstderr:\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// Runs a command that must fail cleanly (non-zero, a message, no panic); returns stderr.
-fn fails(args: &[&str]) -> String {
-    let out = warmstart(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "warmstart {} succeeded",
-        args.join(" ")
-    );
-    assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn manifest(dir: &Path) -> Manifest {
     Manifest::from_json(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()

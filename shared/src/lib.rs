@@ -4,6 +4,8 @@
 pub mod aws;
 pub mod bundle;
 pub mod http;
+#[cfg(feature = "local")]
+pub mod local;
 pub mod model;
 pub mod recommend;
 pub mod registry;

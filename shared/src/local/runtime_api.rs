@@ -1,0 +1,495 @@
+//! A Lambda Runtime API emulator: the subset of the API a custom runtime (`lambda_runtime`)
+//! uses, served on 127.0.0.1 over plain HTTP/1.1.
+//!
+//! Events are queued by [`RuntimeApi::invoke`] and handed out, one per
+//! `GET /runtime/invocation/next`, to whichever process polls (several processes may poll
+//! the same emulator, like several containers of one function). An invocation whose caller
+//! gave up (timeout, dropped future) is removed from the queue, so a later process does not
+//! receive it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+static INVOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// The function name the emulator reports when none is given.
+pub(crate) const DEFAULT_FUNCTION: &str = "warmstart-recommend";
+
+/// How an invocation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `POST /runtime/invocation/{id}/response` with this body.
+    Response(Vec<u8>),
+    /// `POST /runtime/invocation/{id}/error` with this body.
+    Error(Vec<u8>),
+}
+
+impl Outcome {
+    /// The response body as JSON; panics on an invocation error.
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            Outcome::Response(b) => serde_json::from_slice(b).expect("response is JSON"),
+            Outcome::Error(b) => panic!("invocation error: {}", String::from_utf8_lossy(b)),
+        }
+    }
+}
+
+struct Queued {
+    id: String,
+    event: Vec<u8>,
+    timeout: Duration,
+}
+
+#[derive(Default)]
+struct ApiState {
+    pending: HashMap<String, oneshot::Sender<Outcome>>,
+    init_error: Option<Vec<u8>>,
+    next_calls: usize,
+}
+
+/// Removes an invocation's pending entry when its caller stops waiting, whatever the reason.
+struct PendingGuard<'a> {
+    state: &'a Mutex<ApiState>,
+    id: &'a str,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.state.lock().expect("state").pending.remove(self.id);
+    }
+}
+
+/// A Lambda Runtime API emulator on 127.0.0.1; stops serving on drop.
+pub struct RuntimeApi {
+    port: u16,
+    function_name: Arc<str>,
+    queue: mpsc::UnboundedSender<Queued>,
+    state: Arc<Mutex<ApiState>>,
+    polled: Arc<Notify>,
+    init_failed: Arc<Notify>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl RuntimeApi {
+    /// An emulator for `warmstart-recommend` on a free port; panics if it cannot bind.
+    pub async fn start() -> RuntimeApi {
+        Self::start_for(DEFAULT_FUNCTION)
+            .await
+            .expect("bind runtime api")
+    }
+
+    /// An emulator on a free 127.0.0.1 port for the function `function_name` (used in the
+    /// invoked function ARN it reports).
+    pub async fn start_for(function_name: &str) -> std::io::Result<RuntimeApi> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let function_name: Arc<str> = Arc::from(function_name);
+        let (tx, rx) = mpsc::unbounded_channel::<Queued>();
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let state = Arc::new(Mutex::new(ApiState::default()));
+        let polled = Arc::new(Notify::new());
+        let init_failed = Arc::new(Notify::new());
+        let conn = Connection {
+            queue: rx,
+            state: state.clone(),
+            polled: polled.clone(),
+            init_failed: init_failed.clone(),
+            arn: Arc::from(format!(
+                "arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+            )),
+        };
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(conn.clone().serve(stream));
+            }
+        });
+        Ok(RuntimeApi {
+            port,
+            function_name,
+            queue: tx,
+            state,
+            polled,
+            init_failed,
+            server,
+        })
+    }
+
+    /// `host:port` for `AWS_LAMBDA_RUNTIME_API`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The function name this emulator reports.
+    pub fn function_name(&self) -> &str {
+        &self.function_name
+    }
+
+    /// Queues `event` and waits for the function's answer (at most `timeout`, which is also
+    /// the deadline the function is told).
+    pub async fn invoke(&self, event: &[u8], timeout: Duration) -> Result<Outcome, String> {
+        let id = format!(
+            "{:08x}-{}",
+            INVOCATIONS.fetch_add(1, Ordering::Relaxed),
+            std::process::id()
+        );
+        let (tx, rx) = oneshot::channel();
+        self.state
+            .lock()
+            .expect("state")
+            .pending
+            .insert(id.clone(), tx);
+        let _guard = PendingGuard {
+            state: &self.state,
+            id: &id,
+        };
+        self.queue
+            .send(Queued {
+                id: id.clone(),
+                event: event.to_vec(),
+                timeout,
+            })
+            .map_err(|_| "runtime API stopped".to_string())?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(_)) => Err(format!("invocation {id} dropped")),
+            Err(_) => {
+                let init = self.init_error();
+                Err(format!(
+                    "invocation {id} got no answer within {timeout:?}{}",
+                    init.map(|e| format!(" (init error: {e})"))
+                        .unwrap_or_default()
+                ))
+            }
+        }
+    }
+
+    /// How many times a function has polled `/next` so far.
+    pub fn next_calls(&self) -> usize {
+        self.state.lock().expect("state").next_calls
+    }
+
+    /// Waits until the function has polled `/next` at least once (init is done).
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
+        self.wait_polls(1, timeout).await
+    }
+
+    /// Waits until `/next` has been polled at least `n` times in all (e.g. by a restarted
+    /// process after `n - 1` earlier polls).
+    pub async fn wait_polls(&self, n: usize, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.polled.notified();
+            if self.next_calls() >= n {
+                return Ok(());
+            }
+            if let Some(e) = self.init_error() {
+                return Err(format!("init failed: {e}"));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!("function did not poll /next within {timeout:?}"));
+            }
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(50)), notified).await;
+        }
+    }
+
+    /// The body the function posted to `/runtime/init/error`, if any.
+    pub fn init_error(&self) -> Option<String> {
+        self.state
+            .lock()
+            .expect("state")
+            .init_error
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    /// Forgets a reported init error (before a new process of the function starts).
+    pub fn clear_init_error(&self) {
+        self.state.lock().expect("state").init_error = None;
+    }
+
+    pub async fn wait_init_error(&self, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.init_failed.notified();
+            if let Some(e) = self.init_error() {
+                return Some(e);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            let _ = tokio::time::timeout(left, notified).await;
+        }
+    }
+}
+
+struct HttpRequest {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+async fn read_request(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Option<HttpRequest> {
+    let mut line = String::new();
+    if r.read_line(&mut line).await.ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).await.ok()? == 0 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let mut body = Vec::new();
+    if let Some(n) = headers
+        .get("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        body.resize(n, 0);
+        r.read_exact(&mut body).await.ok()?;
+    } else if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).await.ok()?;
+            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).await.ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    }
+    Some(HttpRequest {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+async fn write_response(
+    w: &mut tokio::net::tcp::OwnedWriteHalf,
+    status: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body);
+    w.write_all(&out).await
+}
+
+/// What one connection of the emulator's server shares with the others.
+#[derive(Clone)]
+struct Connection {
+    queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Queued>>>,
+    state: Arc<Mutex<ApiState>>,
+    polled: Arc<Notify>,
+    init_failed: Arc<Notify>,
+    arn: Arc<str>,
+}
+
+impl Connection {
+    /// The next queued event whose caller is still waiting.
+    async fn next_event(&self) -> Option<Queued> {
+        let mut queue = self.queue.lock().await;
+        loop {
+            let q = queue.recv().await?;
+            if self
+                .state
+                .lock()
+                .expect("state")
+                .pending
+                .contains_key(&q.id)
+            {
+                return Some(q);
+            }
+        }
+    }
+
+    async fn serve(self, stream: TcpStream) {
+        let (r, mut w) = stream.into_split();
+        let mut r = BufReader::new(r);
+        while let Some(req) = read_request(&mut r).await {
+            let accepted = br#"{"status":"OK"}"#;
+            let json = [("Content-Type", "application/json".to_string())];
+            let result = if req.method == "GET" && req.path == "/2018-06-01/runtime/invocation/next"
+            {
+                self.state.lock().expect("state").next_calls += 1;
+                self.polled.notify_waiters();
+                let Some(q) = self.next_event().await else {
+                    return;
+                };
+                let deadline = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d + q.timeout)
+                    .unwrap_or_default()
+                    .as_millis();
+                write_response(
+                    &mut w,
+                    "200 OK",
+                    &[
+                        ("Content-Type", "application/json".into()),
+                        ("Lambda-Runtime-Aws-Request-Id", q.id.clone()),
+                        ("Lambda-Runtime-Deadline-Ms", deadline.to_string()),
+                        ("Lambda-Runtime-Invoked-Function-Arn", self.arn.to_string()),
+                        (
+                            "Lambda-Runtime-Trace-Id",
+                            format!(
+                                "Root=1-00000000-{:024x};Parent=0000000000000001;Sampled=0",
+                                q.id.len()
+                            ),
+                        ),
+                    ],
+                    &q.event,
+                )
+                .await
+            } else if req.method == "POST" && req.path == "/2018-06-01/runtime/init/error" {
+                self.state.lock().expect("state").init_error = Some(req.body);
+                self.init_failed.notify_waiters();
+                write_response(&mut w, "202 Accepted", &json, accepted).await
+            } else if let (Some(rest), "POST") = (
+                req.path.strip_prefix("/2018-06-01/runtime/invocation/"),
+                req.method.as_str(),
+            ) {
+                let outcome = match rest.rsplit_once('/') {
+                    Some((id, "response")) => Some((id.to_string(), Outcome::Response(req.body))),
+                    Some((id, "error")) => Some((id.to_string(), Outcome::Error(req.body))),
+                    _ => None,
+                };
+                match outcome {
+                    Some((id, outcome)) => {
+                        let tx = self.state.lock().expect("state").pending.remove(&id);
+                        match tx {
+                            Some(tx) => {
+                                let _ = tx.send(outcome);
+                                write_response(&mut w, "202 Accepted", &json, accepted).await
+                            }
+                            None => {
+                                write_response(
+                                    &mut w,
+                                    "400 Bad Request",
+                                    &json,
+                                    br#"{"errorMessage":"unknown request id"}"#,
+                                )
+                                .await
+                            }
+                        }
+                    }
+                    None => write_response(&mut w, "404 Not Found", &json, b"{}").await,
+                }
+            } else {
+                write_response(&mut w, "404 Not Found", &json, b"{}").await
+            };
+            if result.is_err()
+                || req
+                    .headers
+                    .get("connection")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+            {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal runtime client: GET /next, then POST the event back as the response.
+    async fn echo_once(address: &str) -> String {
+        let mut conn = TcpStream::connect(address).await.unwrap();
+        conn.write_all(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (r, mut w) = conn.into_split();
+        let mut r = BufReader::new(r);
+        let mut id = String::new();
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).await.unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                match k.to_ascii_lowercase().as_str() {
+                    "lambda-runtime-aws-request-id" => id = v.trim().to_string(),
+                    "content-length" => len = v.trim().parse().unwrap(),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).await.unwrap();
+        let post = format!(
+            "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: x\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        w.write_all(post.as_bytes()).await.unwrap();
+        w.write_all(&body).await.unwrap();
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).await.unwrap();
+        String::from_utf8(body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn abandoned_invocations_are_not_handed_out() {
+        let api = RuntimeApi::start_for("demo").await.unwrap();
+        assert_eq!(api.function_name(), "demo");
+        // Nobody polls: the first invocation times out and must leave the queue.
+        let err = api
+            .invoke(b"\"first\"", Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(err.contains("no answer"), "{err}");
+        let address = api.address();
+        let client = tokio::spawn(async move { echo_once(&address).await });
+        let out = api
+            .invoke(b"\"second\"", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(out, Outcome::Response(b"\"second\"".to_vec()));
+        assert_eq!(client.await.unwrap(), "\"second\"");
+        assert_eq!(api.next_calls(), 1);
+    }
+}
