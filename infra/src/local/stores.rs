@@ -1,6 +1,7 @@
 //! The local AWS data plane, embedded in the `warmstart` process: DynamoDB (dynoxide, one
 //! SQLite file) and S3 (s3s-fs, one directory), each on its own 127.0.0.1 port, data under the
 //! data directory so it survives restarts. Both accept the credentials `test` / `test`.
+//! Expired items of TTL-enabled tables are deleted every minute, as DynamoDB does (later).
 
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -9,6 +10,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use warmstart_core::local::aws::{ACCESS_KEY, SECRET_KEY};
+
+/// How often expired items (TTL) are deleted from the local DynamoDB.
+const TTL_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The running emulators; [`Stores::stop`] ends them.
 pub struct Stores {
@@ -58,6 +62,21 @@ pub async fn start(data_dir: &Path, s3_port: u16, dynamodb_port: u16) -> Result<
         .map_err(|e| anyhow::anyhow!("opening {}: {e}", db_path.display()))?;
     let listener = bind(dynamodb_port, "DynamoDB", "--dynamodb-port").await?;
     let dynamodb_endpoint = format!("http://{}", listener.local_addr()?);
+    // DynamoDB deletes expired items (TTL) in the background; so does this, every minute.
+    let sweeper = db.clone();
+    let mut sweep_stop = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(TTL_SWEEP_EVERY) => {}
+                _ = sweep_stop.changed() => return,
+            }
+            let db = sweeper.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.sweep_ttl()).await {
+                eprintln!("local DynamoDB: TTL sweep failed: {e}");
+            }
+        }
+    }));
     let mut db_stop = stopped.clone();
     tasks.push(tokio::spawn(async move {
         let shutdown = async move {
