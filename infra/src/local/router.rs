@@ -67,35 +67,6 @@ pub struct HttpAnswer {
     pub body: Vec<u8>,
 }
 
-fn percent_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                match (
-                    bytes.get(i + 1).and_then(|b| hex(*b)),
-                    bytes.get(i + 2).and_then(|b| hex(*b)),
-                ) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// `22/Nov/2026:10:00:15 +0000`, API Gateway's `requestContext.time`.
 fn clf_time(t: OffsetDateTime) -> String {
     let month = [
@@ -147,9 +118,8 @@ pub fn to_event(
         .unwrap_or("")
         .to_string();
     let mut query = Map::new();
-    for pair in req.query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (percent_decode(k), percent_decode(v));
+    for (k, v) in form_urlencoded::parse(req.query.as_bytes()) {
+        let (k, v) = (k.into_owned(), v.into_owned());
         match query.get_mut(&k) {
             Some(Value::String(existing)) => {
                 existing.push(',');
