@@ -52,6 +52,66 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+fn newest_source(dir: &Path, newest: &mut std::time::SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            newest_source(&p, newest);
+        } else if p
+            .extension()
+            .is_some_and(|x| x == "rs" || x == "toml" || x == "lock")
+        {
+            if let Ok(t) = e.metadata().and_then(|m| m.modified()) {
+                *newest = (*newest).max(t);
+            }
+        }
+    }
+}
+
+/// Another package's binary in the target directory of `beside` (a binary of the calling
+/// test, e.g. `env!("CARGO_BIN_EXE_reload")`), refused when it is missing or older than any
+/// of its `sources` (paths relative to the workspace root), so a test never runs old code.
+/// `cargo test --workspace` builds every binary first; run alone, a test needs
+/// `cargo build -p <package>` beforehand, which the panic says.
+pub fn workspace_binary(beside: &Path, bin: &str, package: &str, sources: &[&str]) -> PathBuf {
+    let path = beside.with_file_name(bin);
+    let hint = format!(
+        "run `cargo build -p {package}` first (`cargo test --workspace` builds every binary)"
+    );
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {hint}", path.display()));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for s in sources {
+        newest_source(&root.join(s), &mut newest);
+    }
+    assert!(
+        built >= newest,
+        "{} is older than its sources: {hint}",
+        path.display()
+    );
+    path
+}
+
+/// The `warmstart` CLI binary beside `beside` (see [`workspace_binary`]).
+pub fn cli_binary(beside: &Path) -> PathBuf {
+    workspace_binary(
+        beside,
+        "warmstart",
+        "warmstart-cli",
+        &[
+            "infra/src",
+            "infra/Cargo.toml",
+            "shared/src",
+            "shared/Cargo.toml",
+        ],
+    )
+}
+
 fn find_on_path(exe: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)

@@ -20,4 +20,5 @@ pub mod santander;
 pub mod score;
 pub mod seed;
 pub mod synthetic;
+pub mod tushare;
 pub mod value;

@@ -1,11 +1,13 @@
 //! `warmstart`: train, inspect and score Warmstart model bundles. Run `warmstart --help`.
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use warmstart_cli::bundle_out::block_on;
-use warmstart_cli::{cloud, fair_multiple, inspect, local, recommender, score, seed, synthetic};
+use warmstart_cli::{
+    cloud, fair_multiple, inspect, local, recommender, score, seed, synthetic, tushare,
+};
 use warmstart_core::bundle::Rollout;
 
 mod registry_cmd;
@@ -144,16 +146,30 @@ enum Seed {
         #[command(flatten)]
         aws: AwsArgs,
     },
-    /// Synthetic companies as `company#<ts_code>` items (the first is 600519.SH), plus the
-    /// `industry#<name>` member lists the valuation function reads peers from.
+    /// Companies as `company#<ts_code>` items, plus the `industry#<name>` member lists the
+    /// valuation function reads peers from: synthetic (the first is 600519.SH) or imported
+    /// from TuShare Pro CSV exports.
+    ///
+    /// --csv DIR reads income.csv, balancesheet.csv, cashflow.csv and daily_basic.csv (and,
+    /// when present, stock_basic.csv for names and industries and beta.csv with ts_code,beta),
+    /// each as `pro.<api>(…).to_csv()` writes it. Annual consolidated statements only, the
+    /// corrected filing where a period was filed twice, each company's latest market data on
+    /// or before --as-of. TuShare units are kept (statements in CNY, total_share in 10^4
+    /// shares). Rows that cannot be read are rejected by file and line, never stop the run.
+    #[command(group(ArgGroup::new("data").required(true).args(["synthetic", "csv"])))]
     Valuation {
-        /// How many companies, spread over the industries.
-        #[arg(long, value_name = "N_COMPANIES", required = true)]
-        synthetic: usize,
+        /// How many synthetic companies, spread over the industries.
+        #[arg(long, value_name = "N_COMPANIES")]
+        synthetic: Option<usize>,
+        /// A directory of TuShare exports (see above).
+        #[arg(long, value_name = "DIR")]
+        csv: Option<PathBuf>,
         /// Random seed of the generator.
-        #[arg(long, default_value_t = 42)]
+        #[arg(long, default_value_t = 42, requires = "synthetic")]
         seed: u64,
-        /// Market-data date of the companies, YYYYMMDD [default: today (UTC)].
+        /// Synthetic: market-data date of the companies [default: today (UTC)]. CSV: use
+        /// each company's last trade_date on or before this day [default: its last].
+        /// YYYYMMDD.
         #[arg(long)]
         as_of: Option<String>,
         /// The Features table.
@@ -369,13 +385,40 @@ fn run_seed(cmd: Seed) -> Result<()> {
         }
         Seed::Valuation {
             synthetic,
+            csv,
             seed: s,
             as_of,
             table,
             aws,
         } => {
-            let as_of = as_of.unwrap_or_else(seed::today);
-            let companies = seed::companies(synthetic, s, &as_of);
+            let (companies, summary) = match (synthetic, csv) {
+                (Some(n), None) => {
+                    let as_of = as_of.unwrap_or_else(seed::today);
+                    let summary = format!("market data as of {as_of}");
+                    (seed::companies(n, s, &as_of), summary)
+                }
+                (None, Some(dir)) => {
+                    let (companies, report) = tushare::import_dir(&dir, as_of.as_deref())
+                        .with_context(|| format!("importing {}", dir.display()))?;
+                    eprintln!("{}", report.summary());
+                    if companies.is_empty() {
+                        bail!(
+                            "no company in {} has an annual income statement and market                              data; nothing written",
+                            dir.display()
+                        );
+                    }
+                    let dates: std::collections::BTreeSet<&str> =
+                        companies.iter().map(|c| c.as_of.as_str()).collect();
+                    let (first, last) = (dates.first().unwrap(), dates.last().unwrap());
+                    let summary = if first == last {
+                        format!("market data as of {first}")
+                    } else {
+                        format!("market data as of {first}..{last}")
+                    };
+                    (companies, summary)
+                }
+                _ => unreachable!("clap requires exactly one of --synthetic and --csv"),
+            };
             let report = block_on(async {
                 let conf = cloud::sdk_config(aws.endpoint_url.as_deref()).await;
                 let store = DynamoCompanyStore::new(dynamodb_client(&conf), &table);
@@ -383,7 +426,7 @@ fn run_seed(cmd: Seed) -> Result<()> {
             })?;
             println!(
                 "wrote {} company items and {} industry index items to {table} \
-                 ({} BatchWriteItem calls; market data as of {as_of})",
+                 ({} BatchWriteItem calls; {summary})",
                 report.companies, report.industries, report.requests
             );
         }

@@ -87,6 +87,31 @@ async fn seed_writes_customers_and_companies() {
     // Same seed, same universe as the library generator.
     assert_eq!(moutai, synthetic_companies(40, 42, "20250331")[0]);
 
+    // A TuShare export directory without its statements: refused before anything is written.
+    let empty = tempfile::tempdir().unwrap();
+    let err = fails(&[
+        "seed",
+        "valuation",
+        "--csv",
+        s(empty.path()),
+        "--table",
+        table,
+        "--endpoint-url",
+        &endpoint,
+    ]);
+    assert!(err.contains("income.csv is missing"), "{err}");
+    let err = fails(&[
+        "seed",
+        "valuation",
+        "--synthetic",
+        "5",
+        "--csv",
+        s(empty.path()),
+        "--table",
+        table,
+    ]);
+    assert!(err.contains("cannot be used with"), "{err}");
+
     let err = fails(&["seed", "recommender", "--table", table]);
     assert!(
         err.contains("--synthetic") || err.contains("--csv"),

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use warmstart_core::aws::{self, DynamoFeatureStore, RegistryTable};
 use warmstart_core::bundle::{write_bundle, Manifest, Rollout, MANIFEST_FILE};
 use warmstart_core::registry::{self, in_canary, Action, Change, RegistryItem};
@@ -31,46 +31,9 @@ fn reload_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_reload"))
 }
 
-fn newest_source(dir: &Path, newest: &mut SystemTime) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            newest_source(&p, newest);
-        } else if p
-            .extension()
-            .is_some_and(|x| x == "rs" || x == "toml" || x == "lock")
-        {
-            if let Ok(t) = e.metadata().and_then(|m| m.modified()) {
-                *newest = (*newest).max(t);
-            }
-        }
-    }
-}
-
-/// Another package's binary from this target directory, refused when missing or older than
-/// its sources.
+/// Another package's binary beside this test's, refused when missing or out of date.
 fn sibling(bin: &str, package: &str, sources: &[&str]) -> PathBuf {
-    let path = reload_bin().with_file_name(bin);
-    let hint = format!(
-        "run `cargo build -p {package}` first (`cargo test --workspace` builds every binary)"
-    );
-    let built = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} is missing: {hint}", path.display()));
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut newest = SystemTime::UNIX_EPOCH;
-    for s in sources {
-        newest_source(&root.join(s), &mut newest);
-    }
-    assert!(
-        built >= newest,
-        "{} is older than its sources: {hint}",
-        path.display()
-    );
-    path
+    workspace_binary(&reload_bin(), bin, package, sources)
 }
 
 fn recommend_bin() -> PathBuf {
@@ -82,16 +45,7 @@ fn recommend_bin() -> PathBuf {
 }
 
 fn cli_bin() -> PathBuf {
-    sibling(
-        "warmstart",
-        "warmstart-cli",
-        &[
-            "infra/src",
-            "infra/Cargo.toml",
-            "shared/src",
-            "shared/Cargo.toml",
-        ],
-    )
+    cli_binary(&reload_bin())
 }
 
 // ------------------------------------------------------------------------------ functions

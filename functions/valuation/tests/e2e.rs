@@ -295,6 +295,89 @@ async fn sample_events_through_the_runtime_loop_with_the_cache() {
     assert!(emf.iter().any(|d| d["Latency"].is_array()));
 }
 
+/// `warmstart seed valuation --csv` (the CLI binary) imports the TuShare-style fixture export
+/// into moto; the function then values an imported company from those figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tushare_csv_import_is_valued_through_the_runtime_loop() {
+    let emu = Emulator::start("valcsv").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (manifest, files) = synthetic_fair_multiple_parts(VERSION, 1);
+    write_bundle(dir.path(), manifest, &files).unwrap();
+    warmstart_core::aws::publish_bundle(&emu.s3, &emu.bucket, "models/", dir.path())
+        .await
+        .unwrap();
+    let export = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/testdata/tushare");
+    let out = std::process::Command::new(cli_binary(binary()))
+        .args(["seed", "valuation", "--csv"])
+        .arg(&export)
+        .args(["--table", &emu.features_table])
+        .args(["--endpoint-url", &emu.moto.endpoint()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("wrote 5 company items and 2 industry index items")
+            && stdout.contains("market data as of 20240628"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("300999.SZ: no daily_basic.csv row"),
+        "{stderr}"
+    );
+    let cache_table = unique_name("ValuationCache-valcsv");
+    create_table(&emu.dynamo, &cache_table, "pk").await;
+    emu.set_active(FAIR_MULTIPLE_NAME, VERSION).await;
+    let s = Stack { emu, cache_table };
+    let f = run(s.env()).await;
+
+    let body = r#"{"ts_code":"600519.SH","risk_free_rate":0.025,"market_risk_premium":0.06,"terminal_growth_rate":0.02}"#;
+    let event = event_with_body("apigw-valuation-valid.json", body);
+    let (status, v, _) = f.call_raw(&event).await;
+    assert_eq!(status, 200, "{v}");
+    let info = &v["stock_info"];
+    assert_eq!(info["name"], "贵州茅台");
+    assert_eq!(info["industry"], "白酒");
+    assert_eq!(info["as_of"], "20240628");
+    assert_eq!(info["latest_price"], 1469.0);
+    assert_eq!(info["total_shares"], 1_256_197_800.0);
+    assert_eq!(info["base_report_date"], "20231231");
+    let d = &v["valuation_results"]["dcf_forecast_details"];
+    // No borrowings, 69.45 bn cash: net debt is minus the cash of the 2023 balance sheet.
+    assert_eq!(d["net_debt"], -69_450_000_000.0);
+    assert_eq!(d["shares_outstanding"], 1_256_197_800.0);
+    let vps = d["value_per_share"].as_f64().unwrap();
+    assert!(vps.is_finite() && vps > 0.0, "{d}");
+    let rows = v["valuation_results"]["detailed_forecast_table"]
+        .as_array()
+        .unwrap();
+    assert_eq!(rows[0]["year"], 2024);
+    // The history the forecast starts from is the imported one: 2023 revenue 147.69 bn grows.
+    assert!(
+        rows[0]["revenue"].as_f64().unwrap() > 147.69e9,
+        "{}",
+        rows[0]
+    );
+    let warnings = v["valuation_results"]["data_warnings"].to_string();
+    assert!(!warnings.contains("unit"), "{warnings}");
+    // The beta of beta.csv was used (the request gave none).
+    assert_eq!(v["assumptions"]["beta"], 0.92, "{}", v["assumptions"]);
+    // Peers: the other two 白酒 companies of the import.
+    assert_eq!(v["relative"]["peer_count"], 2, "{}", v["relative"]);
+    assert!(v["ml_fair_multiple"]["fair_pe"].as_f64().unwrap() > 0.0);
+
+    let (status, again, _) = f.call_raw(&event).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["cached"], true);
+    assert_eq!(
+        again["valuation_results"]["dcf_forecast_details"],
+        v["valuation_results"]["dcf_forecast_details"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_model_answers_are_degraded_not_failed() {
     let s = stack("vale2enm").await;

@@ -11,7 +11,7 @@
 //! | EBIT | [`AnnualStatement::ebit`] | `ebit`, else `operate_profit` |
 //! | D&A | [`AnnualStatement::d_and_a`] | `d_and_a`, else `depr_fa_coga_dpba + amort_intang_assets + lt_amort_deferred_exp` |
 //! | CapEx | `capex` field | `c_pay_acq_const_fiolta` (accepted as an alias) |
-//! | NWC | [`AnnualStatement::nwc`] | `accounts_receiv + notes_receiv + inventories + prepayment − accounts_pay − notes_payable − adv_receipts − contract_liab` |
+//! | NWC | [`AnnualStatement::nwc`] | `accounts_receiv + notes_receiv + inventories + prepayment − acct_payable − notes_payable − adv_receipts − contract_liab` (`acct_payable` is stored as `accounts_pay`) |
 //! | borrowings | [`AnnualStatement::borrowings`] | `st_borr + lt_borr + bond_payable` |
 //! | cash | `money_cap` | `money_cap` |
 //!
@@ -117,7 +117,12 @@ pub struct AnnualStatement {
     pub inventories: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepayment: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Accounts payable (TuShare balancesheet `acct_payable`, accepted as an alias).
+    #[serde(
+        default,
+        alias = "acct_payable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub accounts_pay: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes_payable: Option<f64>,
