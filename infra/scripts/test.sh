@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check, in the order a failure is cheapest to find: formatting, lints, unit +
-# integration + end-to-end tests (emulators started by the tests), template lint, and an arm64
-# Lambda build. Installs its own prerequisites first. `make test` runs this.
+# integration + end-to-end tests (emulators started by the tests), template lint, and `sam build`
+# (arm64 bootstraps of the three functions). Installs its own prerequisites first. `make test` runs this.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source infra/scripts/env.sh
@@ -23,13 +23,16 @@ step "cargo test" cargo test --workspace --locked
 step "cfn-lint" cfn-lint template.yaml
 step "sam validate --lint" sam validate --lint
 if [ "${WARMSTART_SKIP_ARM64:-0}" != 1 ]; then
-  step "cargo lambda build --release --arm64" \
-    cargo lambda build --release --arm64 -p recommend -p valuation -p reload
-  for f in recommend valuation reload; do
+  # What a user's `sam build` does: `cargo lambda build --release --arm64` per function
+  # (BuildMethod: rust-cargolambda), then the bootstraps copied into the build dir.
+  SAM_BUILD_DIR="$CARGO_TARGET_DIR/sam-build"
+  step "sam build (cargo lambda build --release --arm64)" \
+    sam build --build-dir "$SAM_BUILD_DIR" --cache-dir "$CARGO_TARGET_DIR/sam-cache"
+  for f in RecommendFunction ValuationFunction ReloadFunction; do
     # ELF e_machine (offset 18) 0xB7 = aarch64.
     python3 -c 'import sys; d = open(sys.argv[1], "rb").read(20); sys.exit(d[18] != 0xB7)' \
-      "$CARGO_TARGET_DIR/lambda/$f/bootstrap" \
-      || { echo "no arm64 bootstrap for $f" >&2; exit 1; }
+      "$SAM_BUILD_DIR/$f/bootstrap" \
+      || { echo "sam build made no arm64 bootstrap for $f" >&2; exit 1; }
   done
 fi
 printf '\nall checks passed\n' >&2
