@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod bundle;
 pub mod http;
+pub mod lambda;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod model;

@@ -16,12 +16,12 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warmstart_core::aws::{
     self, sdk, DynamoFeatureStore, ModelStore, Refresher, RegistryError, RegistryTable, S3Loader,
     S3Source,
 };
 use warmstart_core::bundle::{Bundle, BundleSource};
+use warmstart_core::lambda::env::{millis, required, seconds, var};
 use warmstart_core::recommend::{check_recommender_bundle, Recommender, ServiceConfig};
 use warmstart_core::registry::{
     metric, RefreshGate, RefreshReport, RegistryItem, ServingSet, VersionRef,
@@ -47,44 +47,15 @@ struct Config {
     load_timeout: Duration,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-fn millis(name: &str, default: u64) -> Result<Duration, String> {
-    match var(name) {
-        None => Ok(Duration::from_millis(default)),
-        Some(v) => match v.parse::<u64>() {
-            Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
-            _ => Err(format!(
-                "{name} must be a positive number of milliseconds, got `{v}`"
-            )),
-        },
-    }
-}
-
-fn seconds(name: &str, default: u64) -> Result<Duration, String> {
-    match var(name) {
-        None => Ok(Duration::from_secs(default)),
-        Some(v) => v
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| format!("{name} must be a whole number of seconds, got `{v}`")),
-    }
-}
-
 impl Config {
     fn from_env() -> Result<Self, String> {
         Ok(Config {
-            bucket: var("MODEL_BUCKET").ok_or("MODEL_BUCKET is not set")?,
+            bucket: required("MODEL_BUCKET")?,
             models_prefix: var("MODEL_PREFIX").unwrap_or_else(|| "models/".into()),
             model_name: var("MODEL_NAME").unwrap_or_else(|| "product-recommender".into()),
             model_version: var("MODEL_VERSION"),
             registry_table: var("REGISTRY_TABLE"),
-            features_table: var("FEATURES_TABLE").ok_or("FEATURES_TABLE is not set")?,
+            features_table: required("FEATURES_TABLE")?,
             service: ServiceConfig {
                 store_deadline: millis("STORE_DEADLINE_MS", 150)?,
                 batch_store_deadline: millis("BATCH_STORE_DEADLINE_MS", 1000)?,
@@ -230,18 +201,7 @@ async fn init(process_start: Instant) -> Result<State, String> {
     }
     let metrics = match Metrics::init(FUNCTION) {
         Ok(m) => {
-            metrics::describe_counter!(
-                metric::MODEL_SWAP,
-                metrics::Unit::Count,
-                "model sets swapped in"
-            );
-            metrics::describe_counter!(
-                metric::MODEL_LOAD_FAILED,
-                metrics::Unit::Count,
-                "registry models that failed to load"
-            );
-            metrics::counter!(metric::MODEL_SWAP).increment(0);
-            metrics::counter!(metric::MODEL_LOAD_FAILED).increment(0);
+            metric::describe_serving();
             Some(m)
         }
         Err(e) => {
@@ -354,49 +314,13 @@ async fn handle(
     Ok(resp)
 }
 
-/// Tells the Lambda service why init failed (`/runtime/init/error`), as the runtime client
-/// has no API for it. Best effort: the process exits non-zero either way.
-async fn report_init_error(message: &str) {
-    let Some(api) = std::env::var("AWS_LAMBDA_RUNTIME_API").ok() else {
-        return;
-    };
-    let body = serde_json::json!({
-        "errorType": "Runtime.InitError",
-        "errorMessage": message,
-    })
-    .to_string();
-    let request = format!(
-        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\n\
-         Lambda-Runtime-Function-Error-Type: Runtime.InitError\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let send = async {
-        let mut conn = tokio::net::TcpStream::connect(&api).await?;
-        conn.write_all(request.as_bytes()).await?;
-        let mut sink = Vec::new();
-        conn.read_to_end(&mut sink).await?;
-        Ok::<_, std::io::Error>(())
-    };
-    if let Err(e) = tokio::time::timeout(Duration::from_secs(2), send)
-        .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
-    {
-        eprintln!("could not report the init error to the runtime API: {e}");
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let process_start = Instant::now();
     telemetry::init_tracing();
     let state = match init(process_start).await {
         Ok(s) => Arc::new(s),
-        Err(e) => {
-            tracing::error!(error = %e, "init failed");
-            report_init_error(&e).await;
-            std::process::exit(1);
-        }
+        Err(e) => warmstart_core::lambda::fail_init(&e).await,
     };
     lambda_runtime::run(service_fn(move |event| {
         let state = Arc::clone(&state);

@@ -26,13 +26,13 @@ use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::Instant;
 use tracing::Instrument;
 use warmstart_core::aws::{
     self, apply_change, ChangeError, ModelStore, RegistryError, RegistryTable, Updated,
 };
 use warmstart_core::bundle::{Rollout, MANIFEST_FILE};
+use warmstart_core::lambda::env::{required, var};
 use warmstart_core::registry::{
     self, apply, classify, metric, now_rfc3339, record_rejection, AdminCommand, AdminError, Change,
     Context, Novelty, OpError, RegistryItem, Rejection,
@@ -50,19 +50,12 @@ struct Config {
     registry_table: String,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
 impl Config {
     fn from_env() -> Result<Self, String> {
         Ok(Config {
-            bucket: var("MODEL_BUCKET").ok_or("MODEL_BUCKET is not set")?,
+            bucket: required("MODEL_BUCKET")?,
             models_prefix: var("MODEL_PREFIX").unwrap_or_else(|| "models/".into()),
-            registry_table: var("REGISTRY_TABLE").ok_or("REGISTRY_TABLE is not set")?,
+            registry_table: required("REGISTRY_TABLE")?,
         })
     }
 }
@@ -545,43 +538,12 @@ async fn init() -> Result<State, String> {
     })
 }
 
-/// Tells the Lambda service why init failed (`/runtime/init/error`). Best effort.
-async fn report_init_error(message: &str) {
-    let Some(api) = std::env::var("AWS_LAMBDA_RUNTIME_API").ok() else {
-        return;
-    };
-    let body = json!({"errorType": "Runtime.InitError", "errorMessage": message}).to_string();
-    let request = format!(
-        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\n\
-         Lambda-Runtime-Function-Error-Type: Runtime.InitError\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let send = async {
-        let mut conn = tokio::net::TcpStream::connect(&api).await?;
-        conn.write_all(request.as_bytes()).await?;
-        let mut sink = Vec::new();
-        conn.read_to_end(&mut sink).await?;
-        Ok::<_, std::io::Error>(())
-    };
-    if let Err(e) = tokio::time::timeout(Duration::from_secs(2), send)
-        .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
-    {
-        eprintln!("could not report the init error to the runtime API: {e}");
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init_tracing();
     let state = match init().await {
         Ok(s) => Arc::new(s),
-        Err(e) => {
-            tracing::error!(error = %e, "init failed");
-            report_init_error(&e).await;
-            std::process::exit(1);
-        }
+        Err(e) => warmstart_core::lambda::fail_init(&e).await,
     };
     lambda_runtime::run(service_fn(move |event| {
         let state = Arc::clone(&state);

@@ -18,12 +18,12 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warmstart_core::aws::valuation_store::{DynamoCompanyStore, DynamoValuationCache};
 use warmstart_core::aws::{
     self, sdk, ModelStore, Refresher, RegistryError, RegistryTable, S3Loader, S3Source,
 };
 use warmstart_core::bundle::{Bundle, BundleSource};
+use warmstart_core::lambda::env::{millis, number, required, seconds, var};
 use warmstart_core::registry::{metric, RefreshGate, RegistryItem, ServingSet, VersionRef};
 use warmstart_core::telemetry::{self, InvocationMetrics, Metrics};
 use warmstart_core::valuation::service::FUNCTION;
@@ -50,23 +50,6 @@ struct Config {
     load_timeout: Duration,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-fn number(name: &str, default: u64, min: u64) -> Result<u64, String> {
-    match var(name) {
-        None => Ok(default),
-        Some(v) => match v.parse::<u64>() {
-            Ok(n) if n >= min => Ok(n),
-            _ => Err(format!("{name} must be a whole number ≥ {min}, got `{v}`")),
-        },
-    }
-}
-
 impl Config {
     fn from_env() -> Result<Self, String> {
         let store_ms = number("STORE_DEADLINE_MS", 150, 1)?;
@@ -77,7 +60,7 @@ impl Config {
             model_name: var("MODEL_NAME").unwrap_or_else(|| "fair-multiple".into()),
             model_version: var("MODEL_VERSION"),
             registry_table: var("REGISTRY_TABLE"),
-            features_table: var("FEATURES_TABLE").ok_or("FEATURES_TABLE is not set")?,
+            features_table: required("FEATURES_TABLE")?,
             service: ValuationConfig {
                 store_deadline: Duration::from_millis(store_ms),
                 // One index GetItem plus one BatchGetItem of up to 100 companies.
@@ -93,9 +76,9 @@ impl Config {
                 },
             },
             cache_table,
-            registry_ttl: Duration::from_secs(number("REGISTRY_TTL_SECS", 30, 0)?),
-            registry_timeout: Duration::from_millis(number("REGISTRY_TIMEOUT_MS", 200, 1)?),
-            load_timeout: Duration::from_millis(number("MODEL_LOAD_TIMEOUT_MS", 5000, 1)?),
+            registry_ttl: seconds("REGISTRY_TTL_SECS", 30)?,
+            registry_timeout: millis("REGISTRY_TIMEOUT_MS", 200)?,
+            load_timeout: millis("MODEL_LOAD_TIMEOUT_MS", 5000)?,
         })
     }
 }
@@ -303,18 +286,7 @@ async fn init(process_start: Instant) -> Result<State, String> {
                 "answers from ValuationCache"
             );
             metrics::counter!(CACHE_HIT).increment(0);
-            metrics::describe_counter!(
-                metric::MODEL_SWAP,
-                metrics::Unit::Count,
-                "model sets swapped in"
-            );
-            metrics::describe_counter!(
-                metric::MODEL_LOAD_FAILED,
-                metrics::Unit::Count,
-                "registry models that failed to load"
-            );
-            metrics::counter!(metric::MODEL_SWAP).increment(0);
-            metrics::counter!(metric::MODEL_LOAD_FAILED).increment(0);
+            metric::describe_serving();
             Some(m)
         }
         Err(e) => {
@@ -416,49 +388,13 @@ async fn handle(
     Ok(resp)
 }
 
-/// Tells the Lambda service why init failed (`/runtime/init/error`), as the runtime client
-/// has no API for it. Best effort: the process exits non-zero either way.
-async fn report_init_error(message: &str) {
-    let Some(api) = std::env::var("AWS_LAMBDA_RUNTIME_API").ok() else {
-        return;
-    };
-    let body = serde_json::json!({
-        "errorType": "Runtime.InitError",
-        "errorMessage": message,
-    })
-    .to_string();
-    let request = format!(
-        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\n\
-         Lambda-Runtime-Function-Error-Type: Runtime.InitError\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let send = async {
-        let mut conn = tokio::net::TcpStream::connect(&api).await?;
-        conn.write_all(request.as_bytes()).await?;
-        let mut sink = Vec::new();
-        conn.read_to_end(&mut sink).await?;
-        Ok::<_, std::io::Error>(())
-    };
-    if let Err(e) = tokio::time::timeout(Duration::from_secs(2), send)
-        .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
-    {
-        eprintln!("could not report the init error to the runtime API: {e}");
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let process_start = Instant::now();
     telemetry::init_tracing();
     let state = match init(process_start).await {
         Ok(s) => Arc::new(s),
-        Err(e) => {
-            tracing::error!(error = %e, "init failed");
-            report_init_error(&e).await;
-            std::process::exit(1);
-        }
+        Err(e) => warmstart_core::lambda::fail_init(&e).await,
     };
     lambda_runtime::run(service_fn(move |event| {
         let state = Arc::clone(&state);

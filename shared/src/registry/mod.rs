@@ -41,4 +41,18 @@ pub mod metric {
     pub const SHADOW_SCORE_DELTA: &str = "ShadowScoreDelta";
     /// recommend: |top-k ∩ shadow top-k| / k.
     pub const SHADOW_TOPK_OVERLAP: &str = "ShadowTopKOverlap";
+
+    /// Describes the counters of a registry-following function (recommend, valuation) and
+    /// publishes them at 0, so the `model-load-failed` alarm and the dashboard have data
+    /// from the first flush rather than "insufficient data".
+    pub fn describe_serving() {
+        metrics::describe_counter!(MODEL_SWAP, metrics::Unit::Count, "model sets swapped in");
+        metrics::describe_counter!(
+            MODEL_LOAD_FAILED,
+            metrics::Unit::Count,
+            "registry models that failed to load"
+        );
+        metrics::counter!(MODEL_SWAP).increment(0);
+        metrics::counter!(MODEL_LOAD_FAILED).increment(0);
+    }
 }
