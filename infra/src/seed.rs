@@ -77,7 +77,7 @@ pub async fn write_companies(
 ) -> Result<CompanyPutReport> {
     let pb = progress::bar(companies.len() as u64, "companies", "items");
     let report = store
-        .put_companies(companies)
+        .put_companies_with_progress(companies, |n| pb.set_position(n as u64))
         .await
         .with_context(|| format!("writing companies to table {}", store.table()))?;
     pb.finish_and_clear();

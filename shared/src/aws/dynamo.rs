@@ -224,7 +224,7 @@ impl DynamoFeatureStore {
     pub async fn put_customers_with_progress(
         &self,
         customers: &[Customer],
-        mut progress: impl FnMut(usize),
+        progress: impl FnMut(usize),
     ) -> Result<PutReport, StoreError> {
         let mut last: HashMap<&str, usize> = HashMap::with_capacity(customers.len());
         for (i, c) in customers.iter().enumerate() {
@@ -236,61 +236,78 @@ impl DynamoFeatureStore {
             .filter(|(i, c)| last.get(c.customer_id.as_str()) == Some(i))
             .map(|(_, c)| customer_item(c))
             .collect::<Result<_, _>>()?;
-        let mut report = PutReport::default();
-        let mut batches = futures::stream::iter(
-            items
-                .chunks(MAX_BATCH_WRITE)
-                .map(|chunk| self.write_batch(chunk.to_vec())),
-        )
-        .buffer_unordered(4);
-        while let Some((written, requests)) = batches.try_next().await? {
-            report.written += written;
-            report.requests += requests;
-            report.retries += requests - 1;
-            progress(report.written);
-        }
-        Ok(report)
+        batch_put(&self.client, &self.table, items, self.writes, progress).await
     }
+}
 
-    /// One chunk of ≤ 25 items, resending unprocessed ones. Returns (written, calls).
-    async fn write_batch(&self, items: Vec<Item>) -> Result<(usize, usize), StoreError> {
-        let total = items.len();
-        let mut pending: Vec<WriteRequest> = items
-            .into_iter()
-            .map(|item| {
-                PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map(|p| WriteRequest::builder().put_request(p).build())
-                    .map_err(|e| backend("BatchWriteItem", &e))
-            })
-            .collect::<Result<_, _>>()?;
-        let mut calls = 0u32;
-        while !pending.is_empty() {
-            if calls > 0 {
-                if calls >= self.writes.attempts {
-                    return Err(StoreError::Unprocessed {
-                        remaining: pending.len(),
-                        attempts: calls,
-                    });
-                }
-                tokio::time::sleep(self.writes.delay(calls - 1)).await;
-            }
-            calls += 1;
-            let resp = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, std::mem::take(&mut pending))
-                .send()
-                .await
-                .map_err(|e| backend("BatchWriteItem", &e))?;
-            pending = resp
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&self.table))
-                .unwrap_or_default();
-        }
-        Ok((total, calls as usize))
+/// Writes `items` to `table` with BatchWriteItem: 25 per call, 4 calls in flight, each call's
+/// `UnprocessedItems` resent under `policy`. Calls `progress(written_so_far)` after each call
+/// completes. Items must have distinct keys (DynamoDB refuses duplicates within one call).
+pub(crate) async fn batch_put(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    items: Vec<Item>,
+    policy: RetryPolicy,
+    mut progress: impl FnMut(usize),
+) -> Result<PutReport, StoreError> {
+    let mut report = PutReport::default();
+    let mut batches = futures::stream::iter(
+        items
+            .chunks(MAX_BATCH_WRITE)
+            .map(|chunk| write_batch(client, table, chunk.to_vec(), policy)),
+    )
+    .buffer_unordered(4);
+    while let Some((written, requests)) = batches.try_next().await? {
+        report.written += written;
+        report.requests += requests;
+        report.retries += requests - 1;
+        progress(report.written);
     }
+    Ok(report)
+}
+
+/// One chunk of ≤ 25 items, resending unprocessed ones. Returns (written, calls).
+async fn write_batch(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    items: Vec<Item>,
+    policy: RetryPolicy,
+) -> Result<(usize, usize), StoreError> {
+    let total = items.len();
+    let mut pending: Vec<WriteRequest> = items
+        .into_iter()
+        .map(|item| {
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map(|p| WriteRequest::builder().put_request(p).build())
+                .map_err(|e| backend("BatchWriteItem", &e))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut calls = 0u32;
+    while !pending.is_empty() {
+        if calls > 0 {
+            if calls >= policy.attempts {
+                return Err(StoreError::Unprocessed {
+                    remaining: pending.len(),
+                    attempts: calls,
+                });
+            }
+            tokio::time::sleep(policy.delay(calls - 1)).await;
+        }
+        calls += 1;
+        let resp = client
+            .batch_write_item()
+            .request_items(table, std::mem::take(&mut pending))
+            .send()
+            .await
+            .map_err(|e| backend("BatchWriteItem", &e))?;
+        pending = resp
+            .unprocessed_items
+            .and_then(|mut u| u.remove(table))
+            .unwrap_or_default();
+    }
+    Ok((total, calls as usize))
 }
 
 impl FeatureStore for DynamoFeatureStore {

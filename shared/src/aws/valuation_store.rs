@@ -3,6 +3,7 @@
 //! ValuationCache table ([`DynamoValuationCache`]). Access patterns are documented in
 //! [`crate::valuation::store`].
 
+use super::dynamo::batch_put;
 use super::sdk_message;
 use super::RetryPolicy;
 use crate::store::StoreError;
@@ -10,15 +11,12 @@ use crate::valuation::store::{
     company_key, industry_key, CacheEntry, CompanyStore, ResultCache, MAX_PEERS,
 };
 use crate::valuation::Company;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
-use futures::{StreamExt, TryStreamExt};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Partition key attribute of the Features and ValuationCache tables.
 pub const PK: &str = "pk";
-/// Most items one BatchWriteItem takes.
-const MAX_BATCH_WRITE: usize = 25;
 /// Most Scan pages the no-index fallback reads for one industry.
 pub const MAX_SCAN_PAGES: usize = 20;
 
@@ -260,6 +258,15 @@ impl DynamoCompanyStore {
         &self,
         companies: &[Company],
     ) -> Result<CompanyPutReport, StoreError> {
+        self.put_companies_with_progress(companies, |_| {}).await
+    }
+
+    /// [`Self::put_companies`], calling `progress(companies_written_so_far)` after each batch.
+    pub async fn put_companies_with_progress(
+        &self,
+        companies: &[Company],
+        progress: impl FnMut(usize),
+    ) -> Result<CompanyPutReport, StoreError> {
         let mut last: BTreeMap<&str, &Company> = BTreeMap::new();
         for c in companies {
             last.insert(c.ts_code.as_str(), c);
@@ -268,18 +275,12 @@ impl DynamoCompanyStore {
             .values()
             .map(|c| company_item(c))
             .collect::<Result<_, _>>()?;
-        let mut report = CompanyPutReport::default();
-        let mut batches = futures::stream::iter(
-            items
-                .chunks(MAX_BATCH_WRITE)
-                .map(|chunk| self.write_batch(chunk.to_vec())),
-        )
-        .buffer_unordered(4);
-        while let Some((written, calls)) = batches.try_next().await? {
-            report.companies += written;
-            report.requests += calls;
-        }
-        drop(batches);
+        let written = batch_put(&self.client, &self.table, items, self.writes, progress).await?;
+        let mut report = CompanyPutReport {
+            companies: written.written,
+            requests: written.requests,
+            ..Default::default()
+        };
 
         let mut by_industry: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for c in last.values() {
@@ -310,46 +311,6 @@ impl DynamoCompanyStore {
             report.industries += 1;
         }
         Ok(report)
-    }
-
-    /// One chunk of ≤ 25 items, resending unprocessed ones. Returns (written, calls).
-    async fn write_batch(&self, items: Vec<Item>) -> Result<(usize, usize), StoreError> {
-        let total = items.len();
-        let mut pending: Vec<WriteRequest> = items
-            .into_iter()
-            .map(|item| {
-                PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map(|p| WriteRequest::builder().put_request(p).build())
-                    .map_err(|e| backend("BatchWriteItem", &e))
-            })
-            .collect::<Result<_, _>>()?;
-        let mut calls = 0u32;
-        while !pending.is_empty() {
-            if calls > 0 {
-                if calls >= self.writes.attempts {
-                    return Err(StoreError::Unprocessed {
-                        remaining: pending.len(),
-                        attempts: calls,
-                    });
-                }
-                tokio::time::sleep(self.writes.delay(calls - 1)).await;
-            }
-            calls += 1;
-            let resp = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, std::mem::take(&mut pending))
-                .send()
-                .await
-                .map_err(|e| backend("BatchWriteItem", &e))?;
-            pending = resp
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&self.table))
-                .unwrap_or_default();
-        }
-        Ok((total, calls as usize))
     }
 }
 
