@@ -29,16 +29,21 @@ struct Stack {
     cache_table: String,
 }
 
-/// Moto with a published fair-multiple bundle, seeded companies (with industry indexes) and a
-/// ValuationCache table; the registry is left empty.
-async fn stack(tag: &str) -> Stack {
-    let emu = Emulator::start(tag).await;
+/// Publishes the synthetic fair-multiple bundle `VERSION` to the emulator's bucket.
+async fn publish_fair_multiple(emu: &Emulator) {
     let dir = tempfile::tempdir().unwrap();
     let (manifest, files) = synthetic_fair_multiple_parts(VERSION, 1);
     write_bundle(dir.path(), manifest, &files).unwrap();
     warmstart_core::aws::publish_bundle(&emu.s3, &emu.bucket, "models/", dir.path())
         .await
         .unwrap();
+}
+
+/// Moto with a published fair-multiple bundle, seeded companies (with industry indexes) and a
+/// ValuationCache table; the registry is left empty.
+async fn stack(tag: &str) -> Stack {
+    let emu = Emulator::start(tag).await;
+    publish_fair_multiple(&emu).await;
     let report = DynamoCompanyStore::new(emu.dynamo.clone(), &emu.features_table)
         .put_companies(&synthetic_companies(60, 1, AS_OF))
         .await
@@ -300,12 +305,7 @@ async fn sample_events_through_the_runtime_loop_with_the_cache() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tushare_csv_import_is_valued_through_the_runtime_loop() {
     let emu = Emulator::start("valcsv").await;
-    let dir = tempfile::tempdir().unwrap();
-    let (manifest, files) = synthetic_fair_multiple_parts(VERSION, 1);
-    write_bundle(dir.path(), manifest, &files).unwrap();
-    warmstart_core::aws::publish_bundle(&emu.s3, &emu.bucket, "models/", dir.path())
-        .await
-        .unwrap();
+    publish_fair_multiple(&emu).await;
     let export = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/testdata/tushare");
     let out = std::process::Command::new(cli_binary(binary()))
         .args(["seed", "valuation", "--csv"])
