@@ -148,67 +148,24 @@ impl DynamoFeatureStore {
         }
         let key_to_id: HashMap<String, &String> =
             unique.iter().map(|id| (customer_key(id), *id)).collect();
-        let mut pending: Vec<Item> = unique
-            .iter()
-            .map(|id| HashMap::from([(PK.to_string(), AttributeValue::S(customer_key(id)))]))
-            .collect();
+        let keys = unique.iter().map(|id| customer_key(id)).collect();
+        let got = batch_get(&self.client, &self.table, keys, self.reads).await?;
         let mut out = BatchCustomers::new();
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            if attempt > 0 {
-                tokio::time::sleep(self.reads.delay(attempt - 1)).await;
+        for (key, item) in got.items {
+            if let Some(id) = key_to_id.get(&key) {
+                out.insert((*id).clone(), decode(&key, item));
             }
-            attempt += 1;
-            let keys = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut pending)))
-                .build()
-                .map_err(|e| backend("BatchGetItem", &e))?;
-            let resp = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, keys)
-                .send()
-                .await
-                .map_err(|e| backend("BatchGetItem", &e))?;
-            for item in resp
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                let key = match item.get(PK) {
-                    Some(AttributeValue::S(k)) => k.clone(),
-                    _ => continue,
-                };
-                if let Some(id) = key_to_id.get(&key) {
-                    out.insert((*id).clone(), decode(&key, item));
-                }
-            }
-            pending = resp
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
-            if !pending.is_empty() && attempt >= self.reads.attempts {
-                let remaining = pending.len();
-                tracing::warn!(
-                    remaining,
-                    attempts = attempt,
-                    "BatchGetItem left keys unprocessed"
+        }
+        let remaining = got.unprocessed.len();
+        for key in &got.unprocessed {
+            if let Some(id) = key_to_id.get(key) {
+                out.insert(
+                    (*id).clone(),
+                    Err(StoreError::Unprocessed {
+                        remaining,
+                        attempts: got.attempts,
+                    }),
                 );
-                for key in &pending {
-                    if let Some(AttributeValue::S(k)) = key.get(PK) {
-                        if let Some(id) = key_to_id.get(k) {
-                            out.insert(
-                                (*id).clone(),
-                                Err(StoreError::Unprocessed {
-                                    remaining,
-                                    attempts: attempt,
-                                }),
-                            );
-                        }
-                    }
-                }
-                break;
             }
         }
         Ok(out)
@@ -238,6 +195,81 @@ impl DynamoFeatureStore {
             .collect::<Result<_, _>>()?;
         batch_put(&self.client, &self.table, items, self.writes, progress).await
     }
+}
+
+/// What [`batch_get`] read.
+pub(crate) struct BatchGot {
+    /// Items found, with their `pk`.
+    pub items: Vec<(String, Item)>,
+    /// Keys DynamoDB still left unprocessed when the policy's attempts ran out (logged).
+    pub unprocessed: Vec<String>,
+    /// BatchGetItem calls made.
+    pub attempts: u32,
+}
+
+/// BatchGetItem of `keys` (`pk` values, at most 100, distinct) from `table`, resending
+/// `UnprocessedKeys` under `policy`. Keys not found are simply absent from the answer.
+pub(crate) async fn batch_get(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    keys: Vec<String>,
+    policy: RetryPolicy,
+) -> Result<BatchGot, StoreError> {
+    let mut pending: Vec<Item> = keys
+        .into_iter()
+        .map(|k| HashMap::from([(PK.to_string(), AttributeValue::S(k))]))
+        .collect();
+    let mut got = BatchGot {
+        items: Vec::with_capacity(pending.len()),
+        unprocessed: Vec::new(),
+        attempts: 0,
+    };
+    while !pending.is_empty() {
+        if got.attempts > 0 {
+            if got.attempts >= policy.attempts {
+                tracing::warn!(
+                    remaining = pending.len(),
+                    attempts = got.attempts,
+                    "BatchGetItem left keys unprocessed"
+                );
+                got.unprocessed = pending
+                    .iter()
+                    .filter_map(|k| match k.get(PK) {
+                        Some(AttributeValue::S(k)) => Some(k.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                break;
+            }
+            tokio::time::sleep(policy.delay(got.attempts - 1)).await;
+        }
+        got.attempts += 1;
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(std::mem::take(&mut pending)))
+            .build()
+            .map_err(|e| backend("BatchGetItem", &e))?;
+        let resp = client
+            .batch_get_item()
+            .request_items(table, request)
+            .send()
+            .await
+            .map_err(|e| backend("BatchGetItem", &e))?;
+        for item in resp
+            .responses
+            .and_then(|mut r| r.remove(table))
+            .unwrap_or_default()
+        {
+            if let Some(AttributeValue::S(k)) = item.get(PK) {
+                got.items.push((k.clone(), item));
+            }
+        }
+        pending = resp
+            .unprocessed_keys
+            .and_then(|mut u| u.remove(table))
+            .map(|k| k.keys)
+            .unwrap_or_default();
+    }
+    Ok(got)
 }
 
 /// Writes `items` to `table` with BatchWriteItem: 25 per call, 4 calls in flight, each call's
@@ -319,6 +351,10 @@ impl FeatureStore for DynamoFeatureStore {
         DynamoFeatureStore::batch_get_customers(self, ids).await
     }
 }
+
+#[cfg(test)]
+#[path = "dynamo_wire_tests.rs"]
+mod wire_tests;
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,7 @@
 //! ValuationCache table ([`DynamoValuationCache`]). Access patterns are documented in
 //! [`crate::valuation::store`].
 
-use super::dynamo::batch_put;
+use super::dynamo::{batch_get, batch_put};
 use super::sdk_message;
 use super::RetryPolicy;
 use crate::store::StoreError;
@@ -11,7 +11,7 @@ use crate::valuation::store::{
     company_key, industry_key, CacheEntry, CompanyStore, ResultCache, MAX_PEERS,
 };
 use crate::valuation::Company;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -131,53 +131,20 @@ impl DynamoCompanyStore {
                 max: MAX_PEERS,
             });
         }
-        let mut pending: Vec<Item> = unique
-            .iter()
-            .map(|c| HashMap::from([(PK.to_string(), AttributeValue::S(company_key(c)))]))
-            .collect();
-        let mut out = Vec::with_capacity(pending.len());
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            if attempt > 0 {
-                if attempt >= self.reads.attempts {
-                    return Err(StoreError::Unprocessed {
-                        remaining: pending.len(),
-                        attempts: attempt,
-                    });
-                }
-                tokio::time::sleep(self.reads.delay(attempt - 1)).await;
+        let keys = unique.iter().map(|c| company_key(c)).collect();
+        let got = batch_get(&self.client, &self.table, keys, self.reads).await?;
+        if !got.unprocessed.is_empty() {
+            return Err(StoreError::Unprocessed {
+                remaining: got.unprocessed.len(),
+                attempts: got.attempts,
+            });
+        }
+        let mut out = Vec::with_capacity(got.items.len());
+        for (key, item) in got.items {
+            match decode_company(&key, item) {
+                Ok(c) => out.push(c),
+                Err(e) => tracing::warn!(error = %e, "peer item skipped"),
             }
-            attempt += 1;
-            let keys = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut pending)))
-                .build()
-                .map_err(|e| backend("BatchGetItem", &e))?;
-            let resp = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, keys)
-                .send()
-                .await
-                .map_err(|e| backend("BatchGetItem", &e))?;
-            for item in resp
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                let key = match item.get(PK) {
-                    Some(AttributeValue::S(k)) => k.clone(),
-                    _ => continue,
-                };
-                match decode_company(&key, item) {
-                    Ok(c) => out.push(c),
-                    Err(e) => tracing::warn!(error = %e, "peer item skipped"),
-                }
-            }
-            pending = resp
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
         }
         out.sort_by(|a, b| a.ts_code.cmp(&b.ts_code));
         Ok(out)
