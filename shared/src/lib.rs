@@ -1,6 +1,7 @@
 //! Warmstart core: everything the Lambda functions and the CLI share. Handlers stay thin;
 //! the logic lives here where it is unit-tested without AWS.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod bundle;
 pub mod http;
