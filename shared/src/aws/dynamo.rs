@@ -6,6 +6,7 @@ use crate::recommend::Customer;
 use crate::store::{customer_key, BatchCustomers, FeatureStore, StoreError, MAX_BATCH_GET};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use futures::{StreamExt, TryStreamExt};
+use serde::{de::DeserializeOwned, Serialize};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +15,7 @@ pub const PK: &str = "pk";
 /// Most items one BatchWriteItem takes.
 pub const MAX_BATCH_WRITE: usize = 25;
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// Bounded exponential backoff for unprocessed keys/items: `attempts` calls in all, sleeping
 /// `base * 2^n` (capped at `max`, with jitter) between them.
@@ -73,28 +74,50 @@ pub struct DynamoFeatureStore {
     writes: RetryPolicy,
 }
 
-fn backend(op: &'static str, e: &(dyn std::error::Error + 'static)) -> StoreError {
+pub(crate) fn backend(op: &'static str, e: &(dyn std::error::Error + 'static)) -> StoreError {
     StoreError::Backend {
         op,
         message: sdk_message(e),
     }
 }
 
-/// The DynamoDB item of a customer: its fields plus `pk = customer#<id>`.
-pub fn customer_item(c: &Customer) -> Result<Item, StoreError> {
-    let mut item: Item = serde_dynamo::to_item(c).map_err(|e| StoreError::Decode {
-        key: customer_key(&c.customer_id),
+/// `value`'s fields (`serde_dynamo`) as an item with partition key `key`.
+pub(crate) fn to_item<T: Serialize>(value: &T, key: String) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(value).map_err(|e| StoreError::Decode {
+        key: key.clone(),
         message: e.to_string(),
     })?;
-    item.insert(PK.into(), AttributeValue::S(customer_key(&c.customer_id)));
+    item.insert(PK.into(), AttributeValue::S(key));
     Ok(item)
 }
 
-fn decode(key: &str, item: Item) -> Result<Customer, StoreError> {
+/// The item of partition key `key` read back into `T`.
+pub(crate) fn from_item<T: DeserializeOwned>(key: &str, item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Decode {
         key: key.to_string(),
         message: e.to_string(),
     })
+}
+
+/// One GetItem of `pk = key`.
+pub(crate) async fn get_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: &str,
+) -> Result<Option<Item>, StoreError> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key(PK, AttributeValue::S(key.to_string()))
+        .send()
+        .await
+        .map_err(|e| backend("GetItem", &e))?;
+    Ok(out.item)
+}
+
+/// The DynamoDB item of a customer: its fields plus `pk = customer#<id>`.
+pub fn customer_item(c: &Customer) -> Result<Item, StoreError> {
+    to_item(c, customer_key(&c.customer_id))
 }
 
 impl DynamoFeatureStore {
@@ -120,15 +143,8 @@ impl DynamoFeatureStore {
     /// One GetItem of `pk = customer#<id>`.
     pub async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
         let key = customer_key(id);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(key.clone()))
-            .send()
-            .await
-            .map_err(|e| backend("GetItem", &e))?;
-        out.item.map(|item| decode(&key, item)).transpose()
+        let item = get_item(&self.client, &self.table, &key).await?;
+        item.map(|item| from_item(&key, item)).transpose()
     }
 
     /// BatchGetItem of up to 100 ids (repeats are read once), retrying `UnprocessedKeys` with
@@ -148,12 +164,12 @@ impl DynamoFeatureStore {
         }
         let key_to_id: HashMap<String, &String> =
             unique.iter().map(|id| (customer_key(id), *id)).collect();
-        let keys = unique.iter().map(|id| customer_key(id)).collect();
+        let keys = key_to_id.keys().cloned().collect();
         let got = batch_get(&self.client, &self.table, keys, self.reads).await?;
         let mut out = BatchCustomers::new();
         for (key, item) in got.items {
             if let Some(id) = key_to_id.get(&key) {
-                out.insert((*id).clone(), decode(&key, item));
+                out.insert((*id).clone(), from_item(&key, item));
             }
         }
         let remaining = got.unprocessed.len();
@@ -382,6 +398,6 @@ mod tests {
         };
         let item = customer_item(&c).unwrap();
         assert_eq!(item[PK], AttributeValue::S("customer#15889".into()));
-        assert_eq!(decode("customer#15889", item).unwrap(), c);
+        assert_eq!(from_item::<Customer>("customer#15889", item).unwrap(), c);
     }
 }

@@ -3,8 +3,7 @@
 //! ValuationCache table ([`DynamoValuationCache`]). Access patterns are documented in
 //! [`crate::valuation::store`].
 
-use super::dynamo::{batch_get, batch_put};
-use super::sdk_message;
+use super::dynamo::{backend, batch_get, batch_put, from_item, get_item, to_item, Item};
 use super::RetryPolicy;
 use crate::store::StoreError;
 use crate::valuation::store::{
@@ -12,22 +11,13 @@ use crate::valuation::store::{
 };
 use crate::valuation::Company;
 use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Partition key attribute of the Features and ValuationCache tables.
-pub const PK: &str = "pk";
+pub use super::dynamo::PK;
 /// Most Scan pages the no-index fallback reads for one industry.
 pub const MAX_SCAN_PAGES: usize = 20;
-
-type Item = HashMap<String, AttributeValue>;
-
-fn backend(op: &'static str, e: &(dyn std::error::Error + 'static)) -> StoreError {
-    StoreError::Backend {
-        op,
-        message: sdk_message(e),
-    }
-}
 
 fn now_epoch() -> i64 {
     SystemTime::now()
@@ -37,19 +27,7 @@ fn now_epoch() -> i64 {
 
 /// The DynamoDB item of a company: its fields plus `pk = company#<ts_code>`.
 pub fn company_item(c: &Company) -> Result<Item, StoreError> {
-    let mut item: Item = serde_dynamo::to_item(c).map_err(|e| StoreError::Decode {
-        key: company_key(&c.ts_code),
-        message: e.to_string(),
-    })?;
-    item.insert(PK.into(), AttributeValue::S(company_key(&c.ts_code)));
-    Ok(item)
-}
-
-fn decode_company(key: &str, item: Item) -> Result<Company, StoreError> {
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Decode {
-        key: key.to_string(),
-        message: e.to_string(),
-    })
+    to_item(c, company_key(&c.ts_code))
 }
 
 /// What [`DynamoCompanyStore::put_companies`] did.
@@ -89,15 +67,8 @@ impl DynamoCompanyStore {
     /// GetItem `company#<ts_code>`.
     pub async fn get_company(&self, ts_code: &str) -> Result<Option<Company>, StoreError> {
         let key = company_key(ts_code);
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(key.clone()))
-            .send()
-            .await
-            .map_err(|e| backend("GetItem", &e))?;
-        out.item.map(|item| decode_company(&key, item)).transpose()
+        let item = get_item(&self.client, &self.table, &key).await?;
+        item.map(|item| from_item(&key, item)).transpose()
     }
 
     /// The ts_codes listed in `industry#<industry>`; `None` when there is no index item.
@@ -105,15 +76,8 @@ impl DynamoCompanyStore {
         &self,
         industry: &str,
     ) -> Result<Option<Vec<String>>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(industry_key(industry)))
-            .send()
-            .await
-            .map_err(|e| backend("GetItem", &e))?;
-        Ok(out.item.map(|item| match item.get("members") {
+        let item = get_item(&self.client, &self.table, &industry_key(industry)).await?;
+        Ok(item.map(|item| match item.get("members") {
             Some(AttributeValue::L(l)) => l.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
             Some(AttributeValue::Ss(s)) => s.clone(),
             _ => Vec::new(),
@@ -141,7 +105,7 @@ impl DynamoCompanyStore {
         }
         let mut out = Vec::with_capacity(got.items.len());
         for (key, item) in got.items {
-            match decode_company(&key, item) {
+            match from_item::<Company>(&key, item) {
                 Ok(c) => out.push(c),
                 Err(e) => tracing::warn!(error = %e, "peer item skipped"),
             }
@@ -178,7 +142,7 @@ impl DynamoCompanyStore {
                     Some(AttributeValue::S(k)) => k.clone(),
                     _ => continue,
                 };
-                match decode_company(&key, item) {
+                match from_item::<Company>(&key, item) {
                     Ok(c) => out.push(c),
                     Err(e) => tracing::warn!(error = %e, "peer item skipped"),
                 }
@@ -318,15 +282,7 @@ impl DynamoValuationCache {
 
 impl ResultCache for DynamoValuationCache {
     async fn get(&self, key: &str, now: i64) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(key.to_string()))
-            .send()
-            .await
-            .map_err(|e| backend("GetItem", &e))?;
-        let Some(item) = out.item else {
+        let Some(item) = get_item(&self.client, &self.table, key).await? else {
             return Ok(None);
         };
         let expires_at = match item.get("expires_at") {
@@ -374,7 +330,7 @@ mod tests {
         for c in synthetic_companies(20, 4, "20250331") {
             let item = company_item(&c).unwrap();
             assert_eq!(item[PK], AttributeValue::S(company_key(&c.ts_code)));
-            assert_eq!(decode_company("k", item).unwrap(), c);
+            assert_eq!(from_item::<Company>("k", item).unwrap(), c);
         }
     }
 }
