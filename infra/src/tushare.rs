@@ -236,7 +236,6 @@ pub fn import_dir(dir: &Path, as_of: Option<&str>) -> Result<(Vec<Company>, Impo
             HashMap::new()
         }
     };
-    report.superseded = statements.superseded;
     let companies = assemble(statements, market, basics, betas, &mut report);
     Ok((companies, report))
 }
@@ -416,11 +415,7 @@ fn flag(row: &Row, column: &str) -> Result<Option<i64>, String> {
 }
 
 /// Kept statement rows: (ts_code, end_date) → per file, the winning filing.
-#[derive(Default)]
-struct StatementRows {
-    rows: BTreeMap<(String, String), HashMap<String, Filing>>,
-    superseded: u64,
-}
+type StatementRows = BTreeMap<(String, String), Filings>;
 
 /// A period's filings, by file.
 type Filings = HashMap<String, Filing>;
@@ -469,10 +464,10 @@ fn read_statements(
             rank: (corrected, announced, row.line),
             values,
         };
-        let slot = out.rows.entry((ts_code, end_date)).or_default();
+        let slot = out.entry((ts_code, end_date)).or_default();
         let replaces = match slot.get(file) {
             Some(kept) => {
-                out.superseded += 1;
+                report.superseded += 1;
                 filing.rank > kept.rank
             }
             None => true,
@@ -611,7 +606,7 @@ fn assemble(
 ) -> Vec<Company> {
     // ts_code → [(end_date, files)], end dates ascending (BTreeMap order).
     let mut by_company: BTreeMap<String, Vec<(String, Filings)>> = BTreeMap::new();
-    for ((code, end_date), files) in statements.rows {
+    for ((code, end_date), files) in statements {
         by_company.entry(code).or_default().push((end_date, files));
     }
     let mut companies = Vec::new();
