@@ -400,13 +400,15 @@ fn run_seed(cmd: Seed) -> Result<()> {
                 (None, Some(dir)) => {
                     let (companies, report) = tushare::import_dir(&dir, as_of.as_deref())
                         .with_context(|| format!("importing {}", dir.display()))?;
-                    eprintln!("{}", report.summary());
                     if companies.is_empty() {
                         bail!(
-                            "no company in {} has an annual income statement and market                              data; nothing written",
-                            dir.display()
+                            "no company in {} has an annual income statement and market data; \
+                             nothing written\n{}",
+                            dir.display(),
+                            report.summary()
                         );
                     }
+                    eprintln!("{}", report.summary());
                     let dates: std::collections::BTreeSet<&str> =
                         companies.iter().map(|c| c.as_of.as_str()).collect();
                     let (first, last) = (dates.first().unwrap(), dates.last().unwrap());

@@ -100,6 +100,29 @@ async fn seed_writes_customers_and_companies() {
         &endpoint,
     ]);
     assert!(err.contains("income.csv is missing"), "{err}");
+    // Every file there but no usable company: refused, and the message reads as one sentence.
+    for (name, header) in [
+        ("income.csv", "ts_code,end_date,revenue"),
+        ("balancesheet.csv", "ts_code,end_date,money_cap"),
+        ("cashflow.csv", "ts_code,end_date,c_pay_acq_const_fiolta"),
+        ("daily_basic.csv", "ts_code,trade_date,close,total_share"),
+    ] {
+        std::fs::write(empty.path().join(name), format!("{header}\n")).unwrap();
+    }
+    let err = fails(&[
+        "seed",
+        "valuation",
+        "--csv",
+        s(empty.path()),
+        "--table",
+        table,
+        "--endpoint-url",
+        &endpoint,
+    ]);
+    assert!(
+        err.contains("has an annual income statement and market data; nothing written"),
+        "{err}"
+    );
     let err = fails(&[
         "seed",
         "valuation",
