@@ -1,6 +1,7 @@
 //! Warmstart core: everything the Lambda functions and the CLI share. Handlers stay thin;
 //! the logic lives here where it is unit-tested without AWS.
 
+pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod bundle;
@@ -11,6 +12,8 @@ pub mod local;
 pub mod model;
 pub mod recommend;
 pub mod registry;
+#[cfg(feature = "aws")]
+pub mod serve;
 pub mod store;
 pub mod telemetry;
 pub mod valuation;

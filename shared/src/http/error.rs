@@ -1,5 +1,7 @@
-//! The one mapping from request problems to HTTP statuses and problem codes.
+//! The one error type of the HTTP surface and its one mapping to HTTP statuses and problem
+//! codes. Domain errors convert into it with `From`.
 
+use crate::valuation::ValuationError;
 use serde::Serialize;
 
 /// Everything that can be wrong with a request, as the client should hear it.
@@ -36,6 +38,12 @@ pub enum ApiError {
     NotFound { method: String, path: String },
     #[error("method {method} is not allowed here; allowed: {allowed}")]
     MethodNotAllowed { method: String, allowed: String },
+    /// A valuation input problem (400) or an unknown company (404).
+    #[error(transparent)]
+    Valuation(#[from] ValuationError),
+    /// A store the answer depends on could not answer in time (503).
+    #[error("{0}")]
+    StoreUnavailable(String),
     /// A bug, never a request's doing; logged with detail, answered without it.
     #[error("internal error")]
     Internal(String),
@@ -47,6 +55,8 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => 413,
             ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::Valuation(ValuationError::NotFound { .. }) => 404,
+            ApiError::StoreUnavailable(_) => 503,
             ApiError::Internal(_) => 500,
             _ => 400,
         }
@@ -68,6 +78,12 @@ impl ApiError {
             ApiError::BatchEmpty => "batch_empty",
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::Valuation(ValuationError::Invalid { .. }) => "invalid_field",
+            ApiError::Valuation(ValuationError::GrowthNotBelowWacc { .. }) => {
+                "growth_not_below_wacc"
+            }
+            ApiError::Valuation(ValuationError::NotFound { .. }) => "not_found",
+            ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -97,5 +113,28 @@ impl Problem {
             message: err.to_string(),
             request_id: request_id.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valuation_errors_keep_their_status_and_code() {
+        let e = ApiError::from(ValuationError::invalid("beta", "too large"));
+        assert_eq!((e.status(), e.code()), (400, "invalid_field"));
+        assert!(e.to_string().contains("`beta`"));
+        let e = ApiError::from(ValuationError::GrowthNotBelowWacc {
+            growth: 0.2,
+            wacc: 0.08,
+        });
+        assert_eq!((e.status(), e.code()), (400, "growth_not_below_wacc"));
+        let e = ApiError::from(ValuationError::NotFound {
+            ts_code: "000000.XX".into(),
+        });
+        assert_eq!((e.status(), e.code()), (404, "not_found"));
+        let e = ApiError::StoreUnavailable("no answer within 150 ms".into());
+        assert_eq!((e.status(), e.code()), (503, "store_unavailable"));
     }
 }

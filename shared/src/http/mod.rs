@@ -1,58 +1,66 @@
-//! API Gateway HTTP API (payload format 2.0) plumbing shared by the functions: body decoding with
-//! a size limit, route dispatch, JSON and problem-JSON responses. Every request problem maps to
-//! exactly one [`ApiError`], and [`ApiError`] maps to a status and a code in one place.
+//! The HTTP surface every HTTP function shares, on `lambda_http` types: the runtime loop
+//! ([`run`], [`to_request`]), routing, body limits, the one JSON-body classifier, and JSON /
+//! problem-JSON responses. Every request problem is exactly one [`ApiError`], and
+//! [`ApiError`] maps to a status and a code in one place ([`error`]).
 
 mod error;
+mod runtime;
 
 pub use error::{ApiError, Problem};
+pub use lambda_http::{Body, Request, Response};
+pub use runtime::{run, to_apigw_response, to_request, BodyError};
 
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::{HeaderMap, HeaderValue};
-use base64::Engine;
+use lambda_http::http::HeaderValue;
+use lambda_http::request::RequestContext;
+use lambda_http::RequestExt;
 use serde::Serialize;
-use std::borrow::Cow;
+use serde_json::Value;
 
 /// Largest accepted request body, after base64 decoding.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The request id clients see: API Gateway's `requestContext.requestId`, else the Lambda one.
-pub fn request_id<'a>(req: &'a ApiGatewayV2httpRequest, fallback: &'a str) -> &'a str {
-    req.request_context
-        .request_id
-        .as_deref()
+/// The request id clients see: API Gateway's `requestContext.requestId`, else the Lambda one,
+/// else `-` (a request built without either, as in some unit tests).
+pub fn request_id(req: &Request) -> &str {
+    let apigw = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.as_deref(),
+        _ => None,
+    };
+    apigw
         .filter(|s| !s.is_empty())
-        .unwrap_or(fallback)
+        .or_else(|| req.lambda_context_ref().map(|c| c.request_id.as_str()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or("-")
 }
 
-/// HTTP method and path of a request: from `requestContext.http` and `rawPath`, which are what
-/// API Gateway fills for every payload-2.0 request (`routeKey` is `$default` behind a catch-all).
-pub fn method_and_path(req: &ApiGatewayV2httpRequest) -> (&str, &str) {
-    let method = req.request_context.http.method.as_str();
-    let path = req
-        .raw_path
-        .as_deref()
-        .or(req.request_context.http.path.as_deref())
-        .unwrap_or("/");
-    (method, path)
+/// The path API Gateway received (`rawPath`), else the URI's.
+pub fn path(req: &Request) -> &str {
+    let raw = req.raw_http_path();
+    if raw.is_empty() {
+        req.uri().path()
+    } else {
+        raw
+    }
 }
 
-/// A route table entry: `(method, path)`.
-pub type RouteKey = (&'static str, &'static str);
-
-/// Finds `(method, path)` in `routes` and returns its index; an unknown path is `not_found`, a
-/// known path with another method is `method_not_allowed` (naming the allowed methods).
-/// A trailing slash is tolerated (`/health/` is `/health`).
-pub fn dispatch(routes: &[RouteKey], method: &str, path: &str) -> Result<usize, ApiError> {
-    let path = match path.strip_suffix('/') {
+/// Finds the request's `(method, path)` in `routes` and returns its route; an unknown path is
+/// `not_found`, a known path with another method is `method_not_allowed` (naming the allowed
+/// methods). A trailing slash is tolerated (`/health/` is `/health`).
+pub fn route<R: Copy>(
+    routes: &[(&'static str, &'static str, R)],
+    req: &Request,
+) -> Result<R, ApiError> {
+    let method = req.method().as_str();
+    let full = path(req);
+    let path = match full.strip_suffix('/') {
         Some(p) if !p.is_empty() => p,
-        _ => path,
+        _ => full,
     };
     let mut allowed: Vec<&'static str> = Vec::new();
-    for (i, (m, p)) in routes.iter().enumerate() {
+    for (m, p, r) in routes {
         if *p == path {
             if m.eq_ignore_ascii_case(method) {
-                return Ok(i);
+                return Ok(*r);
             }
             allowed.push(m);
         }
@@ -70,82 +78,83 @@ pub fn dispatch(routes: &[RouteKey], method: &str, path: &str) -> Result<usize, 
     }
 }
 
-/// The request body as bytes: base64-decoded when `isBase64Encoded`, at most `limit` bytes.
-/// A missing body is empty.
-pub fn body_bytes(req: &ApiGatewayV2httpRequest, limit: usize) -> Result<Cow<'_, [u8]>, ApiError> {
-    let Some(body) = req.body.as_deref() else {
-        return Ok(Cow::Borrowed(&[]));
-    };
-    if req.is_base64_encoded {
-        // Reject before decoding: base64 is 4 characters per 3 bytes.
-        if body.len() / 4 * 3 > limit + 3 {
-            return Err(ApiError::BodyTooLarge { limit });
-        }
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(body.trim())
-            .map_err(|_| ApiError::BadBase64)?;
-        if decoded.len() > limit {
-            return Err(ApiError::BodyTooLarge { limit });
-        }
-        Ok(Cow::Owned(decoded))
-    } else {
-        if body.len() > limit {
-            return Err(ApiError::BodyTooLarge { limit });
-        }
-        Ok(Cow::Borrowed(body.as_bytes()))
+/// The request body (already base64-decoded by [`to_request`]), at most `limit` bytes.
+pub fn body(req: &Request, limit: usize) -> Result<&[u8], ApiError> {
+    if let Some(BodyError(e)) = req.extensions().get::<BodyError>() {
+        return Err(e.clone());
     }
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > limit {
+        return Err(ApiError::BodyTooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+/// Parses a JSON body. An empty body and malformed JSON are `malformed_json`; serde_json refuses
+/// numbers that overflow f64 (`1e999`) as "number out of range", which to the client is a
+/// non-finite number.
+pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MalformedJson("the body is empty".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let msg = e.to_string();
+        if msg.starts_with("number out of range") {
+            ApiError::NonFiniteNumber {
+                field: format!("body (line {}, column {})", e.line(), e.column()),
+            }
+        } else {
+            ApiError::MalformedJson(msg)
+        }
+    })
 }
 
 /// A JSON response with `content-type: application/json`.
-pub fn json_response(
-    status: u16,
-    body: &impl Serialize,
-    request_id: &str,
-) -> ApiGatewayV2httpResponse {
-    let text = match serde_json::to_string(body) {
-        Ok(t) => t,
+pub fn json_response(status: u16, body: &impl Serialize, request_id: &str) -> Response<Body> {
+    match serde_json::to_string(body) {
+        Ok(text) => response(status, text, request_id),
         // Only non-string map keys or a failing Serialize impl get here; never a request's doing.
-        Err(e) => {
-            return problem_response(
-                &ApiError::Internal(format!("response did not serialize: {e}")),
-                request_id,
-            )
-        }
-    };
-    let mut resp = ApiGatewayV2httpResponse::default();
-    resp.status_code = i64::from(status);
-    resp.headers = base_headers(request_id);
-    resp.body = Some(Body::Text(text));
-    resp.is_base64_encoded = false;
-    resp
+        Err(e) => problem_response(
+            &ApiError::Internal(format!("response did not serialize: {e}")),
+            request_id,
+        ),
+    }
 }
 
-/// The problem-JSON response for `err`: `{status, code, message, request_id}`.
-pub fn problem_response(err: &ApiError, request_id: &str) -> ApiGatewayV2httpResponse {
+/// The problem-JSON response for `err`: `{status, code, message, request_id}`, with an
+/// `allow` header on 405.
+pub fn problem_response(err: &ApiError, request_id: &str) -> Response<Body> {
     let problem = Problem::new(err, request_id);
-    let mut resp = ApiGatewayV2httpResponse::default();
-    resp.status_code = i64::from(problem.status);
-    let mut headers = base_headers(request_id);
+    let text = serde_json::to_string(&problem).unwrap_or_else(|_| String::from("{}"));
+    let mut resp = response(problem.status, text, request_id);
     if let ApiError::MethodNotAllowed { allowed, .. } = err {
         if let Ok(v) = HeaderValue::from_str(allowed) {
-            headers.insert("allow", v);
+            resp.headers_mut().insert("allow", v);
         }
     }
-    resp.headers = headers;
-    resp.body = Some(Body::Text(
-        serde_json::to_string(&problem).unwrap_or_else(|_| String::from("{}")),
-    ));
     resp
 }
 
-fn base_headers(request_id: &str) -> HeaderMap {
-    let mut h = HeaderMap::with_capacity(3);
+fn response(status: u16, text: String, request_id: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(text));
+    *resp.status_mut() = lambda_http::http::StatusCode::from_u16(status)
+        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json"));
     h.insert("cache-control", HeaderValue::from_static("no-store"));
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }
-    h
+    resp
+}
+
+/// The response body as text (tests and the request log read it).
+pub fn body_text(resp: &Response<Body>) -> &str {
+    match resp.body() {
+        Body::Text(t) => t,
+        Body::Binary(b) => std::str::from_utf8(b).unwrap_or(""),
+        _ => "",
+    }
 }
 
 /// At most `max` characters of `s`, for echoing client input into messages.
@@ -157,91 +166,4 @@ pub(crate) fn clip(s: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(json: &str) -> ApiGatewayV2httpRequest {
-        serde_json::from_str(json).unwrap()
-    }
-
-    fn post(body: &str, b64: bool) -> ApiGatewayV2httpRequest {
-        let v = serde_json::json!({
-            "version": "2.0", "routeKey": "POST /recommend", "rawPath": "/recommend",
-            "requestContext": {"requestId": "rid-1", "http": {"method": "POST", "path": "/recommend"}},
-            "body": body, "isBase64Encoded": b64,
-        });
-        event(&v.to_string())
-    }
-
-    #[test]
-    fn dispatch_distinguishes_unknown_paths_from_wrong_methods() {
-        let routes: &[RouteKey] = &[("POST", "/recommend"), ("GET", "/health")];
-        assert_eq!(dispatch(routes, "POST", "/recommend").unwrap(), 0);
-        assert_eq!(dispatch(routes, "get", "/health/").unwrap(), 1);
-        assert!(matches!(
-            dispatch(routes, "GET", "/nope"),
-            Err(ApiError::NotFound { .. })
-        ));
-        match dispatch(routes, "GET", "/recommend") {
-            Err(ApiError::MethodNotAllowed { allowed, .. }) => assert_eq!(allowed, "POST"),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn bodies_are_base64_decoded_and_limited() {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(br#"{"a":1}"#);
-        assert_eq!(&*body_bytes(&post(&b64, true), 100).unwrap(), br#"{"a":1}"#);
-        assert!(matches!(
-            body_bytes(&post("not base64!", true), 100),
-            Err(ApiError::BadBase64)
-        ));
-        let big = "x".repeat(101);
-        assert!(matches!(
-            body_bytes(&post(&big, false), 100),
-            Err(ApiError::BodyTooLarge { limit: 100 })
-        ));
-        let big64 = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; 101]);
-        assert!(matches!(
-            body_bytes(&post(&big64, true), 100),
-            Err(ApiError::BodyTooLarge { .. })
-        ));
-    }
-
-    #[test]
-    fn problem_json_has_the_contract_shape() {
-        let resp = problem_response(&ApiError::KOutOfRange { k: 25, max: 24 }, "rid-1");
-        assert_eq!(resp.status_code, 400);
-        assert_eq!(resp.headers["content-type"], "application/json");
-        let Some(Body::Text(text)) = resp.body else {
-            panic!("text body")
-        };
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let obj = v.as_object().unwrap();
-        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-        keys.sort();
-        assert_eq!(keys, ["code", "message", "request_id", "status"]);
-        assert_eq!(v["status"], 400);
-        assert_eq!(v["code"], "k_out_of_range");
-        assert_eq!(v["request_id"], "rid-1");
-    }
-
-    #[test]
-    fn method_not_allowed_names_the_allowed_methods() {
-        let err = ApiError::MethodNotAllowed {
-            method: "DELETE".into(),
-            allowed: "GET".into(),
-        };
-        let resp = problem_response(&err, "r");
-        assert_eq!(resp.status_code, 405);
-        assert_eq!(resp.headers["allow"], "GET");
-    }
-
-    #[test]
-    fn request_id_prefers_api_gateway_then_lambda() {
-        let req = post("{}", false);
-        assert_eq!(request_id(&req, "lambda"), "rid-1");
-        let bare = ApiGatewayV2httpRequest::default();
-        assert_eq!(request_id(&bare, "lambda"), "lambda");
-    }
-}
+mod tests;

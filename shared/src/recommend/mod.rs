@@ -4,13 +4,19 @@
 mod customer;
 mod products;
 mod rank;
+mod request;
+mod response;
 mod service;
 
 pub use customer::{feature_names, target_month, Customer, OverrideError, NUM_FEATURES};
 pub use products::{product_index, NUM_PRODUCTS, PRODUCTS};
 pub use rank::{popular, top_k, Recommendation, DEFAULT_POPULARITY};
+pub use request::{BatchRequest, RecommendRequest, DEFAULT_K, MAX_BATCH, MAX_ID_LEN, MAX_K};
+pub use response::{
+    models, BatchItem, BatchResponse, ModelRef, RecommendResponse, RequestStats, ShadowStats,
+    Source,
+};
 pub use service::{
-    check_recommender_bundle, BatchItem, BatchRequest, BatchResponse, ModelRef, RecommendRequest,
-    RecommendResponse, Recommender, RequestStats, ServiceConfig, ShadowStats, Source, DEFAULT_K,
-    MAX_BATCH, MAX_K, VARIANT_ACTIVE, VARIANT_CANDIDATE, VARIANT_MIXED,
+    check_recommender_bundle, servable_recommender, Recommender, ServiceConfig, VARIANT_ACTIVE,
+    VARIANT_CANDIDATE, VARIANT_MIXED,
 };

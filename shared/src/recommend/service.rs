@@ -1,7 +1,6 @@
-//! The recommend service: strict request validation, the scoring path with popularity fallback
-//! and the route handlers, independent of AWS (the store is a [`FeatureStore`]) so all of it is
-//! unit-tested in-process. The Lambda binary only adds init, the runtime loop, the registry
-//! refresh and telemetry.
+//! The recommend service: the scoring path with popularity fallback, batch answers, health and
+//! the model listing, independent of AWS (the store is a [`FeatureStore`]) and of HTTP (the
+//! adapter is `crate::api::recommend`), so all of it is unit-tested in-process.
 //!
 //! What is served is a [`ServingSet`] of bundles: the active one, optionally a canary
 //! candidate (the customers [`crate::registry::bucket`] puts under its weight get it, sticky
@@ -10,27 +9,24 @@
 //! difference (mean absolute score difference, top-k overlap) lands in [`RequestStats::shadow`]
 //! for logs and metrics and is never returned.
 
+use super::request::{BatchRequest, RecommendRequest};
+use super::response::{
+    BatchItem, BatchResponse, ModelRef, RecommendResponse, RequestStats, ShadowStats, Source,
+};
 use super::{
-    feature_names, popular, product_index, top_k, Customer, OverrideError, Recommendation,
-    NUM_FEATURES, NUM_PRODUCTS, PRODUCTS,
+    feature_names, popular, product_index, top_k, Customer, Recommendation, NUM_FEATURES,
+    NUM_PRODUCTS, PRODUCTS,
 };
 use crate::bundle::{Bundle, BundleError, ModelKind};
-use crate::http::{self, ApiError, RouteKey, MAX_BODY_BYTES};
 use crate::registry::serving::{mean_abs_diff, top_k_overlap, ServingSet, Variant};
 use crate::registry::VersionRef;
-use crate::store::{customer_key, FeatureStore, StoreError, MAX_BATCH_GET};
+use crate::store::{customer_key, FeatureStore, StoreError};
 use arc_swap::ArcSwap;
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-pub const DEFAULT_K: usize = 7;
-pub const MAX_K: usize = NUM_PRODUCTS;
-pub const MAX_BATCH: usize = MAX_BATCH_GET;
-pub const MAX_ID_LEN: usize = 64;
 /// The `variant` of answers from the active version.
 pub const VARIANT_ACTIVE: &str = "active";
 /// The `variant` of answers from the canary candidate.
@@ -38,406 +34,22 @@ pub const VARIANT_CANDIDATE: &str = "candidate";
 /// The top-level `variant` of a batch answered partly by each.
 pub const VARIANT_MIXED: &str = "mixed";
 
-const RECOMMEND_FIELDS: &str = "customer_id, k, features, owned_products, return_scores";
-const BATCH_FIELDS: &str = "customer_ids, k, return_scores";
-
-/// `POST /recommend` body, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecommendRequest {
-    pub customer_id: String,
-    pub k: usize,
-    /// What-if profile overrides, already checked against the overridable fields.
-    pub features: Option<Map<String, Value>>,
-    /// What-if ownership, already checked against the product codes.
-    pub owned_products: Option<Vec<String>>,
-    pub return_scores: bool,
-}
-
-/// `POST /recommend/batch` body, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BatchRequest {
-    pub customer_ids: Vec<String>,
-    pub k: usize,
-    pub return_scores: bool,
-}
-
-impl RecommendRequest {
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let obj = parse_object(body)?;
-        reject_unknown(
-            &obj,
-            &[
-                "customer_id",
-                "k",
-                "features",
-                "owned_products",
-                "return_scores",
-            ],
-            RECOMMEND_FIELDS,
-        )?;
-        let customer_id = match present(&obj, "customer_id") {
-            Some(v) => parse_id(v, "customer_id")?,
-            None => {
-                return Err(ApiError::MissingField {
-                    field: "customer_id",
-                })
-            }
-        };
-        let features = match present(&obj, "features") {
-            None => None,
-            Some(Value::Object(m)) => {
-                let mut scratch = Customer::default();
-                for (name, value) in m {
-                    scratch
-                        .apply_override(name, value)
-                        .map_err(override_error)?;
-                }
-                Some(m.clone())
-            }
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    "features",
-                    format!("must be an object of feature values, not {}", kind(other)),
-                ))
-            }
-        };
-        let owned_products = match present(&obj, "owned_products") {
-            None => None,
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| match v {
-                        Value::String(s) if product_index(s).is_some() => Ok(s.clone()),
-                        Value::String(s) => Err(ApiError::UnknownProduct(http::clip(s, 64))),
-                        other => Err(ApiError::invalid(
-                            format!("owned_products[{i}]"),
-                            format!("must be a product code string, not {}", kind(other)),
-                        )),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    "owned_products",
-                    format!("must be an array of product codes, not {}", kind(other)),
-                ))
-            }
-        };
-        Ok(RecommendRequest {
-            customer_id,
-            k: parse_k(present(&obj, "k"))?,
-            features,
-            owned_products,
-            return_scores: parse_bool(present(&obj, "return_scores"), "return_scores")?,
-        })
-    }
-
-    /// The stored profile with this request's overrides applied.
-    fn overlay(&self, base: Customer) -> Customer {
-        let mut c = base;
-        if let Some(features) = &self.features {
-            for (name, value) in features {
-                // Validated at parse time; a failure here would leave the stored value.
-                let _ = c.apply_override(name, value);
-            }
-        }
-        if let Some(owned) = &self.owned_products {
-            let _ = c.set_owned(owned);
-        }
-        c
-    }
-
-    fn has_overrides(&self) -> bool {
-        self.features.is_some() || self.owned_products.is_some()
-    }
-}
-
-impl BatchRequest {
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let obj = parse_object(body)?;
-        reject_unknown(&obj, &["customer_ids", "k", "return_scores"], BATCH_FIELDS)?;
-        let customer_ids = match present(&obj, "customer_ids") {
-            None => {
-                return Err(ApiError::MissingField {
-                    field: "customer_ids",
-                })
-            }
-            Some(Value::Array(items)) => {
-                if items.is_empty() {
-                    return Err(ApiError::BatchEmpty);
-                }
-                if items.len() > MAX_BATCH {
-                    return Err(ApiError::BatchTooLarge {
-                        got: items.len(),
-                        max: MAX_BATCH,
-                    });
-                }
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| parse_id(v, &format!("customer_ids[{i}]")))
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    "customer_ids",
-                    format!("must be an array of ids, not {}", kind(other)),
-                ))
-            }
-        };
-        Ok(BatchRequest {
-            customer_ids,
-            k: parse_k(present(&obj, "k"))?,
-            return_scores: parse_bool(present(&obj, "return_scores"), "return_scores")?,
-        })
-    }
-}
-
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::MalformedJson("the body is empty".into()));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(other) => Err(ApiError::invalid(
-            "body",
-            format!("must be a JSON object, not {}", kind(&other)),
-        )),
-        Err(e) => Err(json_error(&e)),
-    }
-}
-
-/// serde_json refuses numbers that overflow f64 (`1e999`) as "number out of range": those are
-/// non-finite numbers to the client, everything else is malformed JSON.
-fn json_error(e: &serde_json::Error) -> ApiError {
-    let msg = e.to_string();
-    if msg.starts_with("number out of range") {
-        ApiError::NonFiniteNumber {
-            field: format!("body (line {}, column {})", e.line(), e.column()),
-        }
-    } else {
-        ApiError::MalformedJson(msg)
-    }
-}
-
-/// A field's value, with `null` meaning absent.
-fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
-}
-
-fn reject_unknown(
-    obj: &Map<String, Value>,
-    known: &[&str],
-    accepted: &'static str,
-) -> Result<(), ApiError> {
-    match obj.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::UnknownField {
-            field: http::clip(k, 64),
-            accepted,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// A customer id: a string of letters, digits and `-_.:` (≤ 64), or a non-negative integer
-/// (stringified: `15889` is `"15889"`).
-fn parse_id(v: &Value, field: &str) -> Result<String, ApiError> {
-    match v {
-        Value::String(s) => {
-            let s = s.trim();
-            if s.is_empty() {
-                return Err(ApiError::invalid(field, "must not be empty"));
-            }
-            if s.len() > MAX_ID_LEN {
-                return Err(ApiError::invalid(
-                    field,
-                    format!("must be at most {MAX_ID_LEN} characters"),
-                ));
-            }
-            if !s
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-            {
-                return Err(ApiError::invalid(
-                    field,
-                    "may only hold letters, digits and - _ . :",
-                ));
-            }
-            Ok(s.to_string())
-        }
-        Value::Number(n) => match n.as_u64() {
-            Some(u) => Ok(u.to_string()),
-            None => Err(ApiError::invalid(
-                field,
-                "must be a string or a non-negative integer",
-            )),
-        },
-        Value::Null => Err(ApiError::invalid(field, "must not be null")),
-        other => Err(ApiError::invalid(
-            field,
-            format!(
-                "must be a string or a non-negative integer, not {}",
-                kind(other)
-            ),
-        )),
-    }
-}
-
-fn parse_k(v: Option<&Value>) -> Result<usize, ApiError> {
-    let Some(v) = v else { return Ok(DEFAULT_K) };
-    let k: i128 = match v {
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i128::from(i)
-            } else if let Some(u) = n.as_u64() {
-                i128::from(u)
-            } else {
-                match n.as_f64() {
-                    Some(f) if f.fract() == 0.0 => f as i128,
-                    _ => return Err(ApiError::invalid("k", "must be an integer")),
-                }
-            }
-        }
-        other => {
-            return Err(ApiError::invalid(
-                "k",
-                format!(
-                    "must be an integer between 1 and {MAX_K}, not {}",
-                    kind(other)
-                ),
-            ))
-        }
-    };
-    if (1..=MAX_K as i128).contains(&k) {
-        Ok(k as usize)
-    } else {
-        Err(ApiError::KOutOfRange { k, max: MAX_K })
-    }
-}
-
-fn parse_bool(v: Option<&Value>, field: &str) -> Result<bool, ApiError> {
-    match v {
-        None => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(ApiError::invalid(
-            field,
-            format!("must be true or false, not {}", kind(other)),
-        )),
-    }
-}
-
-fn override_error(e: OverrideError) -> ApiError {
-    match e {
-        OverrideError::Unknown { .. } => ApiError::UnknownFeature(e.to_string()),
-        OverrideError::NotNumber { name } => ApiError::invalid(
-            format!("features.{name}"),
-            "must be a finite number or null",
-        ),
-        OverrideError::NotString { name } => {
-            ApiError::invalid(format!("features.{name}"), "must be a string or null")
-        }
-        OverrideError::UnknownProduct(code) => ApiError::UnknownProduct(code),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Where an answer came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Model,
-    Popular,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ModelRef {
-    pub name: String,
-    pub version: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RecommendResponse {
-    pub customer_id: String,
-    pub recommendations: Vec<Recommendation>,
-    pub model: ModelRef,
-    pub variant: &'static str,
-    pub source: Source,
-    pub degraded: bool,
-    pub request_id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BatchItem {
-    pub customer_id: String,
-    pub recommendations: Vec<Recommendation>,
-    pub source: Source,
-    pub degraded: bool,
-    /// `active` or `candidate`: which version answered this customer.
-    pub variant: &'static str,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BatchResponse {
-    pub results: Vec<BatchItem>,
-    /// The version that answered every result, or the active one when the canary split them.
-    pub model: ModelRef,
-    /// `active`, `candidate`, or `mixed` (see each result's `variant`).
-    pub variant: &'static str,
-    /// True when any result is degraded.
-    pub degraded: bool,
-    pub request_id: String,
-}
-
-/// What one request did, for metrics and the request log line.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RequestStats {
-    pub route: &'static str,
-    pub status: u16,
-    /// A recommendation request (single or batch): counts in `Requests`/`Degraded`.
-    pub counted: bool,
-    pub degraded: bool,
-    pub popular: bool,
-    /// Time spent waiting for the feature store, when it was called.
-    pub store_ms: Option<f64>,
-    /// Why the store could not answer: `timeout`, or the [`StoreError::kind`].
-    pub store_failure: Option<&'static str>,
-    pub error_code: Option<&'static str>,
-    /// The version that answered (the active one for non-scoring routes).
-    pub model_version: String,
-    /// `active`, `candidate` or `mixed`.
-    pub variant: &'static str,
-    /// The shadow comparison, when a shadow scored this request.
-    pub shadow: Option<ShadowStats>,
-}
-
-/// How the shadow model's answer compared with the served one (means over a batch).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShadowStats {
-    pub version: String,
-    /// Mean absolute difference of the 24 scores.
-    pub score_delta: f64,
-    /// |top-k ∩ shadow top-k| / k over the products the customer does not own.
-    pub topk_overlap: f64,
-    /// Customers compared (1 for a single request).
-    pub compared: usize,
-}
-
 /// Deadlines of the feature-store calls.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceConfig {
     pub store_deadline: Duration,
     pub batch_store_deadline: Duration,
+}
+
+impl ServiceConfig {
+    /// `STORE_DEADLINE_MS` (150) and `BATCH_STORE_DEADLINE_MS` (1000).
+    pub fn from_env() -> Result<Self, String> {
+        use crate::lambda::env::millis;
+        Ok(ServiceConfig {
+            store_deadline: millis("STORE_DEADLINE_MS", 150)?,
+            batch_store_deadline: millis("BATCH_STORE_DEADLINE_MS", 1000)?,
+        })
+    }
 }
 
 impl Default for ServiceConfig {
@@ -458,13 +70,6 @@ enum Lookup {
     Missing,
     Failed(&'static str),
 }
-
-const ROUTES: &[RouteKey] = &[
-    ("POST", "/recommend"),
-    ("POST", "/recommend/batch"),
-    ("GET", "/health"),
-    ("GET", "/models"),
-];
 
 /// The recommend service over a store `S`. `Send + Sync`; the served set can be swapped while
 /// requests are in flight (each request scores with the set it started with).
@@ -508,6 +113,23 @@ pub fn check_recommender_bundle(bundle: &Bundle) -> Result<(), BundleError> {
     Ok(())
 }
 
+/// `bundle` itself when it is a servable recommender (what the registry loader builds).
+pub fn servable_recommender(bundle: Bundle) -> Result<Bundle, String> {
+    check_recommender_bundle(&bundle).map_err(|e| e.to_string())?;
+    Ok(bundle)
+}
+
+fn check_set(set: &ServingSet<Bundle>) -> Result<(), BundleError> {
+    check_recommender_bundle(&set.active.model)?;
+    if let Some((c, _)) = &set.candidate {
+        check_recommender_bundle(&c.model)?;
+    }
+    if let Some(s) = &set.shadow {
+        check_recommender_bundle(&s.model)?;
+    }
+    Ok(())
+}
+
 impl<S: FeatureStore> Recommender<S> {
     /// `process_start` is when the container's process started: init time is measured from it.
     pub fn new(
@@ -516,12 +138,22 @@ impl<S: FeatureStore> Recommender<S> {
         config: ServiceConfig,
         process_start: Instant,
     ) -> Result<Self, BundleError> {
-        check_recommender_bundle(&bundle)?;
         let set = ServingSet::single(
             bundle.name().to_string(),
             VersionRef::new(bundle.version()),
             bundle,
         );
+        Self::from_set(set, store, config, process_start)
+    }
+
+    /// Serves `set` (active, candidate, shadow); every bundle must be a servable recommender.
+    pub fn from_set(
+        set: ServingSet<Bundle>,
+        store: S,
+        config: ServiceConfig,
+        process_start: Instant,
+    ) -> Result<Self, BundleError> {
+        check_set(&set)?;
         Ok(Recommender {
             set: ArcSwap::from_pointee(set),
             store,
@@ -555,13 +187,7 @@ impl<S: FeatureStore> Recommender<S> {
     /// Serves `set` from now on (hot reload; requests in flight finish on the old set). Every
     /// bundle of the set must be a servable recommender.
     pub fn swap_serving(&self, set: ServingSet<Bundle>) -> Result<(), BundleError> {
-        check_recommender_bundle(&set.active.model)?;
-        if let Some((c, _)) = &set.candidate {
-            check_recommender_bundle(&c.model)?;
-        }
-        if let Some(s) = &set.shadow {
-            check_recommender_bundle(&s.model)?;
-        }
+        check_set(&set)?;
         self.set.store(Arc::new(set));
         Ok(())
     }
@@ -579,74 +205,10 @@ impl<S: FeatureStore> Recommender<S> {
         self.first_invocation_ms.get().copied()
     }
 
-    /// Handles one API Gateway request. Never fails: every problem is an HTTP response.
-    pub async fn handle(
-        &self,
-        event: &ApiGatewayV2httpRequest,
-        lambda_request_id: &str,
-    ) -> (ApiGatewayV2httpResponse, RequestStats) {
+    /// Records the first invocation (for `cold_start_ms`); later calls do nothing.
+    pub fn note_invocation(&self) {
         self.first_invocation_ms
             .get_or_init(|| self.process_start.elapsed().as_secs_f64() * 1e3);
-        let rid = http::request_id(event, lambda_request_id);
-        let (method, path) = http::method_and_path(event);
-        let set = self.set.load_full();
-        let mut stats = RequestStats {
-            model_version: set.active.version().to_string(),
-            variant: VARIANT_ACTIVE,
-            ..RequestStats::default()
-        };
-        let result = match http::dispatch(ROUTES, method, path) {
-            Ok(0) => {
-                stats.route = "recommend";
-                stats.counted = true;
-                match http::body_bytes(event, MAX_BODY_BYTES)
-                    .and_then(|b| RecommendRequest::parse(&b))
-                {
-                    Ok(req) => {
-                        let resp = self.recommend_with(&set, &req, rid, &mut stats).await;
-                        Ok(http::json_response(200, &resp, rid))
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Ok(1) => {
-                stats.route = "recommend_batch";
-                stats.counted = true;
-                match http::body_bytes(event, MAX_BODY_BYTES).and_then(|b| BatchRequest::parse(&b))
-                {
-                    Ok(req) => {
-                        let resp = self.batch_with(&set, &req, rid, &mut stats).await;
-                        Ok(http::json_response(200, &resp, rid))
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Ok(2) => {
-                stats.route = "health";
-                Ok(http::json_response(200, &self.health(&set, rid), rid))
-            }
-            Ok(3) => {
-                stats.route = "models";
-                Ok(http::json_response(200, &models(&set, rid), rid))
-            }
-            Ok(_) => Err(ApiError::Internal("route table out of sync".into())),
-            Err(e) => {
-                stats.route = "unrouted";
-                Err(e)
-            }
-        };
-        let resp = match result {
-            Ok(resp) => resp,
-            Err(e) => {
-                stats.error_code = Some(e.code());
-                if let ApiError::Internal(detail) = &e {
-                    tracing::error!(detail = %detail, "internal error");
-                }
-                http::problem_response(&e, rid)
-            }
-        };
-        stats.status = u16::try_from(resp.status_code).unwrap_or(500);
-        (resp, stats)
     }
 
     /// `POST /recommend` for a validated request.
@@ -855,7 +417,9 @@ impl<S: FeatureStore> Recommender<S> {
         }
     }
 
-    fn health(&self, set: &ServingSet<Bundle>, request_id: &str) -> Value {
+    /// `GET /health`: what is served, init and cold-start times.
+    pub fn health(&self, request_id: &str) -> Value {
+        let set = self.set.load();
         serde_json::json!({
             "status": "ok",
             "model": model_ref(&set.active.model),
@@ -880,40 +444,6 @@ fn model_ref(bundle: &Bundle) -> ModelRef {
         name: bundle.name().to_string(),
         version: bundle.version().to_string(),
     }
-}
-
-/// `GET /models`: what this container serves: the active version, the candidate (with its
-/// weight) and the shadow.
-fn models(set: &ServingSet<Bundle>, request_id: &str) -> Value {
-    let describe = |bundle: &Bundle, role: &str, weight: Option<u8>| {
-        let m = bundle.manifest();
-        serde_json::json!({
-            "name": m.name,
-            "version": m.version,
-            "role": role,
-            "weight": weight,
-            "kind": m.kind.as_str(),
-            "created_at": m.created_at,
-            "features": m.features.len(),
-            "outputs": m.outputs.iter().map(|o| serde_json::json!({"code": o.code, "name": o.name})).collect::<Vec<_>>(),
-            "metrics": m.metrics,
-            "rollout": m.rollout,
-            "golden_rows": m.golden.len(),
-            "files": m.files.len(),
-        })
-    };
-    let mut all = vec![describe(&set.active.model, VARIANT_ACTIVE, None)];
-    if let Some((c, w)) = &set.candidate {
-        all.push(describe(&c.model, VARIANT_CANDIDATE, Some(*w)));
-    }
-    if let Some(s) = &set.shadow {
-        all.push(describe(&s.model, "shadow", None));
-    }
-    serde_json::json!({
-        "models": all,
-        "registry_revision": set.revision,
-        "request_id": request_id,
-    })
 }
 
 /// What [`answer`] returns: recommendations, where they came from, degraded, and the shadow

@@ -1,11 +1,15 @@
 use super::*;
 use crate::bundle::{Feature, GoldenRow, Manifest, Metrics, Output, MANIFEST_FORMAT};
+use crate::http::{ApiError, MAX_BODY_BYTES};
 use crate::model::Model;
 use crate::recommend::DEFAULT_POPULARITY;
+use crate::recommend::{BatchRequest, RecommendRequest, DEFAULT_K};
 use crate::store::{Faults, MemoryStore};
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
+use serde_json::Value;
 
 // ---------------------------------------------------------------- a small synthetic bundle
 
@@ -146,6 +150,21 @@ fn stored() -> MemoryStore {
     other.age = Some(23.0);
     other.owned = vec!["ind_ecue_fin_ult1".into()];
     MemoryStore::new([customer_15889(), other])
+}
+
+/// The event through the function's runtime path (`http::to_request`: lambda_http's
+/// conversion, base64 checked first) with Lambda request id `lambda_rid`, answered by the
+/// adapter, and turned back into the payload-2.0 answer API Gateway receives.
+async fn handle(
+    svc: &Recommender<MemoryStore>,
+    ev: &ApiGatewayV2httpRequest,
+    lambda_rid: &str,
+) -> (ApiGatewayV2httpResponse, RequestStats) {
+    let mut ctx = lambda_runtime::Context::default();
+    ctx.request_id = lambda_rid.into();
+    let req = crate::http::to_request(ev.clone(), Some(ctx));
+    let (resp, stats) = crate::api::recommend::handle(svc, &req).await;
+    (crate::http::to_apigw_response(resp), stats)
 }
 
 fn event(name: &str) -> ApiGatewayV2httpRequest {
@@ -454,9 +473,7 @@ async fn failing_store_answers_degraded_popularity() {
         ..Faults::default()
     });
     let svc = service(store);
-    let (resp, stats) = svc
-        .handle(&event("apigw-recommend-valid.json"), "lambda-rid")
-        .await;
+    let (resp, stats) = handle(&svc, &event("apigw-recommend-valid.json"), "lambda-rid").await;
     assert_eq!(resp.status_code, 200);
     let v = body_json(&resp);
     assert_eq!(v["source"], "popular");
@@ -510,9 +527,7 @@ async fn batch_store_failure_degrades_every_item_but_answers() {
         ..Faults::default()
     });
     let svc = service(store);
-    let (resp, stats) = svc
-        .handle(&event("apigw-recommend-batch-valid.json"), "l")
-        .await;
+    let (resp, stats) = handle(&svc, &event("apigw-recommend-batch-valid.json"), "l").await;
     assert_eq!(resp.status_code, 200);
     let v = body_json(&resp);
     assert_eq!(v["results"].as_array().unwrap().len(), 3);
@@ -585,13 +600,13 @@ async fn sample_events_get_the_documented_answers() {
         ("apigw-get-models.json", 200, None),
     ];
     let valid = body_json(
-        &svc.handle(&event("apigw-recommend-valid.json"), "l")
+        &handle(&svc, &event("apigw-recommend-valid.json"), "l")
             .await
             .0,
     );
     for (name, status, code) in cases {
         let ev = event(name);
-        let (resp, stats) = svc.handle(&ev, "lambda-rid").await;
+        let (resp, stats) = handle(&svc, &ev, "lambda-rid").await;
         assert_eq!(
             resp.status_code,
             i64::from(*status),
@@ -623,7 +638,7 @@ async fn sample_events_get_the_documented_answers() {
     assert_eq!(products(&valid).len(), 7);
 
     let unknown = body_json(
-        &svc.handle(&event("apigw-recommend-unknown-customer.json"), "l")
+        &handle(&svc, &event("apigw-recommend-unknown-customer.json"), "l")
             .await
             .0,
     );
@@ -631,7 +646,7 @@ async fn sample_events_get_the_documented_answers() {
     assert_eq!(unknown["degraded"], false);
 
     let over = body_json(
-        &svc.handle(&event("apigw-recommend-valid-overrides.json"), "l")
+        &handle(&svc, &event("apigw-recommend-valid-overrides.json"), "l")
             .await
             .0,
     );
@@ -644,13 +659,17 @@ async fn sample_events_get_the_documented_answers() {
         .all(|r| r["score"].is_f64()));
 
     let msg = body_json(
-        &svc.handle(&event("apigw-recommend-invalid-unknown-feature.json"), "l")
-            .await
-            .0,
+        &handle(
+            &svc,
+            &event("apigw-recommend-invalid-unknown-feature.json"),
+            "l",
+        )
+        .await
+        .0,
     );
     assert!(msg["message"].as_str().unwrap().contains("no_such_feature"));
 
-    let health = body_json(&svc.handle(&event("apigw-get-health.json"), "l").await.0);
+    let health = body_json(&handle(&svc, &event("apigw-get-health.json"), "l").await.0);
     assert_eq!(health["status"], "ok");
     assert_eq!(health["model"]["version"], "2026-11-22T10-00-00Z-test");
     assert!(
@@ -659,7 +678,7 @@ async fn sample_events_get_the_documented_answers() {
             && health["uptime_s"].is_f64()
     );
 
-    let models = body_json(&svc.handle(&event("apigw-get-models.json"), "l").await.0);
+    let models = body_json(&handle(&svc, &event("apigw-get-models.json"), "l").await.0);
     let m = &models["models"][0];
     assert_eq!(m["kind"], "product-recommender");
     assert_eq!(m["outputs"].as_array().unwrap().len(), 24);
@@ -671,20 +690,20 @@ async fn unknown_routes_and_methods_are_problems() {
     let svc = service(stored());
     let mut ev = event("apigw-get-health.json");
     ev.raw_path = Some("/nope".into());
-    let (resp, stats) = svc.handle(&ev, "l").await;
+    let (resp, stats) = handle(&svc, &ev, "l").await;
     assert_eq!(resp.status_code, 404);
     assert_eq!(body_json(&resp)["code"], "not_found");
     assert!(!stats.counted);
     let mut ev = event("apigw-get-health.json");
     ev.raw_path = Some("/recommend".into());
-    let (resp, _) = svc.handle(&ev, "l").await;
+    let (resp, _) = handle(&svc, &ev, "l").await;
     assert_eq!(resp.status_code, 405);
     assert_eq!(resp.headers["allow"], "POST");
     let big = with_body(
         event("apigw-recommend-valid.json"),
         &" ".repeat(MAX_BODY_BYTES + 1),
     );
-    let (resp, _) = svc.handle(&big, "l").await;
+    let (resp, _) = handle(&svc, &big, "l").await;
     assert_eq!(resp.status_code, 413);
     assert_eq!(body_json(&resp)["code"], "body_too_large");
 }
@@ -706,7 +725,7 @@ async fn a_bundle_swap_is_seen_by_the_next_request() {
     b = Bundle::from_parts(m, files).unwrap();
     svc.swap_bundle(b).unwrap();
     let v = body_json(
-        &svc.handle(&event("apigw-recommend-valid.json"), "l")
+        &handle(&svc, &event("apigw-recommend-valid.json"), "l")
             .await
             .0,
     );
@@ -791,7 +810,7 @@ proptest! {
         let mut ev = event(if batch { "apigw-recommend-batch-valid.json" } else { "apigw-recommend-valid.json" });
         ev.body = Some(String::from_utf8_lossy(&body).into_owned());
         ev.is_base64_encoded = b64;
-        let (resp, _) = runtime().block_on(svc.handle(&ev, "l"));
+        let (resp, _) = runtime().block_on(handle(&svc, &ev, "l"));
         prop_assert!([200, 400, 413].contains(&resp.status_code), "{}", resp.status_code);
         let v = body_json(&resp);
         prop_assert!(v.is_object());
@@ -804,7 +823,7 @@ proptest! {
             event(if batch { "apigw-recommend-batch-valid.json" } else { "apigw-recommend-valid.json" }),
             &value.to_string(),
         );
-        let (resp, _) = runtime().block_on(svc.handle(&ev, "l"));
+        let (resp, _) = runtime().block_on(handle(&svc, &ev, "l"));
         prop_assert!([200, 400].contains(&resp.status_code), "{} for {}", resp.status_code, value);
         let v = body_json(&resp);
         if resp.status_code == 200 {
@@ -823,7 +842,7 @@ proptest! {
     ) {
         let svc = service(stored());
         let body = json!({"customer_id": id, "k": k, "features": {"age": age}, "owned_products": owned, "return_scores": true});
-        let (resp, _) = runtime().block_on(svc.handle(&with_body(event("apigw-recommend-valid.json"), &body.to_string()), "l"));
+        let (resp, _) = runtime().block_on(handle(&svc, &with_body(event("apigw-recommend-valid.json"), &body.to_string()), "l"));
         let v = body_json(&resp);
         if resp.status_code == 200 {
             let recs = products(&v);
@@ -914,7 +933,7 @@ async fn the_canary_serves_its_bucket_and_says_so() {
         );
     }
     // GET /models lists both, with the weight.
-    let v = body_json(&svc.handle(&event("apigw-get-models.json"), "l").await.0);
+    let v = body_json(&handle(&svc, &event("apigw-get-models.json"), "l").await.0);
     assert_eq!(v["models"][1]["role"], "candidate");
     assert_eq!(v["models"][1]["weight"], 10);
 }
@@ -967,7 +986,7 @@ async fn the_shadow_is_measured_never_returned() {
         other_bundle("v-shadow"),
     ));
     svc.swap_serving(set).unwrap();
-    let (resp, stats) = svc.handle(&event("apigw-recommend-valid.json"), "l").await;
+    let (resp, stats) = handle(&svc, &event("apigw-recommend-valid.json"), "l").await;
     let text = match &resp.body {
         Some(Body::Text(t)) => t.clone(),
         _ => panic!(),
@@ -982,9 +1001,7 @@ async fn the_shadow_is_measured_never_returned() {
     assert_eq!(sh.compared, 1);
 
     // Popularity answers are not compared.
-    let (_, stats) = svc
-        .handle(&event("apigw-recommend-unknown-customer.json"), "l")
-        .await;
+    let (_, stats) = handle(&svc, &event("apigw-recommend-unknown-customer.json"), "l").await;
     assert!(stats.shadow.is_none());
 
     // The same bundle as shadow agrees with itself exactly.

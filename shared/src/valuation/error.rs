@@ -1,5 +1,6 @@
 //! Typed valuation errors. Every variant names the request field it is about, so the endpoint
-//! can answer 400/404 with a message that tells the caller what to fix.
+//! can answer 400/404 with a message that tells the caller what to fix (statuses and codes:
+//! `crate::http::ApiError`).
 
 /// Field that a growth-not-below-WACC error is about.
 pub const TERMINAL_GROWTH_FIELD: &str = "terminal_growth_rate";
@@ -34,24 +35,6 @@ impl ValuationError {
             ValuationError::Invalid { field, .. } => field,
             ValuationError::GrowthNotBelowWacc { .. } => TERMINAL_GROWTH_FIELD,
             ValuationError::NotFound { .. } => "ts_code",
-        }
-    }
-
-    /// HTTP status the endpoint answers with.
-    pub fn status(&self) -> u16 {
-        match self {
-            ValuationError::Invalid { .. } | ValuationError::GrowthNotBelowWacc { .. } => 400,
-            ValuationError::NotFound { .. } => 404,
-        }
-    }
-
-    /// Short machine-readable code for the problem JSON (the API's codes: `invalid_field`,
-    /// `growth_not_below_wacc`, `not_found`).
-    pub fn code(&self) -> &'static str {
-        match self {
-            ValuationError::Invalid { .. } => "invalid_field",
-            ValuationError::GrowthNotBelowWacc { .. } => "growth_not_below_wacc",
-            ValuationError::NotFound { .. } => "not_found",
         }
     }
 }
@@ -91,26 +74,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_error_names_a_field_and_status() {
+    fn every_error_names_a_field() {
         let e = ValuationError::invalid("beta", "too large");
-        assert_eq!(
-            (e.field(), e.status(), e.code()),
-            ("beta", 400, "invalid_field")
-        );
+        assert_eq!(e.field(), "beta");
         assert!(e.to_string().contains("`beta`"));
         let e = ValuationError::GrowthNotBelowWacc {
             growth: 0.2,
             wacc: 0.08,
         };
-        assert_eq!((e.field(), e.status()), ("terminal_growth_rate", 400));
+        assert_eq!(e.field(), "terminal_growth_rate");
         assert!(e.to_string().contains("terminal_growth_rate"));
         let e = ValuationError::NotFound {
             ts_code: "000000.XX".into(),
         };
-        assert_eq!(
-            (e.field(), e.status(), e.code()),
-            ("ts_code", 404, "not_found")
-        );
+        assert_eq!(e.field(), "ts_code");
     }
 
     #[test]

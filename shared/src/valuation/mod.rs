@@ -39,7 +39,9 @@ pub use error::ValuationError;
 pub use request::ValuationRequest;
 pub use response::ValuationResponse;
 pub use sensitivity::{SensitivityAxis, SensitivitySpec};
-pub use service::{FairMultipleModel, ValuationConfig, ValuationService, ValuationStats};
+pub use service::{
+    parse_request, FairMultipleModel, Health, ValuationConfig, ValuationService, ValuationStats,
+};
 pub use store::{CompanyStore, MemoryCache, MemoryCompanyStore, ResultCache};
 pub use synthetic::synthetic_companies;
 pub use terminal::TerminalValueMethod;

@@ -1,6 +1,6 @@
 //! The valuation endpoint, independent of AWS (company data through a [`CompanyStore`],
-//! answers cached in a [`ResultCache`]) so all of it is unit-tested in-process. The Lambda
-//! binary only adds init, the runtime loop and telemetry.
+//! answers cached in a [`ResultCache`]) and of HTTP (the adapter is `crate::api::valuation`), so
+//! all of it is unit-tested in-process.
 //!
 //! `POST /valuation`: parse and validate (400 naming the field) → company (GetItem; none → 404;
 //! store failure/timeout → 503) → cache lookup by [`ValuationRequest::cache_key`] (hit →
@@ -24,22 +24,18 @@ use super::response::ValuationResponse;
 use super::store::{CacheEntry, CompanyStore, ResultCache, MAX_PEERS};
 use super::value::{value, FairMultipleInput, NO_PEERS_WARNING};
 use crate::bundle::{Bundle, BundleError, ModelKind};
-use crate::http::{self, ApiError, Problem, RouteKey, MAX_BODY_BYTES};
+use crate::http::{self, ApiError};
 use crate::model::ModelError;
-use crate::registry::serving::{ServingSet, Slot, Variant};
+use crate::registry::serving::{ServingSet, Slot};
 use crate::registry::VersionRef;
 use arc_swap::ArcSwapOption;
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use serde::Serialize;
-use serde_json::Value;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The `Function` dimension of this endpoint's metrics.
 pub const FUNCTION: &str = "valuation";
-
-const ROUTES: &[RouteKey] = &[("POST", "/valuation"), ("GET", "/health")];
 
 /// The `fair-multiple` bundle, checked to be servable: kind `fair-multiple`, the
 /// [`FAIR_MULTIPLE_FEATURES`] in order, one output (the fair P/E).
@@ -48,6 +44,12 @@ pub struct FairMultipleModel {
 }
 
 impl FairMultipleModel {
+    /// The model of `bundle` when it is a servable fair-multiple (what the registry loader
+    /// builds).
+    pub fn servable(bundle: Bundle) -> Result<Self, String> {
+        Self::new(bundle).map_err(|e| e.to_string())
+    }
+
     pub fn new(bundle: Bundle) -> Result<Self, BundleError> {
         let m = bundle.manifest();
         let invalid = |msg: String| Err(BundleError::Invalid(msg));
@@ -106,6 +108,25 @@ pub struct ValuationConfig {
     pub cache_ttl_secs: u64,
 }
 
+impl ValuationConfig {
+    /// `STORE_DEADLINE_MS` (150), `PEERS_DEADLINE_MS` (4 × the store deadline: one index
+    /// GetItem plus one BatchGetItem of up to 100 companies), and `CACHE_TTL_SECS` (3600) when
+    /// there is a cache table, else 0 (no cache).
+    pub fn from_env(cache_table: bool) -> Result<Self, String> {
+        use crate::lambda::env::number;
+        let store_ms = number("STORE_DEADLINE_MS", 150, 1)?;
+        Ok(ValuationConfig {
+            store_deadline: Duration::from_millis(store_ms),
+            peers_deadline: Duration::from_millis(number("PEERS_DEADLINE_MS", 4 * store_ms, 1)?),
+            cache_ttl_secs: if cache_table {
+                number("CACHE_TTL_SECS", 3600, 0)?
+            } else {
+                0
+            },
+        })
+    }
+}
+
 impl Default for ValuationConfig {
     fn default() -> Self {
         ValuationConfig {
@@ -142,29 +163,21 @@ pub struct ValuationStats {
     pub shadow: Option<(String, f64)>,
 }
 
-/// Why a valuation request has no 200 answer.
-#[derive(Debug)]
-enum Failure {
-    Api(ApiError),
-    Valuation(ValuationError),
-    /// The company store could not answer (503).
-    Unavailable(String),
-}
-
 #[derive(Serialize)]
-struct ModelInfo<'a> {
+pub struct ModelInfo<'a> {
     name: &'a str,
     version: &'a str,
 }
 
 #[derive(Serialize)]
-struct CandidateInfo<'a> {
+pub struct CandidateInfo<'a> {
     version: &'a str,
     weight: u8,
 }
 
+/// `GET /health`: liveness and what is loaded.
 #[derive(Serialize)]
-struct Health<'a> {
+pub struct Health<'a> {
     status: &'static str,
     function: &'static str,
     model: Option<ModelInfo<'a>>,
@@ -282,101 +295,82 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
         self.init_ms
     }
 
-    /// Handles one API Gateway request. Never fails: every problem is an HTTP response.
-    pub async fn handle(
-        &self,
-        event: &ApiGatewayV2httpRequest,
-        lambda_request_id: &str,
-    ) -> (ApiGatewayV2httpResponse, ValuationStats) {
-        self.first_invocation_ms
-            .get_or_init(|| self.process_start.elapsed().as_secs_f64() * 1e3);
-        let rid = http::request_id(event, lambda_request_id);
-        let (method, path) = http::method_and_path(event);
-        let set = self.model.load_full();
-        let model = set.as_ref().map(|s| &s.active.model);
-        let mut stats = ValuationStats {
-            model_version: model.map(|m| m.version().to_string()),
-            variant: model.map(|_| Variant::Active.as_str()),
-            ..ValuationStats::default()
-        };
-        let result = match http::dispatch(ROUTES, method, path) {
-            Ok(0) => {
-                stats.route = "valuation";
-                stats.counted = true;
-                match http::body_bytes(event, MAX_BODY_BYTES) {
-                    Ok(body) => self
-                        .valuation(&body, set.as_deref(), rid, &mut stats)
-                        .await
-                        .map(|r| http::json_response(200, &r, rid)),
-                    Err(e) => Err(Failure::Api(e)),
-                }
-            }
-            Ok(1) => {
-                stats.route = "health";
-                let health = Health {
-                    status: "ok",
-                    function: FUNCTION,
-                    model: model.map(|m| ModelInfo {
-                        name: m.name(),
-                        version: m.version(),
-                    }),
-                    candidate: set.as_ref().and_then(|s| {
-                        s.candidate.as_ref().map(|(c, w)| CandidateInfo {
-                            version: c.version(),
-                            weight: *w,
-                        })
-                    }),
-                    shadow: set
-                        .as_ref()
-                        .and_then(|s| s.shadow.as_ref().map(|s| s.version())),
-                    degraded: model.is_none(),
-                    cache_ttl_secs: self.config.cache_ttl_secs,
-                    init_ms: self.init_ms,
-                    cold_start_ms: self.first_invocation_ms.get().copied(),
-                    request_id: rid,
-                };
-                Ok(http::json_response(200, &health, rid))
-            }
-            Ok(_) => Err(Failure::Api(ApiError::Internal(
-                "route table out of sync".into(),
-            ))),
-            Err(e) => {
-                stats.route = "unrouted";
-                Err(Failure::Api(e))
-            }
-        };
-        let resp = match result {
-            Ok(r) => r,
-            Err(f) => problem(&f, rid, &mut stats),
-        };
-        stats.status = u16::try_from(resp.status_code).unwrap_or(500);
-        (resp, stats)
+    pub fn config(&self) -> &ValuationConfig {
+        &self.config
     }
 
-    async fn valuation(
+    /// Records the first invocation (for `cold_start_ms`); later calls do nothing.
+    pub fn note_invocation(&self) {
+        self.first_invocation_ms
+            .get_or_init(|| self.process_start.elapsed().as_secs_f64() * 1e3);
+    }
+
+    /// What is loaded, for `GET /health`.
+    pub fn health<'a>(
         &self,
-        body: &[u8],
+        set: Option<&'a ServingSet<FairMultipleModel>>,
+        request_id: &'a str,
+    ) -> Health<'a> {
+        let model = set.map(|s| &s.active.model);
+        Health {
+            status: "ok",
+            function: FUNCTION,
+            model: model.map(|m| ModelInfo {
+                name: m.name(),
+                version: m.version(),
+            }),
+            candidate: set.and_then(|s| {
+                s.candidate.as_ref().map(|(c, w)| CandidateInfo {
+                    version: c.version(),
+                    weight: *w,
+                })
+            }),
+            shadow: set.and_then(|s| s.shadow.as_ref().map(|s| s.version())),
+            degraded: model.is_none(),
+            cache_ttl_secs: self.config.cache_ttl_secs,
+            init_ms: self.init_ms,
+            cold_start_ms: self.first_invocation_ms.get().copied(),
+            request_id,
+        }
+    }
+
+    /// `POST /valuation` for a parsed request: validation (400 naming the field), company
+    /// (404, or 503 when the store fails), cache, peers, model, valuation, cache write. `stats`
+    /// records what happened, also when the answer is an error.
+    pub async fn valuation(
+        &self,
+        request: &ValuationRequest,
+        rid: &str,
+        stats: &mut ValuationStats,
+    ) -> Result<ValuationResponse, ApiError> {
+        let set = self.model.load_full();
+        self.valuation_with(request, set.as_deref(), rid, stats)
+            .await
+    }
+
+    async fn valuation_with(
+        &self,
+        request: &ValuationRequest,
         set: Option<&ServingSet<FairMultipleModel>>,
         rid: &str,
         stats: &mut ValuationStats,
-    ) -> Result<ValuationResponse, Failure> {
-        let request = parse_request(body)?;
-        request.validate().map_err(Failure::Valuation)?;
+    ) -> Result<ValuationResponse, ApiError> {
+        request.validate()?;
         for (field, present) in [
             ("company", request.company.is_some()),
             ("peers", request.peers.is_some()),
         ] {
             if present {
-                return Err(Failure::Api(ApiError::invalid(
+                return Err(ApiError::invalid(
                     field,
                     "is only accepted by the offline `warmstart value`; the endpoint reads \
                      company data from the store",
-                )));
+                ));
             }
         }
         let ts_code = request
             .normalized_ts_code()
-            .ok_or(Failure::Api(ApiError::MissingField { field: "ts_code" }))?;
+            .ok_or(ApiError::MissingField { field: "ts_code" })?;
         stats.ts_code = Some(ts_code.clone());
         let routed = set.map(|s| s.route(&ts_code));
         let variant = routed.map(|(v, _)| v.as_str());
@@ -396,13 +390,13 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
             Ok(Some(c)) => c,
             Ok(None) => {
                 stats.store_ms = Some(store_ms);
-                return Err(Failure::Valuation(ValuationError::NotFound { ts_code }));
+                return Err(ValuationError::NotFound { ts_code }.into());
             }
             Err((kind, detail)) => {
                 stats.store_ms = Some(store_ms);
                 stats.store_failure = Some(kind);
                 tracing::warn!(ts_code = %ts_code, error = %detail, "company read failed");
-                return Err(Failure::Unavailable(format!(
+                return Err(ApiError::StoreUnavailable(format!(
                     "company data for `{ts_code}` could not be read ({kind}); retry later"
                 )));
             }
@@ -410,9 +404,7 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
 
         // Cache.
         let model_version = model.map(FairMultipleModel::version);
-        let key = request
-            .cache_key(model_version, &company.as_of)
-            .map_err(Failure::Valuation)?;
+        let key = request.cache_key(model_version, &company.as_of)?;
         let caching = self.config.cache_ttl_secs > 0;
         if caching {
             match within(
@@ -503,7 +495,7 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
                 }
             },
         };
-        let mut resp = value(&request, Some(&company), &peers, fair).map_err(Failure::Valuation)?;
+        let mut resp = value(request, Some(&company), &peers, fair)?;
         stats.compute_ms = Some(compute.elapsed().as_secs_f64() * 1e3);
         if stats.peers_failure.is_some() {
             // value() only saw an empty peer list; say why instead.
@@ -557,57 +549,10 @@ fn single(model: FairMultipleModel) -> ServingSet<FairMultipleModel> {
     )
 }
 
-/// The request from the body: malformed JSON, non-finite numbers and non-objects are the
-/// API's usual problems; a field of the wrong type names the field.
-fn parse_request(body: &[u8]) -> Result<ValuationRequest, Failure> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Failure::Api(ApiError::MalformedJson(
-            "the body is empty".into(),
-        )));
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        let msg = e.to_string();
-        Failure::Api(if msg.starts_with("number out of range") {
-            ApiError::NonFiniteNumber {
-                field: format!("body (line {}, column {})", e.line(), e.column()),
-            }
-        } else {
-            ApiError::MalformedJson(msg)
-        })
-    })?;
-    ValuationRequest::from_value(value).map_err(Failure::Valuation)
-}
-
-fn problem(f: &Failure, rid: &str, stats: &mut ValuationStats) -> ApiGatewayV2httpResponse {
-    match f {
-        Failure::Api(e) => {
-            stats.error_code = Some(e.code());
-            if let ApiError::Internal(detail) = e {
-                tracing::error!(detail = %detail, "internal error");
-            }
-            http::problem_response(e, rid)
-        }
-        Failure::Valuation(e) => {
-            stats.error_code = Some(e.code());
-            let p = Problem {
-                status: e.status(),
-                code: e.code().to_string(),
-                message: e.to_string(),
-                request_id: rid.to_string(),
-            };
-            http::json_response(p.status, &p, rid)
-        }
-        Failure::Unavailable(message) => {
-            stats.error_code = Some("store_unavailable");
-            let p = Problem {
-                status: 503,
-                code: "store_unavailable".into(),
-                message: message.clone(),
-                request_id: rid.to_string(),
-            };
-            http::json_response(503, &p, rid)
-        }
-    }
+/// The `POST /valuation` body: the API's usual JSON problems, then a field of the wrong type
+/// names the field.
+pub fn parse_request(body: &[u8]) -> Result<ValuationRequest, ApiError> {
+    Ok(ValuationRequest::from_value(http::parse_json(body)?)?)
 }
 
 #[cfg(test)]

@@ -2,9 +2,26 @@ use super::*;
 use crate::store::StoreError;
 use crate::valuation::store::{Faults, MemoryCache, MemoryCompanyStore};
 use crate::valuation::synthetic::{synthetic_companies, synthetic_fair_multiple_bundle};
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
+use serde_json::Value;
 
 const VERSION: &str = "2026-11-22T10-00-00Z-fm00001";
+
+/// The event through the function's runtime path (`http::to_request`: lambda_http's
+/// conversion, base64 checked first) with Lambda request id `lambda_rid`, answered by the
+/// adapter, and turned back into the payload-2.0 answer API Gateway receives.
+async fn handle(
+    svc: &Service,
+    ev: &ApiGatewayV2httpRequest,
+    lambda_rid: &str,
+) -> (ApiGatewayV2httpResponse, ValuationStats) {
+    let mut ctx = lambda_runtime::Context::default();
+    ctx.request_id = lambda_rid.into();
+    let req = crate::http::to_request(ev.clone(), Some(ctx));
+    let (resp, stats) = crate::api::valuation::handle(svc, &req).await;
+    (crate::http::to_apigw_response(resp), stats)
+}
 
 fn event(name: &str) -> ApiGatewayV2httpRequest {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -53,7 +70,7 @@ fn service() -> Service {
 }
 
 async fn call(s: &Service, ev: &ApiGatewayV2httpRequest) -> (u16, Value, ValuationStats) {
-    let (resp, stats) = s.handle(ev, "lambda-rid").await;
+    let (resp, stats) = handle(s, ev, "lambda-rid").await;
     let status = resp.status_code as u16;
     (status, json(&resp), stats)
 }
@@ -154,10 +171,10 @@ async fn sample_events_get_the_documented_answers() {
 async fn a_second_identical_request_is_served_from_the_cache() {
     let s = service();
     let ev = event("apigw-valuation-valid.json");
-    let (first, _) = s.handle(&ev, "l1").await;
+    let (first, _) = handle(&s, &ev, "l1").await;
     assert_eq!(first.status_code, 200);
     assert_eq!(s.cache().len(), 1);
-    let (second, stats) = s.handle(&with_rid(ev.clone(), "second-rid"), "l2").await;
+    let (second, stats) = handle(&s, &with_rid(ev.clone(), "second-rid"), "l2").await;
     assert_eq!(second.status_code, 200);
     assert!(stats.cache_hit);
     let v = json(&second);
@@ -469,9 +486,7 @@ async fn the_fair_multiple_shadow_is_measured_never_returned() {
         FairMultipleModel::new(synthetic_fair_multiple_bundle("v-shadow", 2)).unwrap(),
     ));
     s.swap_serving(set);
-    let (resp, stats) = s
-        .handle(&event("apigw-valuation-valid.json"), "lambda-rid")
-        .await;
+    let (resp, stats) = handle(&s, &event("apigw-valuation-valid.json"), "lambda-rid").await;
     assert!(!text(&resp).contains("v-shadow"));
     let (version, delta) = stats.shadow.unwrap();
     assert_eq!(version, "v-shadow");

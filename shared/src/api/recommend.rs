@@ -1,0 +1,79 @@
+//! The recommend function's routes: `POST /recommend`, `POST /recommend/batch`, `GET /health`,
+//! `GET /models`.
+
+use super::failure;
+use crate::http::{self, Body, Request, Response, MAX_BODY_BYTES};
+use crate::recommend::{
+    models, BatchRequest, RecommendRequest, Recommender, RequestStats, VARIANT_ACTIVE,
+};
+use crate::store::FeatureStore;
+
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Recommend,
+    Batch,
+    Health,
+    Models,
+}
+
+const ROUTES: &[(&str, &str, Route)] = &[
+    ("POST", "/recommend", Route::Recommend),
+    ("POST", "/recommend/batch", Route::Batch),
+    ("GET", "/health", Route::Health),
+    ("GET", "/models", Route::Models),
+];
+
+/// Handles one request. Never fails: every problem is a problem-JSON response.
+pub async fn handle<S: FeatureStore>(
+    svc: &Recommender<S>,
+    req: &Request,
+) -> (Response<Body>, RequestStats) {
+    svc.note_invocation();
+    let rid = http::request_id(req);
+    let mut stats = RequestStats {
+        model_version: svc.serving().active.version().to_string(),
+        variant: VARIANT_ACTIVE,
+        ..RequestStats::default()
+    };
+    let result = match http::route(ROUTES, req) {
+        Ok(Route::Recommend) => {
+            stats.route = "recommend";
+            stats.counted = true;
+            match http::body(req, MAX_BODY_BYTES).and_then(RecommendRequest::parse) {
+                Ok(r) => {
+                    let (answer, s) = svc.recommend(&r, rid).await;
+                    stats = s;
+                    Ok(http::json_response(200, &answer, rid))
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Ok(Route::Batch) => {
+            stats.route = "recommend_batch";
+            stats.counted = true;
+            match http::body(req, MAX_BODY_BYTES).and_then(BatchRequest::parse) {
+                Ok(r) => {
+                    let (answer, s) = svc.batch(&r, rid).await;
+                    stats = s;
+                    Ok(http::json_response(200, &answer, rid))
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Ok(Route::Health) => {
+            stats.route = "health";
+            Ok(http::json_response(200, &svc.health(rid), rid))
+        }
+        Ok(Route::Models) => {
+            stats.route = "models";
+            Ok(http::json_response(200, &models(&svc.serving(), rid), rid))
+        }
+        Err(e) => {
+            stats.route = "unrouted";
+            Err(e)
+        }
+    };
+    let resp = result.unwrap_or_else(|e| failure(&e, rid, &mut stats.error_code));
+    stats.status = resp.status().as_u16();
+    (resp, stats)
+}

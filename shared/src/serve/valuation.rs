@@ -1,0 +1,119 @@
+//! The valuation function: the adapter of [`crate::api::valuation`] with registry following,
+//! the request log line and the metrics around it.
+
+use super::served::{follow, Serves};
+use crate::aws::Refresher;
+use crate::http::{Body, Request, Response};
+use crate::registry::{metric, ServingSet};
+use crate::telemetry::{InvocationMetrics, Metrics};
+use crate::valuation::service::FUNCTION;
+use crate::valuation::{CompanyStore, FairMultipleModel, ResultCache, ValuationService};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The metric counting answers served from `ValuationCache`.
+pub const CACHE_HIT: &str = "CacheHit";
+
+impl<S: CompanyStore, C: ResultCache> Serves<FairMultipleModel> for ValuationService<S, C> {
+    fn current(&self) -> Option<Arc<ServingSet<FairMultipleModel>>> {
+        self.serving()
+    }
+
+    fn serve(&self, set: ServingSet<FairMultipleModel>) -> Result<(), String> {
+        self.swap_serving(set);
+        Ok(())
+    }
+}
+
+/// Everything a valuation container holds between invocations. `Send + Sync`.
+pub struct ValuationApp<S, C> {
+    pub service: ValuationService<S, C>,
+    pub follower: Option<Refresher<FairMultipleModel>>,
+    metrics: Option<Metrics>,
+    invoked: AtomicBool,
+}
+
+impl<S: CompanyStore, C: ResultCache> ValuationApp<S, C> {
+    /// Installs the metrics recorder (logged and skipped if it cannot be).
+    pub fn new(
+        service: ValuationService<S, C>,
+        follower: Option<Refresher<FairMultipleModel>>,
+    ) -> Self {
+        let metrics = match Metrics::init(FUNCTION) {
+            Ok(m) => {
+                metrics::describe_counter!(
+                    CACHE_HIT,
+                    metrics::Unit::Count,
+                    "answers from ValuationCache"
+                );
+                metrics::counter!(CACHE_HIT).increment(0);
+                metric::describe_serving();
+                Some(m)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics disabled");
+                None
+            }
+        };
+        ValuationApp {
+            service,
+            follower,
+            metrics,
+            invoked: AtomicBool::new(false),
+        }
+    }
+
+    /// One invocation: registry check when due, the request, its log line and metrics.
+    pub async fn serve(&self, req: Request) -> Response<Body> {
+        let started = Instant::now();
+        follow(self.follower.as_ref(), &self.service).await;
+        let (resp, stats) = crate::api::valuation::handle(&self.service, &req).await;
+        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+        let cold_start = !self.invoked.swap(true, Ordering::Relaxed);
+        let request_id = crate::http::request_id(&req);
+        let model_version = stats.model_version.as_deref().unwrap_or("none");
+        tracing::info!(
+            request_id = %request_id,
+            route = stats.route,
+            status = stats.status,
+            ts_code = stats.ts_code.as_deref(),
+            latency_ms,
+            store_ms = stats.store_ms,
+            compute_ms = stats.compute_ms,
+            cache_hit = stats.cache_hit,
+            degraded = stats.degraded,
+            store_failure = stats.store_failure,
+            peers_failure = stats.peers_failure,
+            cache_failure = stats.cache_failure,
+            error_code = stats.error_code,
+            model_version = %model_version,
+            variant = stats.variant,
+            shadow_version = stats.shadow.as_ref().map(|(v, _)| v.as_str()),
+            shadow_score_delta = stats.shadow.as_ref().map(|(_, d)| *d),
+            cold_start,
+            "request"
+        );
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&InvocationMetrics {
+                counted: stats.counted,
+                latency_ms,
+                store_ms: stats.store_ms,
+                degraded: stats.degraded,
+                popular: false,
+                cold_start,
+                init_ms: cold_start.then(|| self.service.init_ms()),
+                model_version,
+                request_id,
+            });
+            if stats.counted {
+                metrics::counter!(CACHE_HIT).increment(u64::from(stats.cache_hit));
+            }
+            if let Some((_, delta)) = &stats.shadow {
+                metrics::histogram!(metric::SHADOW_SCORE_DELTA).record(*delta);
+            }
+            metrics.flush();
+        }
+        resp
+    }
+}
