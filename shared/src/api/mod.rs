@@ -20,3 +20,36 @@ fn failure(
     }
     http::problem_response(e, request_id)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// Every API Gateway sample event in `events/`, as `lambda_http` reads it.
+    pub(crate) fn sample_events() -> Vec<(String, crate::http::Request)> {
+        let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("apigw-") && n.ends_with(".json"))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| {
+                let text = std::fs::read_to_string(format!("{dir}/{n}")).unwrap();
+                let req =
+                    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{n}: {e}"));
+                (n, req)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_sample_event_is_an_http_api_request_with_a_route() {
+        let events = sample_events();
+        assert!(events.len() >= 20, "{}", events.len());
+        for (name, req) in events {
+            assert_ne!(crate::http::request_id(&req), "-", "{name}");
+            assert!(crate::http::path(&req).starts_with('/'), "{name}");
+        }
+    }
+}

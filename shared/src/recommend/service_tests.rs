@@ -685,6 +685,24 @@ async fn sample_events_get_the_documented_answers() {
     assert_eq!(m["outputs"][2]["name"], "Current Accounts");
 }
 
+/// The fixtures as `lambda_http::request::from_str` reads them (what `lambda_http` hands a
+/// handler), answered by the adapter: each recommend route answers its documented status.
+#[tokio::test]
+async fn sample_events_read_by_lambda_http_are_answered() {
+    let svc = service(stored());
+    for (name, req) in crate::api::tests::sample_events() {
+        if name.starts_with("apigw-valuation") {
+            continue;
+        }
+        let (resp, stats) = crate::api::recommend::handle(&svc, &req).await;
+        let expected = if name.contains("invalid") { 400 } else { 200 };
+        assert_eq!(resp.status().as_u16(), expected, "{name}");
+        assert_eq!(stats.status, expected, "{name}");
+        let v: Value = serde_json::from_str(crate::http::body_text(&resp)).unwrap();
+        assert_eq!(v["request_id"], crate::http::request_id(&req), "{name}");
+    }
+}
+
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
     let svc = service(stored());

@@ -493,3 +493,29 @@ async fn the_fair_multiple_shadow_is_measured_never_returned() {
     assert!(delta.is_finite() && delta >= 0.0);
     assert_eq!(json(&resp)["variant"], "active");
 }
+
+/// The valuation fixtures as `lambda_http::request::from_str` reads them, answered by the
+/// adapter with their documented statuses.
+#[tokio::test]
+async fn sample_events_read_by_lambda_http_are_answered() {
+    let s = service();
+    let mut seen = 0;
+    for (name, req) in crate::api::tests::sample_events() {
+        let expected = match name.as_str() {
+            "apigw-valuation-unknown-ts-code.json" => 404,
+            n if n.starts_with("apigw-valuation-invalid") => 400,
+            n if n.starts_with("apigw-valuation") || n == "apigw-get-health.json" => 200,
+            _ => continue,
+        };
+        let (resp, stats) = crate::api::valuation::handle(&s, &req).await;
+        assert_eq!(
+            resp.status().as_u16(),
+            expected,
+            "{name}: {}",
+            crate::http::body_text(&resp)
+        );
+        assert_eq!(stats.status, expected, "{name}");
+        seen += 1;
+    }
+    assert!(seen >= 7, "{seen}");
+}
