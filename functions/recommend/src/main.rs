@@ -3,13 +3,11 @@
 //! shadow), then runs the HTTP loop. Routes, registry following and telemetry live in the core
 //! (`warmstart_core::api::recommend`, `warmstart_core::serve`).
 
-use std::sync::Arc;
 use std::time::Instant;
 use warmstart_core::aws::{self, DynamoFeatureStore};
 use warmstart_core::lambda::env::required;
 use warmstart_core::recommend::{servable_recommender, Recommender, ServiceConfig};
-use warmstart_core::serve::{load_served, recommend::RecommendApp, warm_up, ModelConfig};
-use warmstart_core::{http, lambda, telemetry};
+use warmstart_core::serve::{self, load_served, recommend::RecommendApp, warm_up, ModelConfig};
 
 type App = RecommendApp<DynamoFeatureStore>;
 
@@ -40,15 +38,5 @@ async fn init(process_start: Instant) -> Result<App, String> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let process_start = Instant::now();
-    telemetry::init_tracing();
-    let app = match init(process_start).await {
-        Ok(app) => Arc::new(app),
-        Err(e) => lambda::fail_init(&e).await,
-    };
-    http::run(|req| {
-        let app = Arc::clone(&app);
-        async move { app.serve(req).await }
-    })
-    .await
+    serve::run_http(init(Instant::now())).await
 }

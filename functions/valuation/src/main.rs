@@ -4,13 +4,12 @@
 //! then lack the ML section and are `degraded`. Routes, registry following and telemetry live in
 //! the core (`warmstart_core::api::valuation`, `warmstart_core::serve`).
 
-use std::sync::Arc;
 use std::time::Instant;
+use warmstart_core::aws;
 use warmstart_core::aws::valuation_store::{DynamoCompanyStore, DynamoValuationCache};
 use warmstart_core::lambda::env::{required, var};
-use warmstart_core::serve::{load_served, valuation::ValuationApp, warm_up, ModelConfig};
+use warmstart_core::serve::{self, load_served, valuation::ValuationApp, warm_up, ModelConfig};
 use warmstart_core::valuation::{FairMultipleModel, ValuationConfig, ValuationService};
-use warmstart_core::{aws, http, lambda, telemetry};
 
 type App = ValuationApp<DynamoCompanyStore, DynamoValuationCache>;
 
@@ -46,15 +45,5 @@ async fn init(process_start: Instant) -> Result<App, String> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let process_start = Instant::now();
-    telemetry::init_tracing();
-    let app = match init(process_start).await {
-        Ok(app) => Arc::new(app),
-        Err(e) => lambda::fail_init(&e).await,
-    };
-    http::run(|req| {
-        let app = Arc::clone(&app);
-        async move { app.serve(req).await }
-    })
-    .await
+    serve::run_http(init(Instant::now())).await
 }

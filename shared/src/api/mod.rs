@@ -8,17 +8,23 @@ pub mod valuation;
 
 use crate::http::{self, ApiError, Body, Response};
 
-/// The answer for a failed request, with its code noted for the request log.
-fn failure(
-    e: &ApiError,
+/// The response for a route's result: a failure becomes problem JSON. The status and any
+/// error code are noted for the request log.
+fn answer(
+    result: Result<Response<Body>, ApiError>,
     request_id: &str,
+    status: &mut u16,
     error_code: &mut Option<&'static str>,
 ) -> Response<Body> {
-    *error_code = Some(e.code());
-    if let ApiError::Internal(detail) = e {
-        tracing::error!(detail = %detail, "internal error");
-    }
-    http::problem_response(e, request_id)
+    let resp = result.unwrap_or_else(|e| {
+        *error_code = Some(e.code());
+        if let ApiError::Internal(detail) = &e {
+            tracing::error!(detail = %detail, "internal error");
+        }
+        http::problem_response(&e, request_id)
+    });
+    *status = resp.status().as_u16();
+    resp
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The recommend function's routes: `POST /recommend`, `POST /recommend/batch`, `GET /health`,
 //! `GET /models`.
 
-use super::failure;
+use super::answer;
 use crate::http::{self, Body, Request, Response, MAX_BODY_BYTES};
 use crate::recommend::{
     models, BatchRequest, RecommendRequest, Recommender, RequestStats, VARIANT_ACTIVE,
@@ -73,7 +73,6 @@ pub async fn handle<S: FeatureStore>(
             Err(e)
         }
     };
-    let resp = result.unwrap_or_else(|e| failure(&e, rid, &mut stats.error_code));
-    stats.status = resp.status().as_u16();
+    let resp = answer(result, rid, &mut stats.status, &mut stats.error_code);
     (resp, stats)
 }

@@ -1,6 +1,6 @@
 //! The valuation function's routes: `POST /valuation`, `GET /health`.
 
-use super::failure;
+use super::answer;
 use crate::http::{self, Body, Request, Response, MAX_BODY_BYTES};
 use crate::registry::Variant;
 use crate::valuation::{
@@ -57,7 +57,6 @@ pub async fn handle<S: CompanyStore, C: ResultCache>(
             Err(e)
         }
     };
-    let resp = result.unwrap_or_else(|e| failure(&e, rid, &mut stats.error_code));
-    stats.status = resp.status().as_u16();
+    let resp = answer(result, rid, &mut stats.status, &mut stats.error_code);
     (resp, stats)
 }

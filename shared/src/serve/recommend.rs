@@ -37,26 +37,18 @@ pub struct RecommendApp<S> {
 impl<S: FeatureStore> RecommendApp<S> {
     /// Installs the metrics recorder (logged and skipped if it cannot be).
     pub fn new(service: Recommender<S>, follower: Option<Refresher<Bundle>>) -> Self {
-        let metrics = match Metrics::init(FUNCTION) {
-            Ok(m) => {
-                metric::describe_serving();
-                Some(m)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics disabled");
-                None
-            }
-        };
         RecommendApp {
             service,
             follower,
-            metrics,
+            metrics: super::serving_metrics(FUNCTION, || {}),
             invoked: AtomicBool::new(false),
         }
     }
+}
 
+impl<S: FeatureStore + 'static> super::HttpApp for RecommendApp<S> {
     /// One invocation: registry check when due, the request, its log line and metrics.
-    pub async fn serve(&self, req: Request) -> Response<Body> {
+    async fn serve(&self, req: Request) -> Response<Body> {
         let started = Instant::now();
         follow(self.follower.as_ref(), &self.service).await;
         let (resp, stats) = crate::api::recommend::handle(&self.service, &req).await;

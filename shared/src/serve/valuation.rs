@@ -40,32 +40,25 @@ impl<S: CompanyStore, C: ResultCache> ValuationApp<S, C> {
         service: ValuationService<S, C>,
         follower: Option<Refresher<FairMultipleModel>>,
     ) -> Self {
-        let metrics = match Metrics::init(FUNCTION) {
-            Ok(m) => {
+        ValuationApp {
+            service,
+            follower,
+            metrics: super::serving_metrics(FUNCTION, || {
                 metrics::describe_counter!(
                     CACHE_HIT,
                     metrics::Unit::Count,
                     "answers from ValuationCache"
                 );
                 metrics::counter!(CACHE_HIT).increment(0);
-                metric::describe_serving();
-                Some(m)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics disabled");
-                None
-            }
-        };
-        ValuationApp {
-            service,
-            follower,
-            metrics,
+            }),
             invoked: AtomicBool::new(false),
         }
     }
+}
 
+impl<S: CompanyStore + 'static, C: ResultCache + 'static> super::HttpApp for ValuationApp<S, C> {
     /// One invocation: registry check when due, the request, its log line and metrics.
-    pub async fn serve(&self, req: Request) -> Response<Body> {
+    async fn serve(&self, req: Request) -> Response<Body> {
         let started = Instant::now();
         follow(self.follower.as_ref(), &self.service).await;
         let (resp, stats) = crate::api::valuation::handle(&self.service, &req).await;
