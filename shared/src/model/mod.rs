@@ -108,6 +108,14 @@ impl Model {
         self.num_iterations
     }
 
+    /// (feature, threshold) of every numerical split: the values a row's path turns on.
+    pub(crate) fn split_values(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.nodes
+            .iter()
+            .filter(|n| !n.is_leaf() && n.bits & CATEGORICAL == 0)
+            .map(|n| (n.feature(), n.value))
+    }
+
     /// Predicts one row into `out` (length [`Self::num_outputs`]), with the objective's output
     /// transform applied, as LightGBM's normal prediction.
     pub fn predict_into(&self, row: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
