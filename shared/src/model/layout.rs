@@ -7,28 +7,31 @@
 //! - the C API's `|x| <= kZeroThreshold → 0.0` input rule only changes a `x <= t` comparison
 //!   when `t` lies in `[-kZeroThreshold, kZeroThreshold)`; such thresholds are moved to the
 //!   edge of that interval, which gives the same answer for every raw `x`;
-//! - NaN's direction (missing type None turns NaN into 0.0; type NaN follows `default_left`) is
-//!   a per-node bit;
-//! - categorical splits and missing type Zero (an interval, not a point) keep a slow path.
+//! - NaN's direction (missing type None turns NaN into 0.0; type NaN follows `default_left`)
+//!   picks which of two copies of the input the node reads: its *slot* is `2 * feature`, the
+//!   raw value, where an ordered `NaN <= t` is false and NaN goes right, or `2 * feature + 1`,
+//!   the value with NaN replaced by -inf, which goes left of any threshold but NaN;
+//! - categorical splits, missing type Zero (an interval, not a point) and NaN thresholds keep
+//!   a slow path.
 
 use super::ZERO_THRESHOLD;
 
-/// Low 24 bits of [`Node::bits`]: the split feature.
-pub(crate) const FEATURE_MASK: u32 = (1 << 24) - 1;
+/// Low 24 bits of [`Node::bits`]: the input slot, `2 * feature + nan_left`.
+pub(crate) const SLOT_MASK: u32 = (1 << 24) - 1;
 /// Largest feature count the layout can address.
-pub(crate) const MAX_FEATURES: usize = 1 << 24;
-/// NaN goes left (numerical nodes).
-pub(crate) const NAN_LEFT: u32 = 1 << 24;
+pub(crate) const MAX_FEATURES: usize = 1 << 23;
 /// Categorical split: `value` holds the absolute category-set index as raw bits.
-pub(crate) const CATEGORICAL: u32 = 1 << 25;
+pub(crate) const CATEGORICAL: u32 = 1 << 24;
 /// Missing type Zero: NaN and `|x| <= kZeroThreshold` take the default direction.
-pub(crate) const ZERO_MISSING: u32 = 1 << 26;
+pub(crate) const ZERO_MISSING: u32 = 1 << 25;
 /// LightGBM's `default_left` (used by missing type Zero).
-pub(crate) const DEFAULT_LEFT: u32 = 1 << 27;
+pub(crate) const DEFAULT_LEFT: u32 = 1 << 26;
+/// A NaN threshold where NaN goes left: -inf would not.
+pub(crate) const NAN_THRESHOLD: u32 = 1 << 27;
 /// Nodes the fast comparison cannot decide.
-pub(crate) const SPECIAL: u32 = CATEGORICAL | ZERO_MISSING;
+pub(crate) const SPECIAL: u32 = CATEGORICAL | ZERO_MISSING | NAN_THRESHOLD;
 /// Every flag a valid node may carry.
-pub(crate) const KNOWN_FLAGS: u32 = NAN_LEFT | CATEGORICAL | ZERO_MISSING | DEFAULT_LEFT;
+pub(crate) const KNOWN_FLAGS: u32 = SPECIAL | DEFAULT_LEFT;
 
 /// One tree node. The left child of an internal node is the next node; `right` is the forward
 /// offset of the right child, 0 on leaves, which makes a leaf its own successor: a walk may
@@ -39,7 +42,7 @@ pub(crate) struct Node {
     /// Threshold (numerical), category-set index (categorical, raw bits), or leaf value.
     pub value: f64,
     pub right: u32,
-    /// Feature (low 24 bits) and flags.
+    /// Input slot (low 24 bits) and flags.
     pub bits: u32,
 }
 
@@ -61,8 +64,16 @@ impl Node {
     }
 
     #[inline(always)]
+    pub fn slot(&self) -> usize {
+        (self.bits & SLOT_MASK) as usize
+    }
+
     pub fn feature(&self) -> usize {
-        (self.bits & FEATURE_MASK) as usize
+        self.slot() >> 1
+    }
+
+    pub fn nan_left(&self) -> bool {
+        self.bits & 1 != 0
     }
 
     pub fn is_leaf(&self) -> bool {
@@ -124,20 +135,20 @@ fn internal(tree: &TextTree, i: usize) -> Node {
         return Node {
             value: f64::from_bits(set as u64),
             right: 0,
-            bits: feature | CATEGORICAL,
+            bits: 2 * feature | CATEGORICAL,
         };
     }
     let default_left = dt & 2 != 0;
     let missing = (dt >> 2) & 3;
     let t = fold_zero(tree.threshold[i]);
-    let mut bits = feature;
     let nan_left = match missing {
         MISSING_NAN | MISSING_ZERO => default_left,
         // None (and undefined 3): NaN is compared as 0.0.
         _ => 0.0 <= t,
     };
-    if nan_left {
-        bits |= NAN_LEFT;
+    let mut bits = 2 * feature + nan_left as u32;
+    if nan_left && t.is_nan() {
+        bits |= NAN_THRESHOLD;
     }
     if missing == MISSING_ZERO {
         bits |= ZERO_MISSING;
@@ -150,6 +161,18 @@ fn internal(tree: &TextTree, i: usize) -> Node {
         right: 0,
         bits,
     }
+}
+
+/// Per tree, whether any node needs the slow decision.
+pub(crate) fn special_trees(tree_starts: &[u32], nodes: &[Node]) -> Vec<bool> {
+    tree_starts
+        .windows(2)
+        .map(|w| {
+            nodes[w[0] as usize..w[1] as usize]
+                .iter()
+                .any(|n| n.bits & SPECIAL != 0)
+        })
+        .collect()
 }
 
 /// The threshold that compares raw inputs the way `t` compares inputs after the C API zeroed

@@ -12,10 +12,11 @@ pub mod compiled;
 mod layout;
 mod objective;
 mod parse;
+mod walk;
 
 pub use objective::Objective;
 
-use layout::{Node, CATEGORICAL, DEFAULT_LEFT, NAN_LEFT, SPECIAL};
+use layout::{Node, CATEGORICAL};
 
 /// `kZeroThreshold` is declared `1e-35f` in LightGBM: a float, widened to double.
 const ZERO_THRESHOLD: f64 = 1e-35f32 as f64;
@@ -60,6 +61,8 @@ pub struct Model {
     tree_starts: Vec<u32>,
     /// Steps from each tree's root to its deepest leaf.
     depths: Vec<u32>,
+    /// Whether each tree has a node the fast comparison cannot decide (derived from `nodes`).
+    special: Vec<bool>,
     /// All trees' nodes (see [`layout`]), flattened for cache locality.
     nodes: Vec<Node>,
     /// Offsets into `cat_words`, one more than there are category sets.
@@ -128,23 +131,7 @@ impl Model {
     pub fn predict_raw_into(&self, row: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
         self.check(row.len(), 1, out.len())?;
         out.fill(0.0);
-        let k = self.num_outputs;
-        let n = self.num_trees();
-        // Trees are walked `LANES` at a time but their outputs are added in file order, so the
-        // sums are LightGBM's.
-        let mut first = 0;
-        while first < n {
-            let count = LANES.min(n - first);
-            // A short last group repeats its last tree; the extra values are dropped.
-            let trees: [usize; LANES] = std::array::from_fn(|l| first + l.min(count - 1));
-            let steps = trees.iter().map(|&t| self.depths[t]).max().unwrap_or(0);
-            let at = trees.map(|t| self.tree_starts[t] as usize);
-            let values = self.walk_trees(at, row, steps);
-            for (i, v) in values.iter().take(count).enumerate() {
-                out[(first + i) % k] += v;
-            }
-            first += count;
-        }
+        self.sum_trees(row, out);
         if self.average_output {
             self.average(out);
         }
@@ -173,28 +160,7 @@ impl Model {
         let n = rows.len() / nf;
         self.check(nf, n, out.len())?;
         out.fill(0.0);
-        // Blocks of rows small enough to stay in L1 while every tree walks them.
-        const BLOCK: usize = 64;
-        for (block, out_block) in rows.chunks(BLOCK * nf).zip(out.chunks_mut(BLOCK * k)) {
-            let len = block.len() / nf;
-            for (t, &start) in self.tree_starts[..self.num_trees()].iter().enumerate() {
-                let class = t % k;
-                let steps = self.depths[t];
-                let mut first = 0;
-                while first < len {
-                    let count = LANES.min(len - first);
-                    let r: [&[f64]; LANES] = std::array::from_fn(|l| {
-                        let at = (first + l.min(count - 1)) * nf;
-                        &block[at..at + nf]
-                    });
-                    let values = self.walk_rows(start as usize, r, steps);
-                    for (i, v) in values.iter().take(count).enumerate() {
-                        out_block[(first + i) * k + class] += v;
-                    }
-                    first += count;
-                }
-            }
-        }
+        self.sum_trees_batch(rows, out);
         for chunk in out.chunks_exact_mut(k) {
             if self.average_output {
                 self.average(chunk);
@@ -202,78 +168,6 @@ impl Model {
             self.finish(chunk);
         }
         Ok(())
-    }
-
-    /// Walks `LANES` trees for one row for `steps` levels and returns the leaves reached.
-    /// Leaves are their own successors, so lanes whose path is shorter simply stay put: no
-    /// per-lane branch, and the child select compiles to a conditional move.
-    #[inline(always)]
-    fn walk_trees(&self, mut at: [usize; LANES], row: &[f64], steps: u32) -> [f64; LANES] {
-        for _ in 0..steps {
-            for a in at.iter_mut() {
-                *a += self.step(*a, row);
-            }
-        }
-        at.map(|a| self.nodes[a].value)
-    }
-
-    /// Walks one tree for `LANES` rows.
-    #[inline(always)]
-    fn walk_rows(&self, start: usize, rows: [&[f64]; LANES], steps: u32) -> [f64; LANES] {
-        let mut at = [start; LANES];
-        for _ in 0..steps {
-            for (a, row) in at.iter_mut().zip(rows) {
-                *a += self.step(*a, row);
-            }
-        }
-        at.map(|a| self.nodes[a].value)
-    }
-
-    /// The offset from node `at` to where `row` goes next (0 on a leaf).
-    #[inline(always)]
-    fn step(&self, at: usize, row: &[f64]) -> usize {
-        let n = self.nodes[at];
-        let x = row[n.feature()];
-        let mut left = (x <= n.value) | (x.is_nan() & (n.bits & NAN_LEFT != 0));
-        if n.bits & SPECIAL != 0 {
-            left = self.special_decision(&n, x);
-        }
-        let right = n.right as usize;
-        if left {
-            (right != 0) as usize
-        } else {
-            right
-        }
-    }
-
-    /// Categorical splits and missing type Zero, as LightGBM's `CategoricalDecision` and
-    /// `NumericalDecision` decide them.
-    #[cold]
-    fn special_decision(&self, n: &Node, x: f64) -> bool {
-        if n.bits & CATEGORICAL == 0 {
-            // Missing type Zero: NaN counts as 0.0, and 0.0 (any `|x| <= kZeroThreshold`) is
-            // missing.
-            if x.is_nan() || x.abs() <= ZERO_THRESHOLD {
-                return n.bits & DEFAULT_LEFT != 0;
-            }
-            return x <= n.value;
-        }
-        if x.is_nan() {
-            return false;
-        }
-        // C++ `static_cast<int>` truncates; out-of-range values go right either way (negative
-        // there, past the bitset here). Inputs below kZeroThreshold truncate to 0 either way.
-        let cat = x as i32;
-        if cat < 0 {
-            return false;
-        }
-        let set = n.value.to_bits() as usize;
-        let (start, end) = (
-            self.cat_bounds[set] as usize,
-            self.cat_bounds[set + 1] as usize,
-        );
-        let word = (cat / 32) as usize;
-        word < end - start && (self.cat_words[start + word] >> (cat % 32)) & 1 == 1
     }
 
     fn check(&self, row_len: usize, rows: usize, out_len: usize) -> Result<(), ModelError> {

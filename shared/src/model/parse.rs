@@ -5,7 +5,7 @@
 //! at prediction time. Nothing is allocated from a number in the file; arrays are sized by the
 //! text they were parsed from.
 
-use super::layout::{append_tree, TextTree, MAX_FEATURES};
+use super::layout::{append_tree, special_trees, TextTree, MAX_FEATURES};
 use super::objective::Objective;
 use super::{Model, ModelError};
 use std::collections::HashMap;
@@ -76,7 +76,7 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
     if feature_names.len() > MAX_FEATURES {
         return Err(header_err(
             "max_feature_idx",
-            "more than 16777216 features are not supported",
+            "more than 8388608 features are not supported",
         ));
     }
     let feature_infos: Vec<&str> = header
@@ -116,6 +116,7 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
         num_iterations: 0,
         tree_starts: vec![0],
         depths: Vec::new(),
+        special: Vec::new(),
         nodes: Vec::new(),
         // Category sets are numbered across trees; consecutive sets share a bound.
         cat_bounds: vec![0],
@@ -185,6 +186,7 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
         ));
     }
     model.num_iterations = model.depths.len() / trees_per_iter;
+    model.special = special_trees(&model.tree_starts, &model.nodes);
     Ok(model)
 }
 

@@ -11,7 +11,7 @@
 //! | 4 | reserved, 0 |
 //! | 8 | payload length (`u64`) |
 //! | 32 | sha256 of the payload |
-//! | … | payload: `u32` model count, then per model: path, sha256 of its source text (32 bytes), features, outputs, objective (code `u8` + parameter `f64`), `average_output` (`u8`), iterations, feature names, categorical flags (`u8` each), tree starts, tree depths, nodes (`f64` value, `u32` right offset, `u32` feature + flags), category bounds and words. Strings are a `u32` length and UTF-8; arrays a `u32` count and their elements. |
+//! | … | payload: `u32` model count, then per model: path, sha256 of its source text (32 bytes), features, outputs, objective (code `u8` + parameter `f64`), `average_output` (`u8`), iterations, feature names, categorical flags (`u8` each), tree starts, tree depths, nodes (`f64` value, `u32` right offset, `u32` input slot + flags), category bounds and words. Strings are a `u32` length and UTF-8; arrays a `u32` count and their elements. |
 //!
 //! A file is refused (never read out of bounds, never a panic) on a wrong magic, an unknown
 //! layout version, a length or checksum that disagrees, truncation, trailing bytes, or any
@@ -19,7 +19,7 @@
 //! node list that is not a binary tree in pre-order, a recorded depth that is not the tree's,
 //! a category set that does not exist, unknown flag bits.
 
-use super::layout::{Node, CATEGORICAL, FEATURE_MASK, KNOWN_FLAGS, MAX_FEATURES};
+use super::layout::{special_trees, Node, CATEGORICAL, KNOWN_FLAGS, MAX_FEATURES, SLOT_MASK};
 use super::{Model, Objective};
 use sha2::{Digest, Sha256};
 
@@ -235,7 +235,8 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
         .collect();
     let cat_bounds = r.u32s()?;
     let cat_words = r.u32s()?;
-    let model = Model {
+    let mut model = Model {
+        special: Vec::new(),
         num_features,
         num_outputs,
         feature_names,
@@ -250,6 +251,7 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
         cat_words,
     };
     check_model(&model).map_err(bad)?;
+    model.special = special_trees(&model.tree_starts, &model.nodes);
     Ok(CompiledModel {
         path,
         source_sha256,
@@ -301,7 +303,7 @@ fn check_model(m: &Model) -> Result<(), String> {
         end.resize(n, 0usize);
         for i in (0..n).rev() {
             let node = &m.nodes[s + i];
-            let flags = node.bits & !FEATURE_MASK;
+            let flags = node.bits & !SLOT_MASK;
             if flags & !KNOWN_FLAGS != 0 {
                 return Err(format!("tree {t} node {i}: unknown flags {flags:#x}"));
             }

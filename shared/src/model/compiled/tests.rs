@@ -128,7 +128,7 @@ fn huge_counts_are_refused_without_allocating_for_them() {
 #[test]
 fn feature_out_of_range_is_refused() {
     let mut m = model();
-    m.nodes[0].bits = (m.nodes[0].bits & !FEATURE_MASK) | 2;
+    m.nodes[0].bits = (m.nodes[0].bits & !SLOT_MASK) | 4;
     assert!(inconsistent(m).contains("feature out of range"));
 }
 
