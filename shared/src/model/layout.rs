@@ -135,7 +135,7 @@ fn internal(tree: &TextTree, i: usize) -> Node {
         return Node {
             value: f64::from_bits(set as u64),
             right: 0,
-            bits: 2 * feature | CATEGORICAL,
+            bits: (2 * feature) | CATEGORICAL,
         };
     }
     let default_left = dt & 2 != 0;
