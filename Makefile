@@ -11,3 +11,4 @@ fmt:
 fuzz:
 	infra/scripts/fuzz.sh parse_model 120
 	infra/scripts/fuzz.sh request_bodies 120
+	infra/scripts/fuzz.sh compiled_model 120

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes one target for a while: `infra/scripts/fuzz.sh [parse_model|request_bodies] [seconds]`.
+# Fuzzes one target for a while:
+# `infra/scripts/fuzz.sh [parse_model|request_bodies|compiled_model] [seconds]`.
 # Seeds the corpus from the fixture models / the sample events' bodies, then runs libFuzzer
 # under AddressSanitizer (cargo-fuzz, nightly toolchain; both installed when missing).
 # Crashes land in fuzz/artifacts/<target>/ with the input that caused them.
@@ -24,7 +25,12 @@ for path in glob.glob("events/apigw-*.json"):
         open(os.path.join(out, os.path.basename(path) + ".body"), "w").write(body)
 PY
     ;;
-  *) echo "unknown target $target (parse_model, request_bodies)" >&2; exit 2 ;;
+  compiled_model)
+    # The fixture models compiled by the scorer itself (an ignored test writes them).
+    WARMSTART_FUZZ_SEEDS="$PWD/$corpus" cargo test -q -p warmstart-core --no-default-features \
+      --test compiled write_fuzz_seed_corpus -- --ignored >/dev/null
+    ;;
+  *) echo "unknown target $target (parse_model, request_bodies, compiled_model)" >&2; exit 2 ;;
 esac
 # The fuzz crate is outside the workspace; keep its sanitizer build apart from the main cache.
 CARGO_TARGET_DIR="$CARGO_TARGET_DIR/fuzz" cargo +nightly fuzz run "$target" "$corpus" -- \

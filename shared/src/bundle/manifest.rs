@@ -87,6 +87,17 @@ pub struct FileEntry {
     pub path: String,
     pub bytes: u64,
     pub sha256: String,
+    /// Set on the bundle's compiled models file (`models.wsc`). Loaders that read its layout
+    /// use it instead of parsing the text models; older loaders ignore the field and verify
+    /// the file like any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiled: Option<CompiledMarker>,
+}
+
+/// What a compiled models file is: the scorer layout it was written in.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CompiledMarker {
+    pub layout_version: u32,
 }
 
 impl FileEntry {
@@ -95,6 +106,17 @@ impl FileEntry {
             path: path.to_string(),
             bytes: content.len() as u64,
             sha256: sha256_hex(content),
+            compiled: None,
+        }
+    }
+
+    /// The entry of a compiled models file in the current layout.
+    pub fn describe_compiled(path: &str, content: &[u8]) -> Self {
+        FileEntry {
+            compiled: Some(CompiledMarker {
+                layout_version: crate::model::compiled::LAYOUT_VERSION,
+            }),
+            ..Self::describe(path, content)
         }
     }
 }
@@ -213,6 +235,14 @@ impl Manifest {
         self.files.iter().find(|f| f.path == path)
     }
 
+    /// The compiled models file this scorer can read, if the manifest lists one.
+    pub fn compiled_file(&self) -> Option<&FileEntry> {
+        self.files.iter().find(|f| {
+            f.compiled
+                .is_some_and(|c| c.layout_version == crate::model::compiled::LAYOUT_VERSION)
+        })
+    }
+
     /// Checks everything that can be checked without reading the model files.
     pub fn validate(&self) -> Result<(), BundleError> {
         let invalid = |m: String| Err(BundleError::Invalid(m));
@@ -258,11 +288,20 @@ impl Manifest {
             }
         }
         for o in &self.outputs {
-            if self.file(&o.model).is_none() {
-                return invalid(format!(
-                    "output `{}` names model `{}` which is not in files",
-                    o.code, o.model
-                ));
+            match self.file(&o.model) {
+                None => {
+                    return invalid(format!(
+                        "output `{}` names model `{}` which is not in files",
+                        o.code, o.model
+                    ))
+                }
+                Some(f) if f.compiled.is_some() => {
+                    return invalid(format!(
+                        "output `{}` names the compiled file `{}`; outputs name text models",
+                        o.code, o.model
+                    ))
+                }
+                Some(_) => {}
             }
         }
         for (k, v) in self.metrics.values() {

@@ -2,12 +2,14 @@
 //! and, written last, `manifest.json`. Loading verifies every listed file's size and sha256,
 //! parses every model with the native scorer and checks each model agrees with the manifest.
 
+mod compiled;
 mod manifest;
 mod source;
 
+pub use compiled::{compile_bundle, COMPILED_FALLBACK_METRIC};
 pub use manifest::{
-    sha256_hex, Feature, FileEntry, GoldenRow, Manifest, Metrics, ModelKind, Output, Rollout,
-    MANIFEST_FILE, MANIFEST_FORMAT, MIN_GOLDEN_ROWS,
+    sha256_hex, CompiledMarker, Feature, FileEntry, GoldenRow, Manifest, Metrics, ModelKind,
+    Output, Rollout, MANIFEST_FILE, MANIFEST_FORMAT, MIN_GOLDEN_ROWS,
 };
 pub use source::{write_bundle, BundleSource, DirSource, SourceError};
 
@@ -49,6 +51,13 @@ pub enum BundleError {
         expected: f64,
         got: f64,
     },
+    #[error("compiled models disagree with the text on {what}, output `{output}`: text {text:?}, compiled {compiled:?}")]
+    CompiledMismatch {
+        what: String,
+        output: String,
+        text: f64,
+        compiled: f64,
+    },
 }
 
 impl BundleError {
@@ -64,6 +73,7 @@ impl BundleError {
             BundleError::Model { .. } => "model_unparseable",
             BundleError::Incompatible { .. } => "model_incompatible",
             BundleError::GoldenMismatch { .. } => "golden_mismatch",
+            BundleError::CompiledMismatch { .. } => "compiled_mismatch",
         }
     }
 }
@@ -85,47 +95,79 @@ pub struct Bundle {
     /// True when every model yields one output and outputs map 1:1, in order, onto models,
     /// the recommender's shape: scoring writes straight into the caller's buffer.
     direct: bool,
+    compiled: bool,
 }
 
 impl Bundle {
     /// Reads `manifest.json` and every file it lists from `source`, concurrently, verifying
-    /// sizes and checksums, then parses and cross-checks the models.
+    /// sizes and checksums, then loads and cross-checks the models: from the compiled file
+    /// when the manifest lists one this scorer reads, else (or when that file is missing or
+    /// refused, which is logged and counted in `CompiledFallback`) by parsing the text models.
     pub async fn load<S: BundleSource>(source: &S) -> Result<Self, BundleError> {
         let manifest = Manifest::from_json(&source.read(MANIFEST_FILE).await?)?;
         manifest.validate()?;
-        let reads = manifest.files.iter().map(|f| async move {
-            let bytes = source.read(&f.path).await?;
-            verify_file(f, &bytes)?;
-            Ok::<_, BundleError>((f.path.clone(), bytes))
-        });
-        let files = futures::future::try_join_all(reads).await?;
+        let reads = manifest
+            .files
+            .iter()
+            .filter(|f| f.compiled.is_none())
+            .map(|f| async move {
+                let bytes = source.read(&f.path).await?;
+                verify_file(f, &bytes)?;
+                Ok::<_, BundleError>((f.path.clone(), bytes))
+            });
+        // The compiled file is an optimisation: failing to read it is a fallback, not an error.
+        let compiled = async {
+            match manifest.compiled_file() {
+                Some(f) => Some((f.path.clone(), source.read(&f.path).await)),
+                None => None,
+            }
+        };
+        let (files, compiled) = futures::join!(futures::future::try_join_all(reads), compiled);
+        let mut files = files?;
+        match compiled {
+            Some((path, Ok(bytes))) => files.push((path, bytes)),
+            Some((path, Err(e))) => compiled::fall_back(&path, &e.to_string()),
+            None => {}
+        }
         Self::from_parts(manifest, files)
     }
 
     /// Builds a bundle from a manifest and file contents already in memory (verified here).
+    /// A compiled file among `files` is used as [`Self::load`] uses it.
     pub fn from_parts(
         manifest: Manifest,
         files: Vec<(String, Vec<u8>)>,
     ) -> Result<Self, BundleError> {
         manifest.validate()?;
-        let mut models = Vec::new();
+        if manifest.compiled_file().is_none() {
+            // Written by a newer CLI for a newer scorer: the text models still serve.
+            if let Some(f) = manifest.files.iter().find(|f| f.compiled.is_some()) {
+                let version = f.compiled.map_or(0, |c| c.layout_version);
+                compiled::fall_back(&f.path, &format!("unknown layout version {version}"));
+            }
+        }
+        let mut from_compiled = manifest.compiled_file().and_then(|entry| {
+            let bytes = files.iter().find(|(p, _)| *p == entry.path).map(|(_, b)| b);
+            let Some(bytes) = bytes else {
+                compiled::fall_back(&entry.path, "not read");
+                return None;
+            };
+            compiled::models(&manifest, entry, bytes)
+                .map_err(|reason| compiled::fall_back(&entry.path, &reason))
+                .ok()
+        });
+        let compiled = from_compiled.is_some();
+        let mut models: Vec<Arc<Model>> = Vec::new();
         let mut model_paths: Vec<String> = Vec::new();
         let mut slots = Vec::with_capacity(manifest.outputs.len());
         for output in &manifest.outputs {
             let index = match model_paths.iter().position(|p| *p == output.model) {
                 Some(i) => i,
                 None => {
-                    let entry = manifest.file(&output.model).expect("validated");
-                    let bytes = files
-                        .iter()
-                        .find(|(p, _)| *p == output.model)
-                        .map(|(_, b)| b)
-                        .ok_or_else(|| SourceError::NotFound(output.model.clone()))?;
-                    verify_file(entry, bytes)?;
-                    let model = Model::parse_bytes(bytes).map_err(|source| BundleError::Model {
-                        path: output.model.clone(),
-                        source,
-                    })?;
+                    let model = match from_compiled.as_mut().and_then(|m| m.remove(&output.model)) {
+                        Some(model) => model,
+                        None => parse_text(&manifest, &files, &output.model)?,
+                    };
                     check_compatible(&manifest, &output.model, &model)?;
                     models.push(Arc::new(model));
                     model_paths.push(output.model.clone());
@@ -157,7 +199,13 @@ impl Bundle {
             model_paths,
             slots,
             direct,
+            compiled,
         })
+    }
+
+    /// Whether the models were loaded from the compiled file rather than parsed from text.
+    pub fn is_compiled(&self) -> bool {
+        self.compiled
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -261,6 +309,25 @@ impl Bundle {
         }
         Ok(self.manifest.golden.len())
     }
+}
+
+/// Verifies and parses one text model.
+fn parse_text(
+    manifest: &Manifest,
+    files: &[(String, Vec<u8>)],
+    path: &str,
+) -> Result<Model, BundleError> {
+    let entry = manifest.file(path).expect("validated");
+    let bytes = files
+        .iter()
+        .find(|(p, _)| p == path)
+        .map(|(_, b)| b)
+        .ok_or_else(|| SourceError::NotFound(path.to_string()))?;
+    verify_file(entry, bytes)?;
+    Model::parse_bytes(bytes).map_err(|source| BundleError::Model {
+        path: path.to_string(),
+        source,
+    })
 }
 
 fn verify_file(entry: &FileEntry, bytes: &[u8]) -> Result<(), BundleError> {

@@ -60,9 +60,14 @@ pub fn write_bundle(
     mut manifest: Manifest,
     files: &[(String, Vec<u8>)],
 ) -> std::io::Result<Manifest> {
+    // Entries are recomputed from the contents; what a file is (its compiled marker) is kept.
+    let marker = |path: &str| manifest.file(path).and_then(|f| f.compiled);
     manifest.files = files
         .iter()
-        .map(|(path, bytes)| FileEntry::describe(path, bytes))
+        .map(|(path, bytes)| FileEntry {
+            compiled: marker(path),
+            ..FileEntry::describe(path, bytes)
+        })
         .collect();
     for (path, bytes) in files {
         let full = dir.join(path);

@@ -171,3 +171,138 @@ fn manifest_json_round_trips_exact_floats() {
     assert_eq!(back, m);
     assert!(Model::parse(TINY).is_ok());
 }
+
+/// A bundle directory with its compiled file, as the CLI writes it.
+fn write_compiled(dir: &std::path::Path) -> Manifest {
+    let m = write(dir, manifest(1.0));
+    let files = vec![("models/tiny.txt".to_string(), TINY.as_bytes().to_vec())];
+    let (entry, bytes) = compile_bundle(&m, &files).unwrap();
+    let mut all = files;
+    all.push((entry.path.clone(), bytes));
+    let mut m = m;
+    m.files.push(entry);
+    write_bundle(dir, m, &all).unwrap()
+}
+
+#[tokio::test]
+async fn compiled_file_is_used_and_reproduces_the_golden_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_compiled(dir.path());
+    let entry = m.compiled_file().expect("listed with its marker");
+    assert_eq!(entry.path, "models.wsc");
+    let bundle = Bundle::load(&DirSource::new(dir.path())).await.unwrap();
+    assert!(bundle.is_compiled());
+    assert_eq!(bundle.verify_golden().unwrap(), MIN_GOLDEN_ROWS);
+}
+
+#[tokio::test]
+async fn missing_compiled_file_falls_back_to_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    write_compiled(dir.path());
+    std::fs::remove_file(dir.path().join("models.wsc")).unwrap();
+    let bundle = Bundle::load(&DirSource::new(dir.path())).await.unwrap();
+    assert!(!bundle.is_compiled());
+    assert_eq!(bundle.verify_golden().unwrap(), MIN_GOLDEN_ROWS);
+}
+
+#[tokio::test]
+async fn tampered_compiled_file_falls_back_to_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    write_compiled(dir.path());
+    let path = dir.path().join("models.wsc");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let bundle = Bundle::load(&DirSource::new(dir.path())).await.unwrap();
+    assert!(!bundle.is_compiled());
+    assert_eq!(bundle.verify_golden().unwrap(), MIN_GOLDEN_ROWS);
+}
+
+#[tokio::test]
+async fn compiled_file_the_scorer_refuses_falls_back_even_with_a_matching_sha256() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = write_compiled(dir.path());
+    // A file whose header claims another layout, listed with its true sha256.
+    let mut bytes = std::fs::read(dir.path().join("models.wsc")).unwrap();
+    bytes[8] = 9;
+    let files = vec![
+        ("models/tiny.txt".to_string(), TINY.as_bytes().to_vec()),
+        ("models.wsc".to_string(), bytes),
+    ];
+    m.files.retain(|f| f.path != "models.wsc");
+    m.files
+        .push(FileEntry::describe_compiled("models.wsc", &files[1].1));
+    write_bundle(dir.path(), m, &files).unwrap();
+    let bundle = Bundle::load(&DirSource::new(dir.path())).await.unwrap();
+    assert!(!bundle.is_compiled());
+}
+
+#[tokio::test]
+async fn unknown_compiled_layout_in_the_manifest_is_not_even_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = write_compiled(dir.path());
+    for f in m.files.iter_mut().filter(|f| f.compiled.is_some()) {
+        f.compiled = Some(CompiledMarker { layout_version: 99 });
+    }
+    std::fs::write(dir.path().join(MANIFEST_FILE), m.to_json()).unwrap();
+    std::fs::remove_file(dir.path().join("models.wsc")).unwrap();
+    let bundle = Bundle::load(&DirSource::new(dir.path())).await.unwrap();
+    assert!(!bundle.is_compiled());
+    assert_eq!(bundle.verify_golden().unwrap(), MIN_GOLDEN_ROWS);
+}
+
+#[test]
+fn compiled_file_of_another_text_version_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_compiled(dir.path());
+    let wsc = std::fs::read(dir.path().join("models.wsc")).unwrap();
+    // Same model, one more trailing newline: another sha256 than the one compiled.
+    let text = format!("{TINY}\n");
+    let mut m2 = m.clone();
+    m2.files[0] = FileEntry::describe("models/tiny.txt", text.as_bytes());
+    let files = vec![
+        ("models/tiny.txt".to_string(), text.into_bytes()),
+        ("models.wsc".to_string(), wsc),
+    ];
+    let bundle = Bundle::from_parts(m2, files).unwrap();
+    assert!(!bundle.is_compiled());
+}
+
+#[test]
+fn old_manifests_without_compiled_markers_still_read() {
+    let m = write(tempfile::tempdir().unwrap().path(), manifest(1.0));
+    let json = m.to_json();
+    assert!(!json.contains("compiled"));
+    let back = Manifest::from_json(json.as_bytes()).unwrap();
+    assert!(back.compiled_file().is_none());
+}
+
+#[test]
+fn compiled_marker_tolerates_fields_a_newer_cli_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write_compiled(dir.path());
+    let json = m.to_json().replace(
+        "\"layout_version\": 1",
+        "\"layout_version\": 1, \"endianness\": \"little\"",
+    );
+    assert_ne!(json, m.to_json());
+    assert_eq!(Manifest::from_json(json.as_bytes()).unwrap(), m);
+}
+
+#[test]
+fn outputs_cannot_name_the_compiled_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = write_compiled(dir.path());
+    m.outputs[0].model = "models.wsc".into();
+    assert_eq!(m.validate().unwrap_err().code(), "manifest_invalid");
+}
+
+#[test]
+fn compile_bundle_refuses_a_text_model_named_like_the_compiled_file() {
+    let mut m = manifest(1.0);
+    m.outputs[0].model = "models.wsc".into();
+    m.files = vec![FileEntry::describe("models.wsc", TINY.as_bytes())];
+    let files = vec![("models.wsc".to_string(), TINY.as_bytes().to_vec())];
+    assert!(compile_bundle(&m, &files).is_err());
+}

@@ -1,24 +1,27 @@
 //! Native LightGBM scorer: parses LightGBM text models and predicts bit-identically to
 //! LightGBM's C API (`LGBM_BoosterPredictForMat`, normal or raw score).
 //!
-//! Bit-identity comes from replaying LightGBM's exact rules: inputs with `|x| <= 1e-35f` become
-//! 0.0 (the C API's dense-row conversion), `NumericalDecision`/`CategoricalDecision` as in
-//! `tree.h`, trees summed per iteration in file order in f64, `average_output` division by the
-//! iteration count, then the objective's `ConvertOutput`.
+//! Bit-identity comes from replaying LightGBM's exact rules: inputs with `|x| <= 1e-35f` read as
+//! 0.0 (the C API's dense-row conversion, folded into the thresholds: see [`layout`]),
+//! `NumericalDecision`/`CategoricalDecision` as in `tree.h`, trees summed per iteration in file
+//! order in f64, `average_output` division by the iteration count, then the objective's
+//! `ConvertOutput`. [`compiled`] stores the same scoring layout in a binary file that loads
+//! without text parsing.
 
+pub mod compiled;
+mod layout;
 mod objective;
 mod parse;
+mod walk;
 
 pub use objective::Objective;
 
+use layout::{Node, CATEGORICAL};
+
 /// `kZeroThreshold` is declared `1e-35f` in LightGBM: a float, widened to double.
 const ZERO_THRESHOLD: f64 = 1e-35f32 as f64;
-const CATEGORICAL: u8 = 1;
-const DEFAULT_LEFT: u8 = 2;
-const MISSING_ZERO: u8 = 1;
-const MISSING_NAN: u8 = 2;
-/// Trees walked together in single-row prediction.
-const LANES: usize = 4;
+/// Trees (single row) or rows (batch) walked together: independent chains the CPU overlaps.
+const LANES: usize = 8;
 
 /// Errors from loading a model or from mismatched buffers at prediction time.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -43,32 +46,9 @@ pub enum ModelError {
     OutputCount { expected: usize, got: usize },
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Node {
-    threshold: f64,
-    feature: u32,
-    /// Absolute node index when `>= 0`; `!leaf` (tree-relative) when negative.
-    left: i32,
-    right: i32,
-    /// bit 0 categorical, bit 1 default-left, bits 2-3 missing type.
-    flags: u8,
-    /// Index of this node's category set within its tree (categorical nodes only).
-    cat: u32,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct TreeRef {
-    node_base: u32,
-    leaf_base: u32,
-    cat_base: u32,
-    num_leaves: u32,
-    /// LightGBM only honours categorical flags in trees with `num_cat > 0`.
-    has_cat: bool,
-}
-
 /// A parsed LightGBM model. Immutable after load, so `Send + Sync` and shareable across
 /// threads and requests; prediction allocates nothing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     num_features: usize,
     num_outputs: usize,
@@ -77,11 +57,15 @@ pub struct Model {
     objective: Objective,
     average_output: bool,
     num_iterations: usize,
-    trees: Vec<TreeRef>,
-    /// All trees' internal nodes, flattened for cache locality.
+    /// First node of each tree, in file order, then the end of the last tree.
+    tree_starts: Vec<u32>,
+    /// Steps from each tree's root to its deepest leaf.
+    depths: Vec<u32>,
+    /// Whether each tree has a node the fast comparison cannot decide (derived from `nodes`).
+    special: Vec<bool>,
+    /// All trees' nodes (see [`layout`]), flattened for cache locality.
     nodes: Vec<Node>,
-    leaf_values: Vec<f64>,
-    /// Absolute offsets into `cat_words`, `num_cat + 1` per tree.
+    /// Offsets into `cat_words`, one more than there are category sets.
     cat_bounds: Vec<u32>,
     cat_words: Vec<u32>,
 }
@@ -120,11 +104,19 @@ impl Model {
     }
 
     pub fn num_trees(&self) -> usize {
-        self.trees.len()
+        self.depths.len()
     }
 
     pub fn num_iterations(&self) -> usize {
         self.num_iterations
+    }
+
+    /// (feature, threshold) of every numerical split: the values a row's path turns on.
+    pub(crate) fn split_values(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.nodes
+            .iter()
+            .filter(|n| !n.is_leaf() && n.bits & CATEGORICAL == 0)
+            .map(|n| (n.feature(), n.value))
     }
 
     /// Predicts one row into `out` (length [`Self::num_outputs`]), with the objective's output
@@ -139,68 +131,11 @@ impl Model {
     pub fn predict_raw_into(&self, row: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
         self.check(row.len(), 1, out.len())?;
         out.fill(0.0);
-        let k = self.num_outputs;
-        // Four trees walked in lockstep give the CPU independent chains to overlap; their
-        // outputs are still added in file order, so sums are unchanged.
-        let mut groups = self.trees.chunks_exact(LANES);
-        let mut i = 0;
-        for group in &mut groups {
-            let trees = [&group[0], &group[1], &group[2], &group[3]];
-            for v in self.walk_lanes(trees, [row; LANES]) {
-                out[i % k] += v;
-                i += 1;
-            }
-        }
-        for tree in groups.remainder() {
-            out[i % k] += self.tree_output(tree, row);
-            i += 1;
-        }
+        self.sum_trees(row, out);
         if self.average_output {
             self.average(out);
         }
         Ok(())
-    }
-
-    /// Walks `LANES` independent (tree, row) pairs in lockstep and returns their leaf values.
-    #[inline]
-    fn walk_lanes(&self, trees: [&TreeRef; LANES], rows: [&[f64]; LANES]) -> [f64; LANES] {
-        let mut node = [0i32; LANES];
-        for (n, t) in node.iter_mut().zip(trees) {
-            // A single-leaf tree starts at its leaf 0 (`!0`).
-            *n = if t.num_leaves == 1 {
-                !0
-            } else {
-                t.node_base as i32
-            };
-        }
-        loop {
-            let mut active = false;
-            for ((n, t), row) in node.iter_mut().zip(trees).zip(rows) {
-                if *n >= 0 {
-                    *n = self.step(t, *n, row);
-                    active = true;
-                }
-            }
-            if !active {
-                break;
-            }
-        }
-        let mut values = [0.0; LANES];
-        for ((v, n), t) in values.iter_mut().zip(node).zip(trees) {
-            *v = self.leaf_values[t.leaf_base as usize + !n as usize];
-        }
-        values
-    }
-
-    #[inline(always)]
-    fn step(&self, tree: &TreeRef, node: i32, row: &[f64]) -> i32 {
-        let n = &self.nodes[node as usize];
-        let fval = read(row, n);
-        if tree.has_cat && n.flags & CATEGORICAL != 0 {
-            self.categorical_decision(tree, n, fval)
-        } else {
-            numerical_decision(n, fval)
-        }
     }
 
     /// Convenience single-row prediction that allocates its result.
@@ -225,26 +160,7 @@ impl Model {
         let n = rows.len() / nf;
         self.check(nf, n, out.len())?;
         out.fill(0.0);
-        // Blocks of rows small enough to stay in L1 while every tree walks them; within a block
-        // each row still sums its trees in file order.
-        const BLOCK: usize = 64;
-        for (block, out_block) in rows.chunks(BLOCK * nf).zip(out.chunks_mut(BLOCK * k)) {
-            for (i, tree) in self.trees.iter().enumerate() {
-                let class = i % k;
-                let mut rows = block.chunks_exact(LANES * nf);
-                let mut outs = out_block.chunks_exact_mut(LANES * k);
-                for (quad, o) in (&mut rows).zip(&mut outs) {
-                    let r: [&[f64]; LANES] = std::array::from_fn(|j| &quad[j * nf..(j + 1) * nf]);
-                    for (j, v) in self.walk_lanes([tree; LANES], r).into_iter().enumerate() {
-                        o[j * k + class] += v;
-                    }
-                }
-                let rest = rows.remainder().chunks_exact(nf);
-                for (row, o) in rest.zip(outs.into_remainder().chunks_exact_mut(k)) {
-                    o[class] += self.tree_output(tree, row);
-                }
-            }
-        }
+        self.sum_trees_batch(rows, out);
         for chunk in out.chunks_exact_mut(k) {
             if self.average_output {
                 self.average(chunk);
@@ -281,96 +197,6 @@ impl Model {
     #[inline]
     fn finish(&self, out: &mut [f64]) {
         self.objective.convert(out);
-    }
-
-    #[inline]
-    fn tree_output(&self, tree: &TreeRef, row: &[f64]) -> f64 {
-        let leaf_base = tree.leaf_base as usize;
-        if tree.num_leaves == 1 {
-            return self.leaf_values[leaf_base];
-        }
-        let mut node = tree.node_base as i32;
-        if tree.has_cat {
-            loop {
-                let n = &self.nodes[node as usize];
-                let fval = read(row, n);
-                node = if n.flags & CATEGORICAL != 0 {
-                    self.categorical_decision(tree, n, fval)
-                } else {
-                    numerical_decision(n, fval)
-                };
-                if node < 0 {
-                    return self.leaf_values[leaf_base + !node as usize];
-                }
-            }
-        }
-        // LightGBM ignores categorical flags in trees without category sets.
-        loop {
-            let n = &self.nodes[node as usize];
-            node = numerical_decision(n, read(row, n));
-            if node < 0 {
-                return self.leaf_values[leaf_base + !node as usize];
-            }
-        }
-    }
-
-    #[inline]
-    fn categorical_decision(&self, tree: &TreeRef, n: &Node, fval: f64) -> i32 {
-        if fval.is_nan() {
-            return n.right;
-        }
-        // C++ `static_cast<int>` truncates; out-of-range values land on the right either way
-        // (negative there, past the bitset here).
-        let cat = fval as i32;
-        if cat < 0 {
-            return n.right;
-        }
-        let b = (tree.cat_base + n.cat) as usize;
-        let (start, end) = (self.cat_bounds[b] as usize, self.cat_bounds[b + 1] as usize);
-        let word = (cat / 32) as usize;
-        if word < end - start && (self.cat_words[start + word] >> (cat % 32)) & 1 == 1 {
-            n.left
-        } else {
-            n.right
-        }
-    }
-}
-
-/// The C API drops `|x| <= kZeroThreshold` from dense rows; absent features read as 0.0.
-#[inline(always)]
-fn read(row: &[f64], n: &Node) -> f64 {
-    let raw = row[n.feature as usize];
-    if raw.abs() <= ZERO_THRESHOLD {
-        0.0
-    } else {
-        raw
-    }
-}
-
-#[inline(always)]
-fn numerical_decision(n: &Node, mut fval: f64) -> i32 {
-    let missing = (n.flags >> 2) & 3;
-    if !fval.is_nan() && missing != MISSING_ZERO {
-        // The common case: a number on a split whose missing type is not Zero. A branch (not a
-        // branch-free select) measured faster: speculation overlaps the next node's load.
-        return if fval <= n.threshold { n.left } else { n.right };
-    }
-    if fval.is_nan() && missing != MISSING_NAN {
-        fval = 0.0;
-    }
-    if (missing == MISSING_ZERO && (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&fval))
-        || (missing == MISSING_NAN && fval.is_nan())
-    {
-        return if n.flags & DEFAULT_LEFT != 0 {
-            n.left
-        } else {
-            n.right
-        };
-    }
-    if fval <= n.threshold {
-        n.left
-    } else {
-        n.right
     }
 }
 

@@ -81,6 +81,39 @@ impl Objective {
         Ok(objective)
     }
 
+    /// A stable code and parameter for the compiled format (see `compiled`).
+    pub(crate) fn to_code(self) -> (u8, f64) {
+        match self {
+            Objective::Identity => (0, 0.0),
+            Objective::SignedSquare => (1, 0.0),
+            Objective::Sigmoid(s) => (2, s),
+            Objective::CrossEntropy => (3, 0.0),
+            Objective::CrossEntropyLambda => (4, 0.0),
+            Objective::Exp => (5, 0.0),
+            Objective::Softmax => (6, 0.0),
+            Objective::OvaSigmoid(s) => (7, s),
+        }
+    }
+
+    /// The inverse of [`Self::to_code`]; `None` for unknown codes, a sigmoid that is not a
+    /// positive finite number, or an objective that disagrees with `num_outputs`.
+    pub(crate) fn from_code(code: u8, param: f64, num_outputs: usize) -> Option<Self> {
+        let sigmoid = (param > 0.0 && param.is_finite()).then_some(param);
+        let objective = match code {
+            0 => Objective::Identity,
+            1 => Objective::SignedSquare,
+            2 => Objective::Sigmoid(sigmoid?),
+            3 => Objective::CrossEntropy,
+            4 => Objective::CrossEntropyLambda,
+            5 => Objective::Exp,
+            6 => Objective::Softmax,
+            7 => Objective::OvaSigmoid(sigmoid?),
+            _ => return None,
+        };
+        let multi = matches!(objective, Objective::Softmax | Objective::OvaSigmoid(_));
+        (multi || num_outputs == 1).then_some(objective)
+    }
+
     /// Converts raw scores in place. `out.len()` is the number of outputs.
     #[inline]
     pub(crate) fn convert(self, out: &mut [f64]) {
@@ -201,6 +234,26 @@ mod tests {
             .unwrap()
             .convert(&mut v);
         assert_eq!(v, [-9.0, 0.0, 4.0]);
+    }
+
+    #[test]
+    fn every_objective_round_trips_through_its_code() {
+        for (o, k) in [
+            (Objective::Identity, 1),
+            (Objective::SignedSquare, 1),
+            (Objective::Sigmoid(0.7), 1),
+            (Objective::CrossEntropy, 1),
+            (Objective::CrossEntropyLambda, 1),
+            (Objective::Exp, 1),
+            (Objective::Softmax, 3),
+            (Objective::OvaSigmoid(1.5), 3),
+        ] {
+            let (code, param) = o.to_code();
+            assert_eq!(Objective::from_code(code, param, k), Some(o));
+        }
+        assert_eq!(Objective::from_code(2, -1.0, 1), None);
+        assert_eq!(Objective::from_code(0, 0.0, 2), None);
+        assert_eq!(Objective::from_code(99, 0.0, 1), None);
     }
 
     #[test]

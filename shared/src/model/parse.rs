@@ -5,8 +5,9 @@
 //! at prediction time. Nothing is allocated from a number in the file; arrays are sized by the
 //! text they were parsed from.
 
+use super::layout::{append_tree, special_trees, TextTree, MAX_FEATURES};
 use super::objective::Objective;
-use super::{Model, ModelError, Node, TreeRef, CATEGORICAL, DEFAULT_LEFT};
+use super::{Model, ModelError};
 use std::collections::HashMap;
 
 /// LightGBM's own cap on `num_leaves`.
@@ -72,6 +73,12 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
             "count disagrees with max_feature_idx",
         ));
     }
+    if feature_names.len() > MAX_FEATURES {
+        return Err(header_err(
+            "max_feature_idx",
+            "more than 8388608 features are not supported",
+        ));
+    }
     let feature_infos: Vec<&str> = header
         .get("feature_infos")
         .ok_or_else(|| header_err("feature_infos", "missing"))?
@@ -107,10 +114,12 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
         objective,
         average_output,
         num_iterations: 0,
-        trees: Vec::new(),
+        tree_starts: vec![0],
+        depths: Vec::new(),
+        special: Vec::new(),
         nodes: Vec::new(),
-        leaf_values: Vec::new(),
-        cat_bounds: Vec::new(),
+        // Category sets are numbered across trees; consecutive sets share a bound.
+        cat_bounds: vec![0],
         cat_words: Vec::new(),
     };
 
@@ -131,7 +140,7 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
                 reason: format!("expected `Tree=` or `end of trees`, found `{}`", clip(line)),
             });
         };
-        if index.parse::<usize>().ok() != Some(model.trees.len()) {
+        if index.parse::<usize>().ok() != Some(model.depths.len()) {
             return Err(ModelError::Format {
                 line: lineno + 1,
                 reason: format!("tree index `{}` out of sequence", clip(index)),
@@ -151,7 +160,7 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
             return Err(ModelError::LinearTree);
         }
         add_tree(&mut model, &fields).map_err(|reason| ModelError::Tree {
-            tree: model.trees.len(),
+            tree: model.depths.len(),
             reason,
         })?;
     }
@@ -163,20 +172,21 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
         return Err(ModelError::LinearTree);
     }
     if let Some(n) = declared_trees {
-        if n != model.trees.len() {
+        if n != model.depths.len() {
             return Err(header_err(
                 "tree_sizes",
                 "count disagrees with the trees present",
             ));
         }
     }
-    if model.trees.is_empty() || !model.trees.len().is_multiple_of(trees_per_iter) {
+    if model.depths.is_empty() || !model.depths.len().is_multiple_of(trees_per_iter) {
         return Err(header_err(
             "tree_sizes",
             "tree count must be a positive multiple of num_tree_per_iteration",
         ));
     }
-    model.num_iterations = model.trees.len() / trees_per_iter;
+    model.num_iterations = model.depths.len() / trees_per_iter;
+    model.special = special_trees(&model.tree_starts, &model.nodes);
     Ok(model)
 }
 
@@ -189,96 +199,77 @@ fn add_tree(model: &mut Model, f: &HashMap<&str, &str>) -> Result<(), String> {
     let num_cat: usize = parse_scalar(get("num_cat")?, "num_cat")?;
     let leaf_values: Vec<f64> = parse_array(get("leaf_value")?, num_leaves, "leaf_value")?;
     let internal = num_leaves - 1;
-    if model.nodes.len() + internal > MAX_TOTAL_NODES {
+    if model.nodes.len() + internal + num_leaves > MAX_TOTAL_NODES {
         return Err("model too large".into());
     }
+    let cat_base = (model.cat_bounds.len() - 1) as u32;
+    let mut tree = TextTree {
+        left: &[],
+        right: &[],
+        feature: &[],
+        threshold: &[],
+        decision: &[],
+        leaf_values: &leaf_values,
+        has_cat: false,
+        cat_base,
+    };
+    if internal == 0 {
+        model.depths.push(append_tree(&mut model.nodes, &tree));
+        model.tree_starts.push(model.nodes.len() as u32);
+        return Ok(());
+    }
+    let left: Vec<i32> = parse_array(get("left_child")?, internal, "left_child")?;
+    let right: Vec<i32> = parse_array(get("right_child")?, internal, "right_child")?;
+    let feature: Vec<usize> = parse_array(get("split_feature")?, internal, "split_feature")?;
+    let threshold: Vec<f64> = parse_array(get("threshold")?, internal, "threshold")?;
+    let decision: Vec<i8> = match f.get("decision_type") {
+        Some(v) => parse_array(v, internal, "decision_type")?,
+        None => vec![0; internal],
+    };
+    check_structure(&left, &right, num_leaves)?;
 
-    let tree = TreeRef {
-        node_base: model.nodes.len() as u32,
-        leaf_base: model.leaf_values.len() as u32,
-        cat_base: model.cat_bounds.len() as u32,
-        num_leaves: num_leaves as u32,
-        has_cat: num_cat > 0,
+    let (bounds, words) = if num_cat > 0 {
+        let bounds: Vec<u32> = parse_array(get("cat_boundaries")?, num_cat + 1, "cat_boundaries")?;
+        let total = *bounds.last().unwrap_or(&0) as usize;
+        let words: Vec<u32> = parse_array(get("cat_threshold")?, total, "cat_threshold")?;
+        if bounds[0] != 0 || bounds.windows(2).any(|w| w[0] > w[1]) {
+            return Err("cat_boundaries must start at 0 and not decrease".into());
+        }
+        (bounds, words)
+    } else {
+        (Vec::new(), Vec::new())
     };
 
-    if internal > 0 {
-        let left: Vec<i32> = parse_array(get("left_child")?, internal, "left_child")?;
-        let right: Vec<i32> = parse_array(get("right_child")?, internal, "right_child")?;
-        let feature: Vec<usize> = parse_array(get("split_feature")?, internal, "split_feature")?;
-        let threshold: Vec<f64> = parse_array(get("threshold")?, internal, "threshold")?;
-        let decision: Vec<i8> = match f.get("decision_type") {
-            Some(v) => parse_array(v, internal, "decision_type")?,
-            None => vec![0; internal],
-        };
-        check_structure(&left, &right, num_leaves)?;
-
-        let (bounds, words) = if num_cat > 0 {
-            let bounds: Vec<u32> =
-                parse_array(get("cat_boundaries")?, num_cat + 1, "cat_boundaries")?;
-            let total = *bounds.last().unwrap_or(&0) as usize;
-            let words: Vec<u32> = parse_array(get("cat_threshold")?, total, "cat_threshold")?;
-            if bounds[0] != 0 || bounds.windows(2).any(|w| w[0] > w[1]) {
-                return Err("cat_boundaries must start at 0 and not decrease".into());
-            }
-            (bounds, words)
-        } else {
-            (Vec::new(), Vec::new())
-        };
-
-        for i in 0..internal {
-            if feature[i] >= model.num_features {
+    for i in 0..internal {
+        if feature[i] >= model.num_features {
+            return Err(format!(
+                "split_feature {} out of range (model has {} features)",
+                feature[i], model.num_features
+            ));
+        }
+        if num_cat > 0 && decision[i] & 1 != 0 {
+            let t = threshold[i];
+            if !(t >= 0.0 && t < num_cat as f64 && t.fract() == 0.0) {
                 return Err(format!(
-                    "split_feature {} out of range (model has {} features)",
-                    feature[i], model.num_features
+                    "categorical threshold {t} is not a category set index"
                 ));
             }
-            let flags = decision[i] as u8;
-            let categorical = num_cat > 0 && flags & CATEGORICAL != 0;
-            let mut cat = 0u32;
-            if categorical {
-                let t = threshold[i];
-                if !(t >= 0.0 && t < num_cat as f64 && t.fract() == 0.0) {
-                    return Err(format!(
-                        "categorical threshold {t} is not a category set index"
-                    ));
-                }
-                cat = t as u32;
-            }
-            model.nodes.push(Node {
-                threshold: threshold[i],
-                feature: feature[i] as u32,
-                left: child(left[i], tree.node_base),
-                right: child(right[i], tree.node_base),
-                flags: (flags & (CATEGORICAL | DEFAULT_LEFT)) | (missing_type(flags) << 2),
-                cat,
-            });
         }
-        let word_base = model.cat_words.len() as u32;
-        model.cat_words.extend(words);
-        model
-            .cat_bounds
-            .extend(bounds.into_iter().map(|b| word_base + b));
     }
-    model.leaf_values.extend(leaf_values);
-    model.trees.push(tree);
+    tree.left = &left;
+    tree.right = &right;
+    tree.feature = &feature;
+    tree.threshold = &threshold;
+    tree.decision = &decision;
+    tree.has_cat = num_cat > 0;
+    model.depths.push(append_tree(&mut model.nodes, &tree));
+    model.tree_starts.push(model.nodes.len() as u32);
+    let word_base = model.cat_words.len() as u32;
+    model.cat_words.extend(words);
+    model
+        .cat_bounds
+        .extend(bounds.into_iter().skip(1).map(|b| word_base + b));
     Ok(())
-}
-
-/// Children are stored absolute for internal nodes; leaves stay `!leaf` (negative).
-fn child(c: i32, node_base: u32) -> i32 {
-    if c >= 0 {
-        c + node_base as i32
-    } else {
-        c
-    }
-}
-
-/// Missing type 3 is undefined in LightGBM and behaves like None there.
-fn missing_type(flags: u8) -> u8 {
-    match (flags >> 2) & 3 {
-        3 => 0,
-        m => m,
-    }
 }
 
 /// The tree must be a proper binary tree rooted at node 0: every internal node and every leaf

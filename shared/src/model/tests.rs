@@ -4,7 +4,7 @@ use super::*;
 
 /// One tree, one numerical split on f0 at 1.5 (NaN missing, default left) whose right child
 /// splits categorically on f1 with categories {1, 3, 33}.
-const MODEL: &str = "tree
+pub(super) const MODEL: &str = "tree
 version=v4
 num_class=1
 num_tree_per_iteration=1

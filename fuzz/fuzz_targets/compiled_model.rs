@@ -1,0 +1,33 @@
+//! Any bytes given to the compiled-model loader load or are refused cleanly; a model that
+//! loads predicts edge-case rows, single and batched, without panicking. A checksum guards
+//! every real file, so most inputs are also tried as a payload inside a valid header: that is
+//! what reaches the index checks. Run: `infra/scripts/fuzz.sh compiled_model` (seed corpus:
+//! the fixture models compiled, written by the ignored `write_fuzz_seed_corpus` test).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use warmstart_core::model::compiled;
+
+fuzz_target!(|data: &[u8]| {
+    for file in [data.to_vec(), compiled::frame(data.get(56..).unwrap_or(&[]))] {
+        let Ok(models) = compiled::load(&file) else {
+            continue;
+        };
+        for m in models {
+            let model = m.model;
+            let nf = model.num_features();
+            if nf > 10_000 {
+                continue;
+            }
+            let mut out = vec![0.0; model.num_outputs()];
+            let mut rows = Vec::new();
+            for v in [f64::NAN, 0.0, -1.0, 1.0, 1e300, f64::INFINITY, 3e9, 1e-40, 33.0] {
+                let row = vec![v; nf];
+                model.predict_into(&row, &mut out).expect("widths match");
+                rows.extend(row);
+            }
+            let mut batch = vec![0.0; 9 * model.num_outputs()];
+            model.predict_batch_into(&rows, &mut batch).expect("widths match");
+        }
+    }
+});

@@ -1,0 +1,196 @@
+//! The tree walks behind prediction. `LANES` independent walks (eight trees for one row, or one
+//! tree for eight rows) advance together, one level per step, with no per-lane branch: a leaf
+//! is its own successor, so a lane that arrives early stays put, and the child is chosen with a
+//! select, not a jump. The group stops when no lane moved. Outputs are added in file order, so
+//! sums are LightGBM's.
+
+use super::layout::{Node, CATEGORICAL, DEFAULT_LEFT, SPECIAL, ZERO_MISSING};
+use super::{Model, LANES, ZERO_THRESHOLD};
+
+/// Rows up to this wide are expanded on the stack for single-row prediction.
+const STACK_FEATURES: usize = 256;
+/// Rows expanded at a time in batch prediction: the block stays in L1 while every tree walks it.
+const BLOCK: usize = 32;
+
+/// A row as nodes read it: slot `2f` is feature `f` as given, slot `2f + 1` the same with NaN
+/// replaced by -inf (see [`super::layout`]).
+trait Input {
+    fn slot(&self, slot: usize) -> f64;
+    /// The raw value, for the slow decisions.
+    fn raw(&self, slot: usize) -> f64;
+}
+
+/// A row expanded into both copies, interleaved.
+struct Expanded<'a>(&'a [f64]);
+
+impl Input for Expanded<'_> {
+    #[inline(always)]
+    fn slot(&self, slot: usize) -> f64 {
+        self.0[slot]
+    }
+    fn raw(&self, slot: usize) -> f64 {
+        self.0[slot & !1]
+    }
+}
+
+/// A row too wide to expand: the substitution happens at each read.
+struct Raw<'a>(&'a [f64]);
+
+impl Input for Raw<'_> {
+    #[inline(always)]
+    fn slot(&self, slot: usize) -> f64 {
+        let x = self.0[slot >> 1];
+        if slot & 1 != 0 && x.is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            x
+        }
+    }
+    fn raw(&self, slot: usize) -> f64 {
+        self.0[slot >> 1]
+    }
+}
+
+fn expand(row: &[f64], into: &mut [f64]) {
+    for (x, pair) in row.iter().zip(into.chunks_exact_mut(2)) {
+        pair[0] = *x;
+        pair[1] = if x.is_nan() { f64::NEG_INFINITY } else { *x };
+    }
+}
+
+impl Model {
+    /// Adds every tree's output for `row` into `out` (zeroed, `num_outputs` long).
+    pub(super) fn sum_trees(&self, row: &[f64], out: &mut [f64]) {
+        if row.len() <= STACK_FEATURES {
+            let mut buf = [0.0; 2 * STACK_FEATURES];
+            expand(row, &mut buf);
+            self.sum_trees_with(&Expanded(&buf[..2 * row.len()]), out);
+        } else {
+            self.sum_trees_with(&Raw(row), out);
+        }
+    }
+
+    fn sum_trees_with<I: Input>(&self, input: &I, out: &mut [f64]) {
+        let k = self.num_outputs;
+        let n = self.num_trees();
+        let mut first = 0;
+        while first < n {
+            let count = LANES.min(n - first);
+            // A short last group repeats its last tree; the extra values are dropped.
+            let trees: [usize; LANES] = std::array::from_fn(|l| first + l.min(count - 1));
+            let steps = trees.iter().map(|&t| self.depths[t]).max().unwrap_or(0);
+            let special = trees.iter().any(|&t| self.special[t]);
+            let at = trees.map(|t| self.tree_starts[t] as usize);
+            let inputs = [input; LANES];
+            let at = if special {
+                self.walk::<I, true>(at, inputs, steps)
+            } else {
+                self.walk::<I, false>(at, inputs, steps)
+            };
+            for (i, a) in at.iter().take(count).enumerate() {
+                out[(first + i) % k] += self.nodes[*a].value;
+            }
+            first += count;
+        }
+    }
+
+    /// Adds every tree's output for each row (row-major, `num_features` wide) into `out`
+    /// (zeroed, `num_outputs` per row). Tree-major within blocks of rows.
+    pub(super) fn sum_trees_batch(&self, rows: &[f64], out: &mut [f64]) {
+        let nf = self.num_features;
+        let k = self.num_outputs;
+        let mut buf = vec![0.0; BLOCK * 2 * nf];
+        for (block, out_block) in rows.chunks(BLOCK * nf).zip(out.chunks_mut(BLOCK * k)) {
+            let len = block.len() / nf;
+            for (row, into) in block.chunks_exact(nf).zip(buf.chunks_exact_mut(2 * nf)) {
+                expand(row, into);
+            }
+            let inputs: [Expanded; BLOCK] =
+                std::array::from_fn(|r| Expanded(&buf[(r * 2 * nf)..(r + 1) * 2 * nf]));
+            for t in 0..self.num_trees() {
+                let class = t % k;
+                let start = self.tree_starts[t] as usize;
+                let steps = self.depths[t];
+                let mut first = 0;
+                while first < len {
+                    let count = LANES.min(len - first);
+                    let lanes: [&Expanded; LANES] =
+                        std::array::from_fn(|l| &inputs[first + l.min(count - 1)]);
+                    let at = if self.special[t] {
+                        self.walk::<Expanded, true>([start; LANES], lanes, steps)
+                    } else {
+                        self.walk::<Expanded, false>([start; LANES], lanes, steps)
+                    };
+                    for (i, a) in at.iter().take(count).enumerate() {
+                        out_block[(first + i) * k + class] += self.nodes[*a].value;
+                    }
+                    first += count;
+                }
+            }
+        }
+    }
+
+    /// Walks each lane from its node for at most `steps` levels; returns the leaves reached.
+    #[inline(always)]
+    fn walk<I: Input, const SLOW: bool>(
+        &self,
+        mut at: [usize; LANES],
+        input: [&I; LANES],
+        steps: u32,
+    ) -> [usize; LANES] {
+        for _ in 0..steps {
+            let mut moved = 0;
+            for (a, input) in at.iter_mut().zip(input) {
+                let n = self.nodes[*a];
+                let mut left = input.slot(n.slot()) <= n.value;
+                if SLOW && n.bits & SPECIAL != 0 {
+                    left = self.special_decision(&n, input.raw(n.slot()));
+                }
+                let right = n.right as usize;
+                let step = if left { (right != 0) as usize } else { right };
+                moved |= step;
+                *a += step;
+            }
+            if moved == 0 {
+                break;
+            }
+        }
+        at
+    }
+
+    /// Categorical splits, missing type Zero and NaN thresholds, as LightGBM's
+    /// `CategoricalDecision` and `NumericalDecision` decide them on the raw value.
+    #[cold]
+    fn special_decision(&self, n: &Node, x: f64) -> bool {
+        if n.bits & CATEGORICAL == 0 {
+            if n.bits & ZERO_MISSING != 0 {
+                // NaN counts as 0.0, and 0.0 (any `|x| <= kZeroThreshold`) is missing.
+                if x.is_nan() || x.abs() <= ZERO_THRESHOLD {
+                    return n.bits & DEFAULT_LEFT != 0;
+                }
+                return x <= n.value;
+            }
+            return if x.is_nan() {
+                n.nan_left()
+            } else {
+                x <= n.value
+            };
+        }
+        if x.is_nan() {
+            return false;
+        }
+        // C++ `static_cast<int>` truncates; out-of-range values go right either way (negative
+        // there, past the bitset here). Inputs below kZeroThreshold truncate to 0 either way.
+        let cat = x as i32;
+        if cat < 0 {
+            return false;
+        }
+        let set = n.value.to_bits() as usize;
+        let (start, end) = (
+            self.cat_bounds[set] as usize,
+            self.cat_bounds[set + 1] as usize,
+        );
+        let word = (cat / 32) as usize;
+        word < end - start && (self.cat_words[start + word] >> (cat % 32)) & 1 == 1
+    }
+}
