@@ -1,15 +1,17 @@
 //! Test harness shared by the integration tests, the end-to-end tests of the functions and the
 //! benchmarks:
 //!
-//! - [`Moto`]: a `moto_server` (S3 + DynamoDB wire protocol) on a free 127.0.0.1 port, stopped
-//!   on drop; [`Emulator`] adds a bucket, `Features` and `ModelRegistry` tables (unique names)
-//!   and SDK clients pointed at it.
+//! - [`Emulator`]: S3 + DynamoDB with a bucket, `Features` and `ModelRegistry` tables (unique
+//!   names) and SDK clients pointed at them; by default the embedded emulators of
+//!   `warmstart-devkit` (s3s-fs + dynoxide, in this process, ephemeral), or [`Moto`] for the
+//!   tests that check the AWS layer against a second, independent implementation of the wire
+//!   protocol.
 //! - [`synthetic_recommender_bundle`]: a valid 24-model recommender bundle written without
 //!   lightgbm (hand-made LightGBM text models, golden rows scored by the native scorer).
 //! - [`RuntimeApi`]: a Lambda Runtime API emulator (`/runtime/invocation/next`, `.../response`,
 //!   `.../error`, `/runtime/init/error`) to run a function binary through its real runtime loop,
-//!   and [`FunctionProcess`] to spawn one against it (re-exported from
-//!   `warmstart_core::local`).
+//!   [`FunctionProcess`] to spawn one against it (both re-exported from `warmstart-devkit`),
+//!   and [`Running`], the two together with the calls a test makes.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -29,8 +31,8 @@ use warmstart_core::recommend::{
 };
 
 pub const MODEL_NAME: &str = "product-recommender";
-/// Region of the emulators.
-pub use warmstart_core::local::aws::REGION;
+/// Region of the emulators; S3's encoding of keys in event notifications.
+pub use warmstart_devkit::aws::{notification_key, REGION};
 
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 
@@ -120,7 +122,7 @@ fn find_on_path(exe: &str) -> Option<PathBuf> {
     })
 }
 
-// ------------------------------------------------------------------------------------ moto
+// ------------------------------------------------------------------------------- emulators
 
 /// A running `moto_server`. It is started under a small Python guard that stops it when our
 /// end of its stdin closes, so it goes away on drop and also if the test process dies.
@@ -226,12 +228,20 @@ impl Drop for Moto {
 
 /// SDK configuration for an emulator endpoint with dummy credentials.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    warmstart_core::local::aws::sdk_config(Some(endpoint)).await
+    warmstart_devkit::aws::sdk_config(Some(endpoint)).await
 }
 
-/// Moto plus a bucket, a Features and a ModelRegistry table, all uniquely named.
+/// The S3 + DynamoDB implementation behind an [`Emulator`].
+enum Backend {
+    Embedded(Stores),
+    Moto(Moto),
+}
+
+/// S3 + DynamoDB with a bucket, a Features and a ModelRegistry table, all uniquely named.
 pub struct Emulator {
-    pub moto: Moto,
+    backend: Backend,
+    pub s3_endpoint: String,
+    pub dynamodb_endpoint: String,
     pub sdk: aws_config::SdkConfig,
     pub s3: s3::Client,
     pub dynamo: dynamodb::Client,
@@ -241,54 +251,94 @@ pub struct Emulator {
 }
 
 impl Emulator {
+    /// On the embedded emulators (in this process, free ports, throw-away data).
     pub async fn start(tag: &str) -> Emulator {
+        let stores = Stores::ephemeral()
+            .await
+            .expect("start the embedded S3 + DynamoDB");
+        let (s3, dynamodb) = (stores.s3_endpoint.clone(), stores.dynamodb_endpoint.clone());
+        Self::with(Backend::Embedded(stores), s3, dynamodb, tag).await
+    }
+
+    /// On a `moto_server` of its own: for checks against a second implementation of the wire
+    /// protocol.
+    pub async fn start_moto(tag: &str) -> Emulator {
         let moto = Moto::start();
-        let sdk = sdk_config(&moto.endpoint()).await;
-        let s3c = s3::Client::from_conf(
-            s3::config::Builder::from(&sdk)
-                .force_path_style(true)
-                .build(),
-        );
-        let dynamo = dynamodb::Client::new(&sdk);
+        let endpoint = moto.endpoint();
+        Self::with(Backend::Moto(moto), endpoint.clone(), endpoint, tag).await
+    }
+
+    async fn with(
+        backend: Backend,
+        s3_endpoint: String,
+        dynamodb_endpoint: String,
+        tag: &str,
+    ) -> Emulator {
+        let clients = warmstart_devkit::aws::Clients::new(&s3_endpoint, &dynamodb_endpoint).await;
         let bucket = unique_name(&format!("models-{tag}"));
-        s3c.create_bucket()
+        clients
+            .s3
+            .create_bucket()
             .bucket(&bucket)
             .send()
             .await
             .expect("create bucket");
         let features_table = unique_name(&format!("Features-{tag}"));
         let registry_table = unique_name(&format!("ModelRegistry-{tag}"));
-        create_table(&dynamo, &features_table, "pk").await;
-        create_table(&dynamo, &registry_table, "model").await;
+        create_table(&clients.dynamodb, &features_table, "pk").await;
+        create_table(&clients.dynamodb, &registry_table, "model").await;
         Emulator {
-            moto,
-            sdk,
-            s3: s3c,
-            dynamo,
+            backend,
+            s3_endpoint,
+            dynamodb_endpoint,
+            sdk: clients.sdk,
+            s3: clients.s3,
+            dynamo: clients.dynamodb,
             bucket,
             features_table,
             registry_table,
         }
     }
 
-    /// Environment of a function process pointed at this emulator (no MODEL_VERSION).
-    pub fn function_env(&self) -> Vec<(String, String)> {
-        let endpoint = self.moto.endpoint();
+    /// Stops S3 and DynamoDB now (to test behaviour when the stores disappear): afterwards
+    /// their endpoints refuse connections.
+    pub async fn stop(&mut self) {
+        match &mut self.backend {
+            Backend::Embedded(stores) => stores.stop().await,
+            Backend::Moto(moto) => moto.stop(),
+        }
+    }
+
+    /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`, the `test` credentials and the
+    /// region: what a process (a function, the CLI) needs to reach this emulator.
+    pub fn aws_env(&self) -> Vec<(String, String)> {
         [
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_ENDPOINT_URL_S3", self.s3_endpoint.as_str()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb_endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", warmstart_devkit::aws::ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", warmstart_devkit::aws::SECRET_KEY),
             ("AWS_REGION", REGION),
-            ("MODEL_BUCKET", &self.bucket),
-            ("MODEL_PREFIX", "models/"),
-            ("MODEL_NAME", MODEL_NAME),
-            ("FEATURES_TABLE", &self.features_table),
-            ("REGISTRY_TABLE", &self.registry_table),
-            ("METRICS_NAMESPACE", "WarmstartTest"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+    }
+
+    /// Environment of a function process pointed at this emulator (no MODEL_VERSION).
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        let mut env = self.aws_env();
+        env.extend(
+            [
+                ("MODEL_BUCKET", self.bucket.as_str()),
+                ("MODEL_PREFIX", "models/"),
+                ("MODEL_NAME", MODEL_NAME),
+                ("FEATURES_TABLE", &self.features_table),
+                ("REGISTRY_TABLE", &self.registry_table),
+                ("METRICS_NAMESPACE", "WarmstartTest"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        env
     }
 
     /// Writes `active {version, prefix}` for the model into the registry table.
@@ -314,7 +364,7 @@ impl Emulator {
 }
 
 pub async fn create_table(client: &dynamodb::Client, name: &str, key: &str) {
-    warmstart_core::local::aws::create_table(client, name, key, None)
+    warmstart_devkit::aws::create_table(client, name, key, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }
@@ -627,9 +677,85 @@ pub fn seed_customers(n: usize) -> Vec<Customer> {
 
 // ------------------------------------------------- Lambda Runtime API and function processes
 
-/// The Runtime API emulator and function processes live in the core crate (feature `local`),
-/// shared with `warmstart local up`.
-pub use warmstart_core::local::{FunctionProcess, Outcome, RuntimeApi, SpawnOptions};
+/// The Runtime API emulator and function processes live in `warmstart-devkit`, shared with
+/// `warmstart local up`.
+pub use warmstart_devkit::{FunctionProcess, Outcome, RuntimeApi, SpawnOptions, Stores};
+
+/// How long a test waits for a function's init or one invocation before failing with the
+/// function's output: generous, for a busy 2-core machine.
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A function binary running under its own Runtime API emulator, as a test drives it. Every
+/// failure panics with the function's output.
+pub struct Running {
+    /// Shared, so a background task can invoke too.
+    pub api: std::sync::Arc<RuntimeApi>,
+    pub process: FunctionProcess,
+}
+
+impl Running {
+    /// Spawns `bin` with `env` and waits until its init is done (its first `/next` poll).
+    pub async fn start(bin: &Path, env: &[(String, String)]) -> Running {
+        let api = RuntimeApi::start().await;
+        let process = FunctionProcess::spawn(bin, &api, env);
+        if let Err(e) = api.wait_ready(FUNCTION_TIMEOUT).await {
+            panic!("{e}\nfunction output:\n{}", process.lines().join("\n"));
+        }
+        Running {
+            api: std::sync::Arc::new(api),
+            process,
+        }
+    }
+
+    /// Everything the function has printed so far.
+    pub fn output(&self) -> String {
+        self.process.lines().join("\n")
+    }
+
+    /// One invocation with `event`, answered or failed.
+    pub async fn outcome(&self, event: &[u8]) -> Outcome {
+        match self.api.invoke(event, FUNCTION_TIMEOUT).await {
+            Ok(o) => o,
+            Err(e) => panic!("{e}\nfunction output:\n{}", self.output()),
+        }
+    }
+
+    /// The invocation's JSON answer (a direct invoke); panics on an invocation error.
+    pub async fn call(&self, event: &serde_json::Value) -> serde_json::Value {
+        match self
+            .outcome(&serde_json::to_vec(event).expect("event"))
+            .await
+        {
+            Outcome::Response(b) => serde_json::from_slice(&b).expect("JSON answer"),
+            Outcome::Error(b) => panic!(
+                "invocation error: {}\nfunction output:\n{}",
+                String::from_utf8_lossy(&b),
+                self.output()
+            ),
+        }
+    }
+
+    /// An API Gateway event's HTTP status and JSON body.
+    pub async fn http(&self, event: &[u8]) -> (i64, serde_json::Value) {
+        http_answer(&self.outcome(event).await)
+    }
+
+    /// Status, parsed body and the body's exact text.
+    pub async fn http_raw(&self, event: &[u8]) -> (i64, serde_json::Value, String) {
+        let outcome = self.outcome(event).await;
+        let text = outcome.json()["body"]
+            .as_str()
+            .expect("text body")
+            .to_string();
+        let (status, body) = http_answer(&outcome);
+        (status, body, text)
+    }
+
+    /// The sample event `name` of `events/`, through [`Running::http`].
+    pub async fn event(&self, name: &str) -> (i64, serde_json::Value) {
+        self.http(&sample_event(name)).await
+    }
+}
 
 /// Reads an API Gateway sample event from the repository's `events/` folder.
 pub fn sample_event(name: &str) -> Vec<u8> {

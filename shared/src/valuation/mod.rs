@@ -28,6 +28,7 @@ pub mod response;
 pub mod sensitivity;
 pub mod service;
 pub mod store;
+#[cfg(any(test, feature = "test-util"))]
 pub mod synthetic;
 pub mod terminal;
 pub mod value;
@@ -40,7 +41,10 @@ pub use request::ValuationRequest;
 pub use response::ValuationResponse;
 pub use sensitivity::{SensitivityAxis, SensitivitySpec};
 pub use service::{FairMultipleModel, ValuationConfig, ValuationService, ValuationStats};
-pub use store::{CompanyStore, MemoryCache, MemoryCompanyStore, ResultCache};
+pub use store::{CompanyStore, ResultCache};
+#[cfg(any(test, feature = "test-util"))]
+pub use store::{MemoryCache, MemoryCompanyStore};
+#[cfg(any(test, feature = "test-util"))]
 pub use synthetic::synthetic_companies;
 pub use terminal::TerminalValueMethod;
 pub use value::{value, FairMultipleInput};
