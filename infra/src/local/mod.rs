@@ -18,7 +18,8 @@ pub mod router;
 pub mod setup;
 pub mod watcher;
 
-use crate::{fair_multiple, recommender, seed, synthetic};
+use crate::data::{seed, synthetic};
+use crate::train::{fair_multiple, recommender};
 use anyhow::{bail, Context, Result};
 use functions::{FunctionSpec, LocalFunction};
 use setup::{BUCKET, CACHE_TABLE, FEATURES_TABLE, MODELS_PREFIX, REGISTRY_TABLE};
