@@ -1,5 +1,10 @@
 //! The AWS layer against a real S3/DynamoDB wire protocol (moto_server on 127.0.0.1):
 //! bundle publishing and loading from S3, the DynamoDB feature store and the registry read.
+//!
+//! Deliberately on moto, not on the embedded emulators every other end-to-end test uses: moto
+//! is a second, independent implementation of the wire protocols (Python, from AWS's own
+//! service models), so what passes here and there is AWS's protocol, not one emulator's
+//! reading of it.
 
 use warmstart_core::aws::{self, DynamoFeatureStore, PublishError, RegistryError, S3Source};
 use warmstart_core::bundle::{Bundle, BundleError, BundleSource, SourceError};
@@ -8,7 +13,7 @@ use warmstart_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundles_publish_to_s3_and_load_back_verified() {
-    let emu = Emulator::start("s3").await;
+    let emu = Emulator::start_moto("s3").await;
     let dir = tempfile::tempdir().unwrap();
     let manifest = synthetic_recommender_bundle(dir.path(), "2026-11-22T10-00-00Z-aaaaaaa", 1);
     let key = aws::publish_bundle(&emu.s3, &emu.bucket, "models/", dir.path())
@@ -90,7 +95,7 @@ async fn bundles_publish_to_s3_and_load_back_verified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_bundles_are_not_published() {
-    let emu = Emulator::start("s3bad").await;
+    let emu = Emulator::start_moto("s3bad").await;
     let dir = tempfile::tempdir().unwrap();
     let manifest = synthetic_recommender_bundle(dir.path(), "v-bad", 1);
     // Corrupt one model file locally: publish refuses before uploading anything.
@@ -111,7 +116,7 @@ async fn invalid_bundles_are_not_published() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feature_store_reads_and_writes_customers() {
-    let emu = Emulator::start("ddb").await;
+    let emu = Emulator::start_moto("ddb").await;
     let store = DynamoFeatureStore::new(emu.dynamo.clone(), &emu.features_table);
     let mut customers = seed_customers(120);
     // A repeated id: the last one wins.
@@ -186,7 +191,7 @@ async fn feature_store_reads_and_writes_customers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_active_version() {
-    let emu = Emulator::start("reg").await;
+    let emu = Emulator::start_moto("reg").await;
     assert_eq!(
         aws::read_active(&emu.dynamo, &emu.registry_table, MODEL_NAME)
             .await

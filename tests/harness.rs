@@ -1,36 +1,31 @@
 //! Test harness shared by the integration tests, the end-to-end tests of the functions and the
 //! benchmarks:
 //!
-//! - [`Moto`]: a `moto_server` (S3 + DynamoDB wire protocol) on a free 127.0.0.1 port, stopped
-//!   on drop; [`Emulator`] adds a bucket, `Features` and `ModelRegistry` tables (unique names)
-//!   and SDK clients pointed at it.
+//! - [`Emulator`]: S3 + DynamoDB with a bucket, `Features` and `ModelRegistry` tables (unique
+//!   names) and SDK clients pointed at them; by default the embedded emulators of
+//!   `warmstart-devkit` (s3s-fs + dynoxide, in this process, ephemeral), or [`Moto`] for the
+//!   tests that check the AWS layer against a second, independent implementation of the wire
+//!   protocol.
 //! - [`synthetic_recommender_bundle`]: a valid 24-model recommender bundle written without
 //!   lightgbm (hand-made LightGBM text models, golden rows scored by the native scorer).
 //! - [`RuntimeApi`]: a Lambda Runtime API emulator (`/runtime/invocation/next`, `.../response`,
 //!   `.../error`, `/runtime/init/error`) to run a function binary through its real runtime loop,
-//!   and [`FunctionProcess`] to spawn one against it (re-exported from
-//!   `warmstart_core::local`).
+//!   [`FunctionProcess`] to spawn one against it (both re-exported from `warmstart-devkit`),
+//!   and [`Running`], the two together with the calls a test makes.
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use warmstart_core::aws::sdk::{config as aws_config, dynamodb, s3};
-use warmstart_core::bundle::{
-    write_bundle, Feature, FileEntry, GoldenRow, Manifest, Metrics, ModelKind, Output,
-    MANIFEST_FORMAT,
-};
-use warmstart_core::model::Model;
-use warmstart_core::recommend::{
-    feature_names, Customer, DEFAULT_POPULARITY, NUM_FEATURES, NUM_PRODUCTS, PRODUCTS,
-};
+
+mod synthetic;
+pub use synthetic::*;
 
 pub const MODEL_NAME: &str = "product-recommender";
-/// Region of the emulators.
-pub use warmstart_core::local::aws::REGION;
+/// Region of the emulators; S3's encoding of keys in event notifications.
+pub use warmstart_devkit::aws::{notification_key, REGION};
 
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 
@@ -120,7 +115,7 @@ fn find_on_path(exe: &str) -> Option<PathBuf> {
     })
 }
 
-// ------------------------------------------------------------------------------------ moto
+// ------------------------------------------------------------------------------- emulators
 
 /// A running `moto_server`. It is started under a small Python guard that stops it when our
 /// end of its stdin closes, so it goes away on drop and also if the test process dies.
@@ -226,12 +221,20 @@ impl Drop for Moto {
 
 /// SDK configuration for an emulator endpoint with dummy credentials.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    warmstart_core::local::aws::sdk_config(Some(endpoint)).await
+    warmstart_devkit::aws::sdk_config(Some(endpoint)).await
 }
 
-/// Moto plus a bucket, a Features and a ModelRegistry table, all uniquely named.
+/// The S3 + DynamoDB implementation behind an [`Emulator`].
+enum Backend {
+    Embedded(Stores),
+    Moto(Moto),
+}
+
+/// S3 + DynamoDB with a bucket, a Features and a ModelRegistry table, all uniquely named.
 pub struct Emulator {
-    pub moto: Moto,
+    backend: Backend,
+    pub s3_endpoint: String,
+    pub dynamodb_endpoint: String,
     pub sdk: aws_config::SdkConfig,
     pub s3: s3::Client,
     pub dynamo: dynamodb::Client,
@@ -241,54 +244,94 @@ pub struct Emulator {
 }
 
 impl Emulator {
+    /// On the embedded emulators (in this process, free ports, throw-away data).
     pub async fn start(tag: &str) -> Emulator {
+        let stores = Stores::ephemeral()
+            .await
+            .expect("start the embedded S3 + DynamoDB");
+        let (s3, dynamodb) = (stores.s3_endpoint.clone(), stores.dynamodb_endpoint.clone());
+        Self::with(Backend::Embedded(stores), s3, dynamodb, tag).await
+    }
+
+    /// On a `moto_server` of its own: for checks against a second implementation of the wire
+    /// protocol.
+    pub async fn start_moto(tag: &str) -> Emulator {
         let moto = Moto::start();
-        let sdk = sdk_config(&moto.endpoint()).await;
-        let s3c = s3::Client::from_conf(
-            s3::config::Builder::from(&sdk)
-                .force_path_style(true)
-                .build(),
-        );
-        let dynamo = dynamodb::Client::new(&sdk);
+        let endpoint = moto.endpoint();
+        Self::with(Backend::Moto(moto), endpoint.clone(), endpoint, tag).await
+    }
+
+    async fn with(
+        backend: Backend,
+        s3_endpoint: String,
+        dynamodb_endpoint: String,
+        tag: &str,
+    ) -> Emulator {
+        let clients = warmstart_devkit::aws::Clients::new(&s3_endpoint, &dynamodb_endpoint).await;
         let bucket = unique_name(&format!("models-{tag}"));
-        s3c.create_bucket()
+        clients
+            .s3
+            .create_bucket()
             .bucket(&bucket)
             .send()
             .await
             .expect("create bucket");
         let features_table = unique_name(&format!("Features-{tag}"));
         let registry_table = unique_name(&format!("ModelRegistry-{tag}"));
-        create_table(&dynamo, &features_table, "pk").await;
-        create_table(&dynamo, &registry_table, "model").await;
+        create_table(&clients.dynamodb, &features_table, "pk").await;
+        create_table(&clients.dynamodb, &registry_table, "model").await;
         Emulator {
-            moto,
-            sdk,
-            s3: s3c,
-            dynamo,
+            backend,
+            s3_endpoint,
+            dynamodb_endpoint,
+            sdk: clients.sdk,
+            s3: clients.s3,
+            dynamo: clients.dynamodb,
             bucket,
             features_table,
             registry_table,
         }
     }
 
-    /// Environment of a function process pointed at this emulator (no MODEL_VERSION).
-    pub fn function_env(&self) -> Vec<(String, String)> {
-        let endpoint = self.moto.endpoint();
+    /// Stops S3 and DynamoDB now (to test behaviour when the stores disappear): afterwards
+    /// their endpoints refuse connections.
+    pub async fn stop(&mut self) {
+        match &mut self.backend {
+            Backend::Embedded(stores) => stores.stop().await,
+            Backend::Moto(moto) => moto.stop(),
+        }
+    }
+
+    /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`, the `test` credentials and the
+    /// region: what a process (a function, the CLI) needs to reach this emulator.
+    pub fn aws_env(&self) -> Vec<(String, String)> {
         [
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_ENDPOINT_URL_S3", self.s3_endpoint.as_str()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb_endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", warmstart_devkit::aws::ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", warmstart_devkit::aws::SECRET_KEY),
             ("AWS_REGION", REGION),
-            ("MODEL_BUCKET", &self.bucket),
-            ("MODEL_PREFIX", "models/"),
-            ("MODEL_NAME", MODEL_NAME),
-            ("FEATURES_TABLE", &self.features_table),
-            ("REGISTRY_TABLE", &self.registry_table),
-            ("METRICS_NAMESPACE", "WarmstartTest"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+    }
+
+    /// Environment of a function process pointed at this emulator (no MODEL_VERSION).
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        let mut env = self.aws_env();
+        env.extend(
+            [
+                ("MODEL_BUCKET", self.bucket.as_str()),
+                ("MODEL_PREFIX", "models/"),
+                ("MODEL_NAME", MODEL_NAME),
+                ("FEATURES_TABLE", &self.features_table),
+                ("REGISTRY_TABLE", &self.registry_table),
+                ("METRICS_NAMESPACE", "WarmstartTest"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        env
     }
 
     /// Writes `active {version, prefix}` for the model into the registry table.
@@ -314,322 +357,92 @@ impl Emulator {
 }
 
 pub async fn create_table(client: &dynamodb::Client, name: &str, key: &str) {
-    warmstart_core::local::aws::create_table(client, name, key, None)
+    warmstart_devkit::aws::create_table(client, name, key, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
-// ------------------------------------------------------------------------- synthetic data
-
-/// Tree shape of generated models.
-#[derive(Debug, Clone, Copy)]
-pub struct TreeShape {
-    pub trees: usize,
-    pub leaves: usize,
-}
-
-impl TreeShape {
-    /// Small and fast: 3 trees of 4 leaves per model.
-    pub const SMALL: TreeShape = TreeShape {
-        trees: 3,
-        leaves: 4,
-    };
-    /// The size of a trained recommender: 100 trees of 31 leaves per model.
-    pub const REALISTIC: TreeShape = TreeShape {
-        trees: 100,
-        leaves: 31,
-    };
-}
-
-/// Plausible split thresholds per recommender feature.
-fn threshold(rng: &mut ChaCha8Rng, name: &str) -> f64 {
-    let (lo, hi) = match name {
-        "age" => (18.0, 90.0),
-        "antiguedad" => (0.0, 250.0),
-        "renta" => (10_000.0, 500_000.0),
-        "cod_prov" => (1.0, 52.0),
-        "indrel" => (1.0, 99.0),
-        "month" => (1.0, 12.0),
-        "n_owned_lag1" | "n_owned_lag2" => (0.0, 8.0),
-        "ind_actividad_cliente" | "ind_nuevo" => return 0.5,
-        n if n.ends_with("_lag1") || n.ends_with("_lag2") => return 0.5,
-        _ => (0.0, 6.0), // encoded categories
-    };
-    let t: f64 = rng.gen_range(lo..hi);
-    (t * 100.0).round() / 100.0 + 0.005
-}
-
-/// LightGBM text of one binary model for product `p`, grown leaf-wise like LightGBM does.
-pub fn recommender_model_text(p: usize, variant: u64, shape: TreeShape) -> String {
-    let names = feature_names();
-    let mut rng = ChaCha8Rng::seed_from_u64(variant.wrapping_mul(1_000_003) ^ (p as u64 + 1));
-    let rate = DEFAULT_POPULARITY[p].clamp(1e-6, 0.5);
-    let bias = (rate / (1.0 - rate)).ln();
-    let mut text = format!(
-        "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n\
-         max_feature_idx={}\nobjective=binary sigmoid:1\nfeature_names={}\nfeature_infos={}\n\n",
-        NUM_FEATURES - 1,
-        names.join(" "),
-        vec!["[0:1]"; NUM_FEATURES].join(" ")
-    );
-    let fmt = |v: &[String]| v.join(" ");
-    for t in 0..shape.trees {
-        let leaves = shape.leaves.max(1);
-        let (mut left, mut right) = (Vec::<i32>::new(), Vec::<i32>::new());
-        let (mut feat, mut thr, mut dec) = (Vec::new(), Vec::new(), Vec::new());
-        let mut parent: Vec<Option<(usize, bool)>> = vec![None];
-        for new_leaf in 1..leaves {
-            let l = rng.gen_range(0..new_leaf);
-            let node = left.len();
-            left.push(!(l as i32));
-            right.push(!(new_leaf as i32));
-            if let Some((pn, is_left)) = parent[l] {
-                if is_left {
-                    left[pn] = node as i32;
-                } else {
-                    right[pn] = node as i32;
-                }
-            }
-            parent[l] = Some((node, true));
-            parent.push(Some((node, false)));
-            // Product models look at their own ownership flags more often.
-            let f = if rng.gen_bool(0.15) {
-                17 + p
-            } else {
-                rng.gen_range(0..NUM_FEATURES)
-            };
-            feat.push(f.to_string());
-            thr.push(format!("{:?}", threshold(&mut rng, &names[f])));
-            dec.push(if rng.gen_bool(0.5) { "10" } else { "2" }.to_string());
-        }
-        let scale = if t == 0 { 0.5 } else { 0.08 };
-        let leaf_values: Vec<String> = (0..leaves)
-            .map(|_| {
-                let v: f64 = rng.gen_range(-scale..scale) + if t == 0 { bias } else { 0.0 };
-                format!("{v:?}")
-            })
-            .collect();
-        text.push_str(&format!("Tree={t}\nnum_leaves={leaves}\nnum_cat=0\n"));
-        if leaves > 1 {
-            let ints = |v: &[i32]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-            text.push_str(&format!(
-                "split_feature={}\nthreshold={}\ndecision_type={}\nleft_child={}\nright_child={}\n",
-                fmt(&feat),
-                fmt(&thr),
-                fmt(&dec),
-                fmt(&ints(&left)),
-                fmt(&ints(&right)),
-            ));
-        }
-        text.push_str(&format!(
-            "leaf_value={}\nshrinkage={}\n\n",
-            fmt(&leaf_values),
-            if t == 0 { "1" } else { "0.1" }
-        ));
-    }
-    text.push_str("end of trees\n");
-    text
-}
-
-/// The manifest and files of a synthetic recommender bundle (24 models, 24 golden rows scored
-/// with the native scorer). `variant` changes every model, so two variants score differently.
-pub fn synthetic_recommender_parts(
-    version: &str,
-    variant: u64,
-    shape: TreeShape,
-) -> (Manifest, Vec<(String, Vec<u8>)>) {
-    let files: Vec<(String, Vec<u8>)> = (0..NUM_PRODUCTS)
-        .map(|p| {
-            (
-                format!("models/{}.txt", PRODUCTS[p].0),
-                recommender_model_text(p, variant, shape).into_bytes(),
-            )
-        })
-        .collect();
-    let models: Vec<Model> = files
-        .iter()
-        .map(|(path, b)| Model::parse_bytes(b).unwrap_or_else(|e| panic!("{path}: {e}")))
-        .collect();
-    let golden: Vec<GoldenRow> = synthetic_customers(24, variant)
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let mut row = c.row();
-            if i % 4 == 0 {
-                row[i % NUM_FEATURES] = f64::NAN;
-            }
-            let expected = models
-                .iter()
-                .map(|m| m.predict(&row).expect("score")[0])
-                .collect();
-            GoldenRow {
-                features: row.iter().map(|v| (!v.is_nan()).then_some(*v)).collect(),
-                expected,
-            }
-        })
-        .collect();
-    let manifest = Manifest {
-        format: MANIFEST_FORMAT,
-        name: MODEL_NAME.into(),
-        version: version.into(),
-        kind: ModelKind::ProductRecommender,
-        created_at: "2026-11-22T10:00:00Z".into(),
-        features: feature_names()
-            .into_iter()
-            .map(|name| Feature {
-                name,
-                categorical: false,
-            })
-            .collect(),
-        outputs: PRODUCTS
-            .iter()
-            .map(|(code, name)| Output {
-                code: code.to_string(),
-                name: name.to_string(),
-                model: format!("models/{code}.txt"),
-                class: 0,
-            })
-            .collect(),
-        files: files
-            .iter()
-            .map(|(p, b)| FileEntry::describe(p, b))
-            .collect(),
-        metrics: Metrics {
-            auc: PRODUCTS
-                .iter()
-                .enumerate()
-                .map(|(i, (c, _))| (c.to_string(), 0.7 + 0.01 * (i % 10) as f64))
-                .collect(),
-            map_at_7: Some(0.031),
-            baseline_map_at_7: Some(0.021),
-            holdout_rows: Some(10_000),
-            other: Default::default(),
-        },
-        base_rates: DEFAULT_POPULARITY.to_vec(),
-        golden,
-        rollout: None,
-        training: [(
-            "generator".to_string(),
-            serde_json::json!(format!(
-                "warmstart-tests synthetic, variant {variant}, {} trees x {} leaves",
-                shape.trees, shape.leaves
-            )),
-        )]
-        .into_iter()
-        .collect(),
-    };
-    (manifest, files)
-}
-
-/// Writes a small synthetic recommender bundle (see [`synthetic_recommender_parts`]) to `dir`.
-pub fn synthetic_recommender_bundle(dir: &Path, version: &str, variant: u64) -> Manifest {
-    synthetic_recommender_bundle_shaped(dir, version, variant, TreeShape::SMALL)
-}
-
-pub fn synthetic_recommender_bundle_shaped(
-    dir: &Path,
-    version: &str,
-    variant: u64,
-    shape: TreeShape,
-) -> Manifest {
-    let (manifest, files) = synthetic_recommender_parts(version, variant, shape);
-    write_bundle(dir, manifest, &files).expect("write bundle")
-}
-
-/// Customer `15889` as the sample events expect: owns a current account, direct debit and a
-/// credit card.
-pub fn customer_15889() -> Customer {
-    Customer {
-        customer_id: "15889".into(),
-        as_of: "2016-05-28".into(),
-        age: Some(56.0),
-        antiguedad: Some(35.0),
-        renta: Some(326_124.9),
-        cod_prov: Some(29.0),
-        ind_actividad_cliente: Some(1.0),
-        ind_nuevo: Some(0.0),
-        indrel: Some(1.0),
-        sexo: Some("V".into()),
-        segmento: Some("01 - TOP".into()),
-        ind_empleado: Some("F".into()),
-        pais_residencia: Some("ES".into()),
-        canal_entrada: Some("KAT".into()),
-        tiprel_1mes: Some("A".into()),
-        indresi: Some("S".into()),
-        indext: Some("N".into()),
-        indfall: Some("N".into()),
-        owned: vec![
-            "ind_cco_fin_ult1".into(),
-            "ind_recibo_ult1".into(),
-            "ind_tjcr_fin_ult1".into(),
-        ],
-        owned_prev: vec!["ind_cco_fin_ult1".into(), "ind_recibo_ult1".into()],
-    }
-}
-
-/// `n` random customers with ids `1000000 + i` (some fields missing, 0-4 products owned).
-pub fn synthetic_customers(n: usize, seed: u64) -> Vec<Customer> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
-    let pick = |rng: &mut ChaCha8Rng, xs: &[&str]| Some(xs[rng.gen_range(0..xs.len())].to_string());
-    (0..n)
-        .map(|i| {
-            let owned: Vec<String> = (0..rng.gen_range(0..5))
-                .map(|_| PRODUCTS[rng.gen_range(0..NUM_PRODUCTS)].0.to_string())
-                .collect();
-            let mut owned_prev = owned.clone();
-            if rng.gen_bool(0.3) {
-                owned_prev.pop();
-            }
-            Customer {
-                customer_id: (1_000_000 + i).to_string(),
-                as_of: format!("2016-{:02}-28", rng.gen_range(1..=5)),
-                age: rng.gen_bool(0.95).then(|| rng.gen_range(18..90) as f64),
-                antiguedad: Some(rng.gen_range(0..250) as f64),
-                renta: rng
-                    .gen_bool(0.8)
-                    .then(|| rng.gen_range(10_000.0..400_000.0)),
-                cod_prov: Some(rng.gen_range(1..=52) as f64),
-                ind_actividad_cliente: Some(rng.gen_range(0..=1) as f64),
-                ind_nuevo: Some(0.0),
-                indrel: Some(1.0),
-                sexo: pick(&mut rng, &["V", "H"]),
-                segmento: pick(
-                    &mut rng,
-                    &["01 - TOP", "02 - PARTICULARES", "03 - UNIVERSITARIO"],
-                ),
-                ind_empleado: Some("N".into()),
-                pais_residencia: Some("ES".into()),
-                canal_entrada: pick(&mut rng, &["KHE", "KAT", "KFC", "RED"]),
-                tiprel_1mes: pick(&mut rng, &["A", "I"]),
-                indresi: Some("S".into()),
-                indext: Some("N".into()),
-                indfall: Some("N".into()),
-                owned,
-                owned_prev,
-            }
-        })
-        .collect()
-}
-
-/// The customers the sample events name (`15889`, `1050935`, `1050824`) plus `n` synthetic.
-pub fn seed_customers(n: usize) -> Vec<Customer> {
-    let mut all = vec![customer_15889()];
-    for (id, age) in [("1050935", 23.0), ("1050824", 41.0)] {
-        let mut c = customer_15889();
-        c.customer_id = id.into();
-        c.age = Some(age);
-        c.owned = vec!["ind_cco_fin_ult1".into()];
-        all.push(c);
-    }
-    all.extend(synthetic_customers(n, 1));
-    all
-}
-
 // ------------------------------------------------- Lambda Runtime API and function processes
 
-/// The Runtime API emulator and function processes live in the core crate (feature `local`),
-/// shared with `warmstart local up`.
-pub use warmstart_core::local::{FunctionProcess, Outcome, RuntimeApi, SpawnOptions};
+/// The Runtime API emulator and function processes live in `warmstart-devkit`, shared with
+/// `warmstart local up`.
+pub use warmstart_devkit::{FunctionProcess, Outcome, RuntimeApi, SpawnOptions, Stores};
+
+/// How long a test waits for a function's init or one invocation before failing with the
+/// function's output: generous, for a busy 2-core machine.
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A function binary running under its own Runtime API emulator, as a test drives it. Every
+/// failure panics with the function's output.
+pub struct Running {
+    /// Shared, so a background task can invoke too.
+    pub api: std::sync::Arc<RuntimeApi>,
+    pub process: FunctionProcess,
+}
+
+impl Running {
+    /// Spawns `bin` with `env` and waits until its init is done (its first `/next` poll).
+    pub async fn start(bin: &Path, env: &[(String, String)]) -> Running {
+        let api = RuntimeApi::start().await;
+        let process = FunctionProcess::spawn(bin, &api, env);
+        if let Err(e) = api.wait_ready(FUNCTION_TIMEOUT).await {
+            panic!("{e}\nfunction output:\n{}", process.lines().join("\n"));
+        }
+        Running {
+            api: std::sync::Arc::new(api),
+            process,
+        }
+    }
+
+    /// Everything the function has printed so far.
+    pub fn output(&self) -> String {
+        self.process.lines().join("\n")
+    }
+
+    /// One invocation with `event`, answered or failed.
+    pub async fn outcome(&self, event: &[u8]) -> Outcome {
+        match self.api.invoke(event, FUNCTION_TIMEOUT).await {
+            Ok(o) => o,
+            Err(e) => panic!("{e}\nfunction output:\n{}", self.output()),
+        }
+    }
+
+    /// The invocation's JSON answer (a direct invoke); panics on an invocation error.
+    pub async fn call(&self, event: &serde_json::Value) -> serde_json::Value {
+        match self
+            .outcome(&serde_json::to_vec(event).expect("event"))
+            .await
+        {
+            Outcome::Response(b) => serde_json::from_slice(&b).expect("JSON answer"),
+            Outcome::Error(b) => panic!(
+                "invocation error: {}\nfunction output:\n{}",
+                String::from_utf8_lossy(&b),
+                self.output()
+            ),
+        }
+    }
+
+    /// An API Gateway event's HTTP status and JSON body.
+    pub async fn http(&self, event: &[u8]) -> (i64, serde_json::Value) {
+        http_answer(&self.outcome(event).await)
+    }
+
+    /// Status, parsed body and the body's exact text.
+    pub async fn http_raw(&self, event: &[u8]) -> (i64, serde_json::Value, String) {
+        let outcome = self.outcome(event).await;
+        let text = outcome.json()["body"]
+            .as_str()
+            .expect("text body")
+            .to_string();
+        let (status, body) = http_answer(&outcome);
+        (status, body, text)
+    }
+
+    /// The sample event `name` of `events/`, through [`Running::http`].
+    pub async fn event(&self, name: &str) -> (i64, serde_json::Value) {
+        self.http(&sample_event(name)).await
+    }
+}
 
 /// Reads an API Gateway sample event from the repository's `events/` folder.
 pub fn sample_event(name: &str) -> Vec<u8> {

@@ -1,6 +1,11 @@
 //! The valuation store against a real DynamoDB wire protocol (moto_server on 127.0.0.1):
 //! company items and industry indexes, the Scan fallback for peers, the ValuationCache table.
 //! The service over both, through the real runtime loop, is `functions/valuation/tests/e2e.rs`.
+//!
+//! Deliberately on moto, while that end-to-end test runs on the embedded emulators: moto is a
+//! second, independent implementation of DynamoDB's wire protocol, so the item layout, the
+//! Scan fallback's filter and the TTL attribute are checked against two readings of the
+//! protocol, not one.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 use warmstart_core::aws::sdk::dynamodb::types::AttributeValue;
@@ -21,7 +26,7 @@ fn now() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn companies_round_trip_with_industry_indexes() {
-    let emu = Emulator::start("valstore").await;
+    let emu = Emulator::start_moto("valstore").await;
     let store = DynamoCompanyStore::new(emu.dynamo.clone(), &emu.features_table);
     let all = synthetic_companies(80, 5, "20250331");
     let (first, rest) = all.split_at(50);
@@ -72,7 +77,7 @@ async fn companies_round_trip_with_industry_indexes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_fall_back_to_a_scan_without_an_index() {
-    let emu = Emulator::start("valscan").await;
+    let emu = Emulator::start_moto("valscan").await;
     let store = DynamoCompanyStore::new(emu.dynamo.clone(), &emu.features_table);
     let all = synthetic_companies(30, 6, "20250331");
     // Items written directly, without industry indexes (and with a customer-like item).
@@ -125,7 +130,7 @@ async fn peers_fall_back_to_a_scan_without_an_index() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_items_expire_by_their_ttl_attribute() {
-    let emu = Emulator::start("valcache").await;
+    let emu = Emulator::start_moto("valcache").await;
     let table = unique_name("ValuationCache-valcache");
     create_table(&emu.dynamo, &table, "pk").await;
     let cache = DynamoValuationCache::new(emu.dynamo.clone(), &table);

@@ -1,24 +1,19 @@
 //! The `warmstart` command-line tool: trains model bundles (recommender, fair multiple),
-//! inspects and scores them, seeds the Features table ([`seed`]), publishes bundles, values
-//! companies offline ([`value`]) and runs the local stack ([`local`]). A library so the pieces
-//! are unit-tested and reusable: [`santander::latest_profiles`], [`synthetic::latest_profiles`]
-//! and [`panel::Panel::latest_profiles`] turn the monthly records into serving `Customer`s.
+//! inspects and scores them, seeds the Features table, publishes bundles, values companies
+//! offline and runs the local stack. A library so the pieces are unit-tested and reusable,
+//! grouped by purpose:
+//!
+//! - [`cmd`]: one module per subcommand (its clap arguments and what it runs);
+//! - [`train`]: LightGBM training of both models, their metrics, writing bundles;
+//! - [`data`]: where training and seed data come from: the Santander CSV, the synthetic
+//!   generator, TuShare exports, the monthly [`data::panel::Panel`] they produce, examples;
+//!   [`data::santander::latest_profiles`], [`data::synthetic::latest_profiles`] and
+//!   [`data::panel::Panel::latest_profiles`] turn monthly records into serving `Customer`s;
+//! - [`local`]: `warmstart local up`, the stack behind `make run`;
+//! - [`util`]: number formatting, progress bars, SDK configuration for the AWS commands.
 
-pub mod bundle_out;
-pub mod cloud;
-pub mod examples;
-pub mod fair_multiple;
-pub mod inspect;
-pub mod lgbm;
+pub mod cmd;
+pub mod data;
 pub mod local;
-pub mod metrics;
-pub mod numfmt;
-pub mod panel;
-pub mod progress;
-pub mod recommender;
-pub mod santander;
-pub mod score;
-pub mod seed;
-pub mod synthetic;
-pub mod tushare;
-pub mod value;
+pub mod train;
+pub mod util;

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 mod common;
 
 use common::{fails, ok, s};
-use warmstart_cli::bundle_out::block_on;
+use warmstart_cli::train::bundle_out::block_on;
 use warmstart_core::bundle::{Manifest, ModelKind, Rollout};
 use warmstart_core::{Bundle, DirSource};
 

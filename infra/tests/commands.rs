@@ -1,5 +1,5 @@
-//! `warmstart seed`, `publish` and `value`: the built binary against moto (S3 + DynamoDB
-//! wire protocol on 127.0.0.1, started by the tests) and offline.
+//! `warmstart seed`, `publish` and `value`: the built binary against the embedded S3 +
+//! DynamoDB emulators (127.0.0.1, started by the tests) and offline.
 
 mod common;
 
@@ -16,7 +16,7 @@ use warmstart_tests::{synthetic_recommender_bundle, Emulator};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_writes_customers_and_companies() {
     let emu = Emulator::start("seed").await;
-    let endpoint = emu.moto.endpoint();
+    let endpoint = emu.dynamodb_endpoint.clone();
     let table = emu.features_table.as_str();
 
     let out = ok(&[
@@ -145,7 +145,7 @@ async fn seed_writes_customers_and_companies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_uploads_models_then_manifest_and_refuses_a_changed_version() {
     let emu = Emulator::start("publish").await;
-    let endpoint = emu.moto.endpoint();
+    let endpoint = emu.s3_endpoint.clone();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("reco");
     let version = "2026-11-22T10-00-00Z-cli0001";

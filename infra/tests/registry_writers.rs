@@ -4,9 +4,9 @@
 //! Every concurrent change is written exactly once: the revision moves by the number of
 //! writers and history holds each change; writers that lost a race re-read and re-applied.
 
-use warmstart_cli::local::stores;
 use warmstart_core::aws::{apply_change, RegistryTable, Updated};
 use warmstart_core::registry::{Action, Active, Candidate, Change, RegistryItem};
+use warmstart_devkit::Stores;
 
 const MODEL: &str = "product-recommender";
 // More than reload ever sees for one model at once, and within what `update` retries
@@ -16,10 +16,10 @@ const WRITERS: u8 = 8;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_registry_changes_are_all_recorded_once() {
     let data = tempfile::tempdir().unwrap();
-    let stores = stores::start(data.path(), 0, 0).await.unwrap();
-    let conf = warmstart_core::local::aws::sdk_config(Some(&stores.dynamodb_endpoint)).await;
+    let mut stores = Stores::start(data.path(), 0, 0).await.unwrap();
+    let conf = warmstart_devkit::aws::sdk_config(Some(&stores.dynamodb_endpoint)).await;
     let dynamo = warmstart_core::aws::dynamodb_client(&conf);
-    warmstart_core::local::aws::create_table(&dynamo, "ModelRegistry", "model", None)
+    warmstart_devkit::aws::create_table(&dynamo, "ModelRegistry", "model", None)
         .await
         .unwrap();
     let table = RegistryTable::new(dynamo, "ModelRegistry");

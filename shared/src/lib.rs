@@ -7,8 +7,6 @@ pub mod aws;
 pub mod bundle;
 pub mod http;
 pub mod lambda;
-#[cfg(feature = "local")]
-pub mod local;
 pub mod model;
 pub mod recommend;
 pub mod registry;

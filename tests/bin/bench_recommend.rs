@@ -1,6 +1,7 @@
 //! Cold start, warm latency and memory of the release `recommend` binary, through the real
 //! Lambda runtime loop (the harness's Runtime API emulator), with models and features from a
-//! local moto_server. Prints a markdown table.
+//! local moto_server (as the figures in docs/BENCHMARKS.md were measured: the store round trips
+//! they include are moto's). Prints a markdown table.
 //!
 //! ```sh
 //! cargo build --release -p recommend -p warmstart-tests --bin recommend --bin bench_recommend
@@ -97,7 +98,7 @@ async fn main() {
         a.bin.display()
     );
     eprintln!("starting moto_server…");
-    let emu = Emulator::start("bench").await;
+    let emu = Emulator::start_moto("bench").await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let (dir, manifest): (PathBuf, Manifest) = match &a.bundle {
         Some(d) => {

@@ -1,6 +1,7 @@
 //! End to end: the `recommend` binary cargo built for this test, run through its real Lambda
-//! runtime loop (the Runtime API emulator of `warmstart-tests`), with its bundle published to
-//! and its features seeded into moto_server, fed the API Gateway v2 sample events of `events/`.
+//! runtime loop (the Runtime API emulator of `warmstart-devkit`), with its bundle published to
+//! and its features seeded into the embedded S3 + DynamoDB emulators, fed the API Gateway v2
+//! sample events of `events/`.
 
 use serde_json::Value;
 use std::path::Path;
@@ -9,13 +10,12 @@ use warmstart_core::aws::DynamoFeatureStore;
 use warmstart_tests::*;
 
 const VERSION: &str = "2026-11-22T10-00-00Z-e2e0001";
-const INVOKE_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_recommend"))
 }
 
-/// Moto with a published bundle and seeded customers; the registry is left empty.
+/// The emulators with a published bundle and seeded customers; the registry is left empty.
 async fn stack(tag: &str) -> Emulator {
     let emu = Emulator::start(tag).await;
     let dir = tempfile::tempdir().unwrap();
@@ -30,35 +30,8 @@ async fn stack(tag: &str) -> Emulator {
     emu
 }
 
-struct Running {
-    api: RuntimeApi,
-    function: FunctionProcess,
-}
-
 async fn run(env: Vec<(String, String)>) -> Running {
-    let api = RuntimeApi::start().await;
-    let function = FunctionProcess::spawn(binary(), &api, &env);
-    if let Err(e) = api.wait_ready(Duration::from_secs(30)).await {
-        panic!("{e}\nfunction output:\n{}", function.lines().join("\n"));
-    }
-    Running { api, function }
-}
-
-impl Running {
-    async fn call(&self, event: &[u8]) -> (i64, Value) {
-        let outcome = match self.api.invoke(event, INVOKE_TIMEOUT).await {
-            Ok(o) => o,
-            Err(e) => panic!(
-                "{e}\nfunction output:\n{}",
-                self.function.lines().join("\n")
-            ),
-        };
-        http_answer(&outcome)
-    }
-
-    async fn event(&self, name: &str) -> (i64, Value) {
-        self.call(&sample_event(name)).await
-    }
+    Running::start(binary(), &env).await
 }
 
 fn products(v: &Value) -> Vec<String> {
@@ -208,19 +181,19 @@ async fn sample_events_through_the_runtime_loop() {
     let mut ev: Value = serde_json::from_slice(&sample_event("apigw-get-health.json")).unwrap();
     ev["rawPath"] = "/admin".into();
     ev["routeKey"] = "$default".into();
-    let (status, v) = f.call(&serde_json::to_vec(&ev).unwrap()).await;
+    let (status, v) = f.http(&serde_json::to_vec(&ev).unwrap()).await;
     assert_eq!((status, v["code"].as_str()), (404, Some("not_found")));
 
     // Not an API Gateway event at all (a direct invoke): an invocation error for that event,
     // and the container keeps serving.
-    let outcome = f.api.invoke(b"{}", INVOKE_TIMEOUT).await.unwrap();
+    let outcome = f.api.invoke(b"{}", FUNCTION_TIMEOUT).await.unwrap();
     assert!(matches!(outcome, Outcome::Error(_)), "{outcome:?}");
     let (status, _) = f.event("apigw-get-health.json").await;
     assert_eq!(status, 200);
 
     // Telemetry: JSON logs with the init record, per-request fields and EMF documents.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let lines = f.function.json_lines();
+    let lines = f.process.json_lines();
     let init = lines
         .iter()
         .find(|l| l["message"] == "init complete")
@@ -268,7 +241,7 @@ async fn missing_features_table_degrades_to_popularity() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["degraded"], true);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let lines = f.function.json_lines();
+    let lines = f.process.json_lines();
     // No registry item: MODEL_VERSION served.
     assert!(lines
         .iter()
@@ -290,7 +263,7 @@ async fn store_outage_mid_run_degrades_within_the_deadline() {
         (Some("model"), Some(false))
     );
 
-    emu.moto.stop();
+    emu.stop().await;
     let t = Instant::now();
     let (status, v) = f.event("apigw-recommend-valid.json").await;
     let took = t.elapsed();

@@ -1,6 +1,6 @@
 //! End to end: the `reload` binary cargo built for this test (and the `recommend` and
-//! `warmstart` binaries beside it) run through their real Lambda runtime loops against
-//! moto_server: bundles published to S3, S3 notifications (the `events/s3-*.json` fixtures with
+//! `warmstart` binaries beside it) run through their real Lambda runtime loops against the
+//! embedded S3 + DynamoDB emulators: bundles published to S3, S3 notifications (the `events/s3-*.json` fixtures with
 //! bucket and keys rewritten) and admin payloads (`events/admin-*.json`) delivered to reload,
 //! and a warm recommend container following the registry.
 //!
@@ -23,7 +23,7 @@ use warmstart_tests::*;
 const V1: &str = "2026-11-22T10-00-00Z-e2e0001";
 const V2: &str = "2026-11-23T10-00-00Z-e2e0002";
 const V4: &str = "2026-11-25T10-00-00Z-canary4";
-const TIMEOUT: Duration = Duration::from_secs(30);
+const TIMEOUT: Duration = FUNCTION_TIMEOUT;
 
 // ------------------------------------------------------------------------------ binaries
 
@@ -50,50 +50,8 @@ fn cli_bin() -> PathBuf {
 
 // ------------------------------------------------------------------------------ functions
 
-struct Function {
-    api: Arc<RuntimeApi>,
-    process: FunctionProcess,
-}
-
-async fn start(bin: &Path, env: Vec<(String, String)>) -> Function {
-    let api = RuntimeApi::start().await;
-    let process = FunctionProcess::spawn(bin, &api, &env);
-    if let Err(e) = api.wait_ready(TIMEOUT).await {
-        panic!("{e}\nfunction output:\n{}", process.lines().join("\n"));
-    }
-    Function {
-        api: Arc::new(api),
-        process,
-    }
-}
-
-impl Function {
-    async fn outcome(&self, event: &[u8]) -> Outcome {
-        match self.api.invoke(event, TIMEOUT).await {
-            Ok(o) => o,
-            Err(e) => panic!("{e}\nfunction output:\n{}", self.output()),
-        }
-    }
-
-    /// The invocation's JSON answer; panics on an invocation error.
-    async fn call(&self, event: &Value) -> Value {
-        match self.outcome(&serde_json::to_vec(event).unwrap()).await {
-            Outcome::Response(b) => serde_json::from_slice(&b).unwrap(),
-            Outcome::Error(b) => panic!(
-                "invocation error: {}\nfunction output:\n{}",
-                String::from_utf8_lossy(&b),
-                self.output()
-            ),
-        }
-    }
-
-    async fn http(&self, event: &[u8]) -> (i64, Value) {
-        http_answer(&self.outcome(event).await)
-    }
-
-    fn output(&self) -> String {
-        self.process.lines().join("\n")
-    }
+async fn start(bin: &Path, env: Vec<(String, String)>) -> Running {
+    Running::start(bin, &env).await
 }
 
 fn reload_env(emu: &Emulator) -> Vec<(String, String)> {
@@ -105,7 +63,7 @@ fn recommend_env(emu: &Emulator) -> Vec<(String, String)> {
     env.extend(
         [
             ("REGISTRY_TTL_SECS", "1"),
-            // Generous: moto on a busy 2-core machine.
+            // Generous: a busy 2-core machine.
             ("STORE_DEADLINE_MS", "3000"),
             ("BATCH_STORE_DEADLINE_MS", "5000"),
             ("REGISTRY_TIMEOUT_MS", "3000"),
@@ -122,19 +80,6 @@ fn fixture(name: &str) -> Value {
     serde_json::from_slice(&sample_event(name)).unwrap()
 }
 
-/// S3 URL-encodes keys in notifications.
-fn url_encode(key: &str) -> String {
-    key.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            b' ' => "+".to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// `events/s3-put-manifest.json`'s record, once per key, with the test bucket.
 fn s3_event<K: AsRef<str>>(bucket: &str, keys: &[K]) -> Value {
     let template = fixture("s3-put-manifest.json")["Records"][0].clone();
@@ -144,7 +89,7 @@ fn s3_event<K: AsRef<str>>(bucket: &str, keys: &[K]) -> Value {
             let mut r = template.clone();
             r["s3"]["bucket"]["name"] = json!(bucket);
             r["s3"]["bucket"]["arn"] = json!(format!("arn:aws:s3:::{bucket}"));
-            r["s3"]["object"]["key"] = json!(url_encode(k.as_ref()));
+            r["s3"]["object"]["key"] = json!(notification_key(k.as_ref()));
             r
         })
         .collect();
@@ -159,7 +104,7 @@ fn rewrite_fixture(name: &str, bucket: &str, keys: &[String]) -> Value {
     for (r, k) in records.iter_mut().zip(keys) {
         r["s3"]["bucket"]["name"] = json!(bucket);
         r["s3"]["bucket"]["arn"] = json!(format!("arn:aws:s3:::{bucket}"));
-        r["s3"]["object"]["key"] = json!(url_encode(k));
+        r["s3"]["object"]["key"] = json!(notification_key(k));
     }
     v
 }
@@ -276,7 +221,7 @@ fn record(answer: &Value, i: usize) -> &Value {
 }
 
 /// Polls `GET /health` until `pred` holds.
-async fn wait_health(f: &Function, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+async fn wait_health(f: &Running, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let (status, v) = f.http(&sample_event("apigw-get-health.json")).await;
@@ -712,10 +657,7 @@ async fn admin_actions_and_the_cli() {
             .arg("registry")
             .args(args)
             .args(["--table", &emu.registry_table])
-            .env("AWS_ENDPOINT_URL", emu.moto.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", REGION)
+            .envs(emu.aws_env())
             .env("MODEL_BUCKET", &bucket)
             .output()
             .unwrap();
@@ -885,10 +827,8 @@ async fn racing_promotions_lose_nothing() {
         Err(aws::PutError::Conflict)
     ));
 
-    // No many-writer stress here: moto's server handles requests on threads and does not make
-    // a conditional write's check-and-put atomic, so N concurrent writers against it can lose an
-    // update that DynamoDB never would (seen in CI: 8 writers, revision +7). The refusal of a
-    // stale revision above is the property the registry relies on, and it is deterministic.
+    // The refusal of a stale revision above is the property the registry relies on, and it is
+    // deterministic; many concurrent writers on one item are infra/tests/registry_writers.rs.
 }
 
 fn valuation_bin() -> PathBuf {

@@ -1,7 +1,7 @@
 //! End to end: the `valuation` binary cargo built for this test, run through its real Lambda
-//! runtime loop (the Runtime API emulator of `warmstart-tests`), with a fair-multiple bundle
-//! published to and a synthetic company universe seeded into moto_server, fed the API Gateway
-//! v2 sample events of `events/`.
+//! runtime loop (the Runtime API emulator of `warmstart-devkit`), with a fair-multiple bundle
+//! published to and a synthetic company universe seeded into the embedded S3 + DynamoDB
+//! emulators, fed the API Gateway v2 sample events of `events/`.
 
 use serde_json::Value;
 use std::path::Path;
@@ -17,7 +17,6 @@ use warmstart_tests::*;
 
 const VERSION: &str = "2026-11-22T10-00-00Z-fm0e2e1";
 const AS_OF: &str = "20250331";
-const INVOKE_TIMEOUT: Duration = Duration::from_secs(20);
 const TTL: i64 = 3600;
 
 fn binary() -> &'static Path {
@@ -39,10 +38,13 @@ async fn publish_fair_multiple(emu: &Emulator) {
         .unwrap();
 }
 
-/// Moto with a published fair-multiple bundle, seeded companies (with industry indexes) and a
-/// ValuationCache table; the registry is left empty.
+/// The embedded emulators with a published fair-multiple bundle, seeded companies (with
+/// industry indexes) and a ValuationCache table; the registry is left empty.
 async fn stack(tag: &str) -> Stack {
-    let emu = Emulator::start(tag).await;
+    stack_on(Emulator::start(tag).await, tag).await
+}
+
+async fn stack_on(emu: Emulator, tag: &str) -> Stack {
     publish_fair_multiple(&emu).await;
     let report = DynamoCompanyStore::new(emu.dynamo.clone(), &emu.features_table)
         .put_companies(&synthetic_companies(60, 1, AS_OF))
@@ -63,7 +65,7 @@ impl Stack {
                 ("MODEL_NAME", FAIR_MULTIPLE_NAME),
                 ("VALUATION_CACHE_TABLE", self.cache_table.as_str()),
                 ("CACHE_TTL_SECS", "3600"),
-                // Generous: moto on a busy 2-core machine.
+                // Generous: a busy 2-core machine.
                 ("STORE_DEADLINE_MS", "3000"),
             ]
             .map(|(k, v)| (k.to_string(), v.to_string())),
@@ -72,40 +74,8 @@ impl Stack {
     }
 }
 
-struct Running {
-    api: RuntimeApi,
-    function: FunctionProcess,
-}
-
 async fn run(env: Vec<(String, String)>) -> Running {
-    let api = RuntimeApi::start().await;
-    let function = FunctionProcess::spawn(binary(), &api, &env);
-    if let Err(e) = api.wait_ready(Duration::from_secs(30)).await {
-        panic!("{e}\nfunction output:\n{}", function.lines().join("\n"));
-    }
-    Running { api, function }
-}
-
-impl Running {
-    /// Status, parsed body and raw body text.
-    async fn call_raw(&self, event: &[u8]) -> (i64, Value, String) {
-        let outcome = match self.api.invoke(event, INVOKE_TIMEOUT).await {
-            Ok(o) => o,
-            Err(e) => panic!(
-                "{e}\nfunction output:\n{}",
-                self.function.lines().join("\n")
-            ),
-        };
-        let v = outcome.json();
-        let text = v["body"].as_str().expect("text body").to_string();
-        let (status, body) = http_answer(&outcome);
-        (status, body, text)
-    }
-
-    async fn event(&self, name: &str) -> (i64, Value) {
-        let (s, v, _) = self.call_raw(&sample_event(name)).await;
-        (s, v)
-    }
+    Running::start(binary(), &env).await
 }
 
 /// The raw `valuation_results` text of a response body.
@@ -132,7 +102,7 @@ async fn sample_events_through_the_runtime_loop_with_the_cache() {
 
     // A seeded company: consistent DCF, relative and ML sections.
     let valid_event = sample_event("apigw-valuation-valid.json");
-    let (status, v, first_text) = f.call_raw(&valid_event).await;
+    let (status, v, first_text) = f.http_raw(&valid_event).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["cached"], false);
     assert_eq!(v["degraded"], false, "{v}");
@@ -182,7 +152,7 @@ async fn sample_events_through_the_runtime_loop_with_the_cache() {
     // The same request again: from the cache, byte-identical numbers, this request's id.
     let mut again: Value = ev.clone();
     again["requestContext"]["requestId"] = "second-request".into();
-    let (status, v2, second_text) = f.call_raw(&serde_json::to_vec(&again).unwrap()).await;
+    let (status, v2, second_text) = f.http_raw(&serde_json::to_vec(&again).unwrap()).await;
     assert_eq!(status, 200, "{v2}");
     assert_eq!(v2["cached"], true);
     assert_eq!(v2["request_id"], "second-request");
@@ -272,7 +242,7 @@ async fn sample_events_through_the_runtime_loop_with_the_cache() {
 
     // Telemetry: request log lines and EMF documents with Function = valuation.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let lines = f.function.json_lines();
+    let lines = f.process.json_lines();
     let init = lines
         .iter()
         .find(|l| l["message"] == "init complete")
@@ -301,7 +271,8 @@ async fn sample_events_through_the_runtime_loop_with_the_cache() {
 }
 
 /// `warmstart seed valuation --csv` (the CLI binary) imports the TuShare-style fixture export
-/// into moto; the function then values an imported company from those figures.
+/// into the emulated Features table; the function then values an imported company from those
+/// figures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tushare_csv_import_is_valued_through_the_runtime_loop() {
     let emu = Emulator::start("valcsv").await;
@@ -311,7 +282,7 @@ async fn a_tushare_csv_import_is_valued_through_the_runtime_loop() {
         .args(["seed", "valuation", "--csv"])
         .arg(&export)
         .args(["--table", &emu.features_table])
-        .args(["--endpoint-url", &emu.moto.endpoint()])
+        .args(["--endpoint-url", &emu.dynamodb_endpoint])
         .output()
         .unwrap();
     let (stdout, stderr) = (
@@ -336,7 +307,7 @@ async fn a_tushare_csv_import_is_valued_through_the_runtime_loop() {
 
     let body = r#"{"ts_code":"600519.SH","risk_free_rate":0.025,"market_risk_premium":0.06,"terminal_growth_rate":0.02}"#;
     let event = event_with_body("apigw-valuation-valid.json", body);
-    let (status, v, _) = f.call_raw(&event).await;
+    let (status, v, _) = f.http_raw(&event).await;
     assert_eq!(status, 200, "{v}");
     let info = &v["stock_info"];
     assert_eq!(info["name"], "贵州茅台");
@@ -369,7 +340,7 @@ async fn a_tushare_csv_import_is_valued_through_the_runtime_loop() {
     assert_eq!(v["relative"]["peer_count"], 2, "{}", v["relative"]);
     assert!(v["ml_fair_multiple"]["fair_pe"].as_f64().unwrap() > 0.0);
 
-    let (status, again, _) = f.call_raw(&event).await;
+    let (status, again, _) = f.http_raw(&event).await;
     assert_eq!(status, 200);
     assert_eq!(again["cached"], true);
     assert_eq!(
@@ -395,7 +366,7 @@ async fn without_a_model_answers_are_degraded_not_failed() {
     assert_eq!(h["degraded"], true);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let degraded: u64 = f
-        .function
+        .process
         .json_lines()
         .iter()
         .filter_map(|d| d["Degraded"].as_u64())
@@ -412,7 +383,7 @@ async fn store_outage_is_a_503_within_the_deadline() {
     let f = run(env).await;
     let (status, _) = f.event("apigw-valuation-valid-aliases.json").await;
     assert_eq!(status, 200);
-    s.emu.moto.stop();
+    s.emu.stop().await;
     let t = std::time::Instant::now();
     let (status, p) = f.event("apigw-valuation-valid.json").await;
     assert_eq!(status, 503, "{p}");
@@ -425,20 +396,19 @@ async fn store_outage_is_a_503_within_the_deadline() {
 /// Cold and warm figures of a valuation binary (`VALUATION_BIN`, default the one cargo built
 /// for this test: build with `--release` and point `VALUATION_BIN` at it for real figures).
 /// `cargo test -p valuation --test e2e -- --ignored --nocapture figures`
+/// On moto, as the figures in docs/BENCHMARKS.md were measured: the store round trips they
+/// include are moto's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn figures() {
     let bin = std::env::var("VALUATION_BIN")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| binary().to_path_buf());
-    let s = stack("valbench").await;
+    let s = stack_on(Emulator::start_moto("valbench").await, "valbench").await;
     s.emu.set_active(FAIR_MULTIPLE_NAME, VERSION).await;
-    let api = RuntimeApi::start().await;
     let t = std::time::Instant::now();
-    let function = FunctionProcess::spawn(&bin, &api, &s.env());
-    api.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let f = Running::start(&bin, &s.env()).await;
     let ready = t.elapsed();
-    let f = Running { api, function };
     let time = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
     let t = std::time::Instant::now();
     let (status, _) = f.event("apigw-valuation-valid.json").await;
@@ -456,16 +426,16 @@ async fn figures() {
         );
         let ev = event_with_body("apigw-valuation-valid.json", &body);
         let t = std::time::Instant::now();
-        let (_, v, _) = f.call_raw(&ev).await;
+        let (_, v, _) = f.http_raw(&ev).await;
         misses.push(time(t));
         assert_eq!(v["cached"], false);
         let t = std::time::Instant::now();
-        let (_, v, _) = f.call_raw(&ev).await;
+        let (_, v, _) = f.http_raw(&ev).await;
         hits.push(time(t));
         assert_eq!(v["cached"], true);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let lines = f.function.json_lines();
+    let lines = f.process.json_lines();
     let init_ms = lines
         .iter()
         .find(|l| l["message"] == "init complete")
@@ -496,5 +466,5 @@ async fn figures() {
         pct(compute.clone(), 0.5),
         pct(compute, 0.99)
     );
-    println!("peak RSS: {:?} KiB", f.function.peak_rss_kib());
+    println!("peak RSS: {:?} KiB", f.process.peak_rss_kib());
 }

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-use warmstart_core::local::{FunctionProcess, Outcome, RuntimeApi, SpawnOptions};
+use warmstart_devkit::{FunctionProcess, Outcome, RuntimeApi, SpawnOptions};
 
 /// What to run.
 #[derive(Debug, Clone)]

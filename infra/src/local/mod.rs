@@ -1,9 +1,9 @@
 //! `warmstart local up`: the whole service on one machine, no AWS account, no Docker — what
 //! `make run` starts.
 //!
-//! 1. [`stores`]: DynamoDB (dynoxide, SQLite) and S3 (s3s-fs, a directory) embedded in this
-//!    process on 127.0.0.1, data under the data directory (default `.local/`), kept across
-//!    restarts;
+//! 1. [`Stores`] (warmstart-devkit): DynamoDB (dynoxide, SQLite) and S3 (s3s-fs, a directory)
+//!    embedded in this process on 127.0.0.1, data under the data directory (default
+//!    `.local/`), kept across restarts;
 //! 2. [`setup`]: the bucket and the three tables of template.yaml (same keys, TTL on the cache);
 //! 3. small synthetic models trained once and cached under `<data>/bundles/`, features seeded
 //!    once (customers incl. `15889`, companies incl. `600519.SH`), bundles published, registry
@@ -16,10 +16,10 @@
 pub mod functions;
 pub mod router;
 pub mod setup;
-pub mod stores;
 pub mod watcher;
 
-use crate::{fair_multiple, recommender, seed, synthetic};
+use crate::data::{seed, synthetic};
+use crate::train::{fair_multiple, recommender};
 use anyhow::{bail, Context, Result};
 use functions::{FunctionSpec, LocalFunction};
 use setup::{BUCKET, CACHE_TABLE, FEATURES_TABLE, MODELS_PREFIX, REGISTRY_TABLE};
@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 use warmstart_core::aws::valuation_store::DynamoCompanyStore;
 use warmstart_core::aws::DynamoFeatureStore;
 use warmstart_core::bundle::{Manifest, MANIFEST_FILE};
+use warmstart_devkit::aws::{ACCESS_KEY, SECRET_KEY};
+use warmstart_devkit::Stores;
 
 /// Customers the sample events (events/) and the README's curl commands name.
 pub const SAMPLE_CUSTOMERS: [&str; 3] = ["15889", "1050935", "1050824"];
@@ -189,19 +191,15 @@ fn bin_dir(args: &UpArgs) -> Result<PathBuf> {
     }
 }
 
-fn function_env(
-    stores: &stores::Stores,
-    json_logs: bool,
-    extra: &[(&str, &str)],
-) -> Vec<(String, String)> {
+fn function_env(stores: &Stores, json_logs: bool, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("AWS_ENDPOINT_URL_S3", stores.s3_endpoint.as_str()),
         (
             "AWS_ENDPOINT_URL_DYNAMODB",
             stores.dynamodb_endpoint.as_str(),
         ),
-        ("AWS_ACCESS_KEY_ID", stores::ACCESS_KEY),
-        ("AWS_SECRET_ACCESS_KEY", stores::SECRET_KEY),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
         ("AWS_REGION", setup::REGION),
         ("AWS_DEFAULT_REGION", setup::REGION),
         // Globals of template.yaml.
@@ -300,7 +298,7 @@ async fn serve(args: UpArgs, reco: PathBuf, fm: PathBuf, started: Instant) -> Re
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
 
-    let stores = stores::start(&args.data_dir, args.s3_port, args.dynamodb_port).await?;
+    let mut stores = Stores::start(&args.data_dir, args.s3_port, args.dynamodb_port).await?;
     say(format!(
         "S3 on {}, DynamoDB on {} (data in {})",
         stores.s3_endpoint,
@@ -351,7 +349,7 @@ struct Stack {
 
 async fn run_stack(
     args: &UpArgs,
-    stores: &stores::Stores,
+    stores: &Stores,
     reco: &Path,
     fm: &Path,
     started: Instant,
@@ -490,7 +488,7 @@ async fn run_stack(
 
 fn print_banner(
     args: &UpArgs,
-    stores: &stores::Stores,
+    stores: &Stores,
     api: &str,
     inits: &[String],
     reco: &Path,

@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,6 +21,8 @@ use std::time::Instant;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use warmstart_devkit::http::serve_http1;
+use warmstart_devkit::Outcome;
 
 /// API Gateway's payload limit.
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -329,8 +330,8 @@ async fn handle(
                     let event = to_event(&request, &route_key, &id, OffsetDateTime::now_utc());
                     let event = serde_json::to_vec(&event).unwrap_or_default();
                     match backends.get(function).invoke(&event).await {
-                        Ok(warmstart_core::local::Outcome::Response(b)) => from_response(&b),
-                        Ok(warmstart_core::local::Outcome::Error(b)) => {
+                        Ok(Outcome::Response(b)) => from_response(&b),
+                        Ok(Outcome::Error(b)) => {
                             eprintln!(
                                 "[router] {function} invocation error: {}",
                                 String::from_utf8_lossy(&b)
@@ -365,36 +366,6 @@ async fn handle(
             *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
             r
         }))
-}
-
-/// Serves HTTP/1.1 on `listener` until `stop` changes, one `service(peer)` per connection
-/// (TCP_NODELAY set: without it small answers wait for delayed ACKs, 40 ms stalls).
-pub async fn serve_http1<S, B>(
-    listener: TcpListener,
-    mut stop: watch::Receiver<bool>,
-    service: impl Fn(SocketAddr) -> S,
-) where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    loop {
-        let conn = tokio::select! {
-            c = listener.accept() => c,
-            _ = stop.changed() => return,
-        };
-        let Ok((stream, peer)) = conn else { continue };
-        let _ = stream.set_nodelay(true);
-        let service = service(peer);
-        tokio::spawn(async move {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
 }
 
 /// Serves the routes on `listener` until `stop` changes.

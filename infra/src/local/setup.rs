@@ -6,12 +6,9 @@ use anyhow::{Context, Result};
 use std::collections::HashMap;
 use warmstart_core::aws::sdk::dynamodb::{self, types::AttributeValue};
 use warmstart_core::aws::sdk::s3;
-use warmstart_core::local::aws as local_aws;
+use warmstart_devkit::aws as local_aws;
 
-/// An SDK error with its cause chain.
-pub fn sdk_message(e: &(dyn std::error::Error + 'static)) -> String {
-    s3::error::DisplayErrorContext(e).to_string()
-}
+pub use local_aws::{sdk_message, Clients};
 
 /// Local names of the template's resources.
 pub const BUCKET: &str = "warmstart-models-local";
@@ -27,31 +24,6 @@ pub const TABLES: [(&str, &str, Option<&str>); 3] = [
     (REGISTRY_TABLE, "model", None),
     (CACHE_TABLE, "pk", Some("expires_at")),
 ];
-
-/// SDK clients pointed at the local emulators.
-#[derive(Clone)]
-pub struct Clients {
-    pub s3: s3::Client,
-    pub dynamodb: dynamodb::Client,
-}
-
-impl Clients {
-    pub async fn new(s3_endpoint: &str, dynamodb_endpoint: &str) -> Clients {
-        let conf = local_aws::sdk_config(None).await;
-        let s3 = s3::Client::from_conf(
-            s3::config::Builder::from(&conf)
-                .endpoint_url(s3_endpoint)
-                .force_path_style(true)
-                .build(),
-        );
-        let dynamodb = dynamodb::Client::from_conf(
-            dynamodb::config::Builder::from(&conf)
-                .endpoint_url(dynamodb_endpoint)
-                .build(),
-        );
-        Clients { s3, dynamodb }
-    }
-}
 
 /// Creates the bucket unless it exists.
 pub async fn ensure_bucket(s3: &s3::Client, bucket: &str) -> Result<bool> {

@@ -4,7 +4,6 @@
 //! `manifest.json`). Objects present at start are the baseline, not news.
 
 use super::functions::LocalFunction;
-use super::setup::sdk_message;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +12,8 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use warmstart_core::aws::sdk::s3;
 use warmstart_core::bundle::MANIFEST_FILE;
-use warmstart_core::local::Outcome;
+use warmstart_devkit::aws::{notification_key, sdk_message};
+use warmstart_devkit::Outcome;
 
 /// One object as a listing shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,21 +57,6 @@ pub async fn list_manifests(
     }
 }
 
-/// S3 URL-encodes keys in notifications (spaces as `+`).
-fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// The `ObjectCreated:Put` notification for `object` in `bucket`.
 pub fn s3_event(bucket: &str, object: &Listed, sequence: u64, now: OffsetDateTime) -> Value {
     let time = format!(
@@ -106,7 +91,7 @@ pub fn s3_event(bucket: &str, object: &Listed, sequence: u64, now: OffsetDateTim
                     "arn": format!("arn:aws:s3:::{bucket}"),
                 },
                 "object": {
-                    "key": encode_key(&object.key),
+                    "key": notification_key(&object.key),
                     "size": object.size,
                     "eTag": object.etag,
                     "sequencer": format!("{sequence:016X}"),

@@ -5,8 +5,11 @@
 use crate::recommend::Customer;
 use std::collections::HashMap;
 use std::future::Future;
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::{Arc, Mutex};
+#[cfg(any(test, feature = "test-util"))]
 use std::time::Duration;
 
 /// Most keys one batch read takes (DynamoDB BatchGetItem's limit).
@@ -63,6 +66,7 @@ pub trait FeatureStore: Send + Sync {
     ) -> impl Future<Output = Result<BatchCustomers, StoreError>> + Send;
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// How a [`MemoryStore`] misbehaves.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
@@ -74,6 +78,7 @@ pub struct Faults {
     pub bad_ids: Vec<String>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// In-memory [`FeatureStore`] for tests.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
@@ -82,6 +87,7 @@ pub struct MemoryStore {
     calls: Arc<AtomicUsize>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl MemoryStore {
     pub fn new(customers: impl IntoIterator<Item = Customer>) -> Self {
         let store = MemoryStore::default();
@@ -120,6 +126,7 @@ impl MemoryStore {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl FeatureStore for MemoryStore {
     async fn get_customer(&self, id: &str) -> Result<Option<Customer>, StoreError> {
         self.misbehave().await?;

@@ -28,6 +28,7 @@ pub mod response;
 pub mod sensitivity;
 pub mod service;
 pub mod store;
+#[cfg(any(test, feature = "test-util"))]
 pub mod synthetic;
 pub mod terminal;
 pub mod value;
@@ -42,7 +43,10 @@ pub use sensitivity::{SensitivityAxis, SensitivitySpec};
 pub use service::{
     parse_request, FairMultipleModel, Health, ValuationConfig, ValuationService, ValuationStats,
 };
-pub use store::{CompanyStore, MemoryCache, MemoryCompanyStore, ResultCache};
+pub use store::{CompanyStore, ResultCache};
+#[cfg(any(test, feature = "test-util"))]
+pub use store::{MemoryCache, MemoryCompanyStore};
+#[cfg(any(test, feature = "test-util"))]
 pub use synthetic::synthetic_companies;
 pub use terminal::TerminalValueMethod;
 pub use value::{value, FairMultipleInput};

@@ -15,10 +15,14 @@
 
 use super::company::Company;
 use crate::store::StoreError;
+#[cfg(any(test, feature = "test-util"))]
 use std::collections::HashMap;
 use std::future::Future;
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::{Arc, Mutex};
+#[cfg(any(test, feature = "test-util"))]
 use std::time::Duration;
 
 /// Most peers one valuation reads (one BatchGetItem).
@@ -76,6 +80,7 @@ pub trait ResultCache: Send + Sync {
     fn put(&self, entry: &CacheEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// How a memory store misbehaves (tests of the degraded paths).
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
@@ -83,6 +88,7 @@ pub struct Faults {
     pub fail: Option<StoreError>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 async fn misbehave(faults: &Mutex<Faults>, calls: &AtomicUsize) -> Result<(), StoreError> {
     calls.fetch_add(1, Ordering::Relaxed);
     let f = faults.lock().expect("faults lock").clone();
@@ -95,6 +101,7 @@ async fn misbehave(faults: &Mutex<Faults>, calls: &AtomicUsize) -> Result<(), St
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// In-memory [`CompanyStore`]. Company and peer reads can misbehave separately.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryCompanyStore {
@@ -104,6 +111,7 @@ pub struct MemoryCompanyStore {
     calls: Arc<AtomicUsize>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl MemoryCompanyStore {
     pub fn new(companies: impl IntoIterator<Item = Company>) -> Self {
         let s = MemoryCompanyStore::default();
@@ -129,6 +137,7 @@ impl MemoryCompanyStore {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl CompanyStore for MemoryCompanyStore {
     async fn get_company(&self, ts_code: &str) -> Result<Option<Company>, StoreError> {
         misbehave(&self.company_faults, &self.calls).await?;
@@ -158,6 +167,7 @@ impl CompanyStore for MemoryCompanyStore {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// In-memory [`ResultCache`].
 #[derive(Debug, Clone, Default)]
 pub struct MemoryCache {
@@ -166,6 +176,7 @@ pub struct MemoryCache {
     calls: Arc<AtomicUsize>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl MemoryCache {
     pub fn set_faults(&self, f: Faults) {
         *self.faults.lock().expect("faults lock") = f;
@@ -191,6 +202,7 @@ impl MemoryCache {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl ResultCache for MemoryCache {
     async fn get(&self, key: &str, now: i64) -> Result<Option<String>, StoreError> {
         misbehave(&self.faults, &self.calls).await?;

@@ -6,7 +6,7 @@
 //! `-999999` seniority. Rows that cannot be read are counted and a few reasons kept; they never
 //! stop the run.
 
-use crate::panel::{MonthDate, MonthlyRecord, Panel, TEXT_COLUMNS};
+use crate::data::panel::{MonthDate, MonthlyRecord, Panel, TEXT_COLUMNS};
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::path::Path;
@@ -285,7 +285,7 @@ pub fn latest_profiles(path: &Path) -> Result<(Vec<Customer>, ParseReport)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::panel::{owns, text};
+    use crate::data::panel::{owns, text};
     use warmstart_core::recommend::product_index;
 
     const HEADER: &str = "fecha_dato,ncodpers,ind_empleado,pais_residencia,sexo,age,fecha_alta,\

@@ -1,5 +1,5 @@
 //! A Lambda Runtime API emulator: the subset of the API a custom runtime (`lambda_runtime`)
-//! uses, served on 127.0.0.1 over plain HTTP/1.1.
+//! uses, served on 127.0.0.1 over plain HTTP/1.1 (hyper).
 //!
 //! Events are queued by [`RuntimeApi::invoke`] and handed out, one per
 //! `GET /runtime/invocation/next`, to whichever process polls (several processes may poll
@@ -7,13 +7,20 @@
 //! gave up (timeout, dropped future) is removed from the queue, so a later process does not
 //! receive it.
 
+use crate::http::serve_http1;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 static INVOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
@@ -72,12 +79,12 @@ pub struct RuntimeApi {
     state: Arc<Mutex<ApiState>>,
     polled: Arc<Notify>,
     init_failed: Arc<Notify>,
-    server: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
 }
 
 impl Drop for RuntimeApi {
     fn drop(&mut self) {
-        self.server.abort();
+        let _ = self.stop.send(true);
     }
 }
 
@@ -96,28 +103,21 @@ impl RuntimeApi {
         let port = listener.local_addr()?.port();
         let function_name: Arc<str> = Arc::from(function_name);
         let (tx, rx) = mpsc::unbounded_channel::<Queued>();
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let state = Arc::new(Mutex::new(ApiState::default()));
         let polled = Arc::new(Notify::new());
         let init_failed = Arc::new(Notify::new());
-        let conn = Connection {
-            queue: rx,
+        let shared = Arc::new(Shared {
+            queue: tokio::sync::Mutex::new(rx),
             state: state.clone(),
             polled: polled.clone(),
             init_failed: init_failed.clone(),
-            arn: Arc::from(format!(
-                "arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-            )),
-        };
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(conn.clone().serve(stream));
-            }
+            arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{function_name}"),
         });
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(serve_http1(listener, stopped, move |_| {
+            let shared = shared.clone();
+            service_fn(move |req| shared.clone().handle(req))
+        }));
         Ok(RuntimeApi {
             port,
             function_name,
@@ -125,7 +125,7 @@ impl RuntimeApi {
             state,
             polled,
             init_failed,
-            server,
+            stop,
         })
     }
 
@@ -239,93 +239,30 @@ impl RuntimeApi {
     }
 }
 
-struct HttpRequest {
-    method: String,
-    path: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
+const NEXT: &str = "/2018-06-01/runtime/invocation/next";
+const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";
+const INVOCATION: &str = "/2018-06-01/runtime/invocation/";
+
+fn reply(status: StatusCode, body: &'static [u8]) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
-async fn read_request(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Option<HttpRequest> {
-    let mut line = String::new();
-    if r.read_line(&mut line).await.ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let path = parts.next()?.to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).await.ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let mut body = Vec::new();
-    if let Some(n) = headers
-        .get("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        body.resize(n, 0);
-        r.read_exact(&mut body).await.ok()?;
-    } else if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).await.ok()?;
-            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).await.ok()?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    }
-    Some(HttpRequest {
-        method,
-        path,
-        headers,
-        body,
-    })
-}
-
-async fn write_response(
-    w: &mut tokio::net::tcp::OwnedWriteHalf,
-    status: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut out = head.into_bytes();
-    out.extend_from_slice(body);
-    w.write_all(&out).await
-}
-
-/// What one connection of the emulator's server shares with the others.
-#[derive(Clone)]
-struct Connection {
-    queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Queued>>>,
+/// What the emulator's connections share.
+struct Shared {
+    queue: tokio::sync::Mutex<mpsc::UnboundedReceiver<Queued>>,
     state: Arc<Mutex<ApiState>>,
     polled: Arc<Notify>,
     init_failed: Arc<Notify>,
-    arn: Arc<str>,
+    arn: String,
 }
 
-impl Connection {
+impl Shared {
     /// The next queued event whose caller is still waiting.
     async fn next_event(&self) -> Option<Queued> {
         let mut queue = self.queue.lock().await;
@@ -343,95 +280,102 @@ impl Connection {
         }
     }
 
-    async fn serve(self, stream: TcpStream) {
-        let (r, mut w) = stream.into_split();
-        let mut r = BufReader::new(r);
-        while let Some(req) = read_request(&mut r).await {
-            let accepted = br#"{"status":"OK"}"#;
-            let json = [("Content-Type", "application/json".to_string())];
-            let result = if req.method == "GET" && req.path == "/2018-06-01/runtime/invocation/next"
-            {
-                self.state.lock().expect("state").next_calls += 1;
-                self.polled.notify_waiters();
-                let Some(q) = self.next_event().await else {
-                    return;
-                };
-                let deadline = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d + q.timeout)
-                    .unwrap_or_default()
-                    .as_millis();
-                write_response(
-                    &mut w,
-                    "200 OK",
-                    &[
-                        ("Content-Type", "application/json".into()),
-                        ("Lambda-Runtime-Aws-Request-Id", q.id.clone()),
-                        ("Lambda-Runtime-Deadline-Ms", deadline.to_string()),
-                        ("Lambda-Runtime-Invoked-Function-Arn", self.arn.to_string()),
-                        (
-                            "Lambda-Runtime-Trace-Id",
-                            format!(
-                                "Root=1-00000000-{:024x};Parent=0000000000000001;Sampled=0",
-                                q.id.len()
-                            ),
-                        ),
-                    ],
-                    &q.event,
-                )
-                .await
-            } else if req.method == "POST" && req.path == "/2018-06-01/runtime/init/error" {
-                self.state.lock().expect("state").init_error = Some(req.body);
-                self.init_failed.notify_waiters();
-                write_response(&mut w, "202 Accepted", &json, accepted).await
-            } else if let (Some(rest), "POST") = (
-                req.path.strip_prefix("/2018-06-01/runtime/invocation/"),
-                req.method.as_str(),
-            ) {
-                let outcome = match rest.rsplit_once('/') {
-                    Some((id, "response")) => Some((id.to_string(), Outcome::Response(req.body))),
-                    Some((id, "error")) => Some((id.to_string(), Outcome::Error(req.body))),
-                    _ => None,
-                };
-                match outcome {
-                    Some((id, outcome)) => {
-                        let tx = self.state.lock().expect("state").pending.remove(&id);
-                        match tx {
-                            Some(tx) => {
-                                let _ = tx.send(outcome);
-                                write_response(&mut w, "202 Accepted", &json, accepted).await
-                            }
-                            None => {
-                                write_response(
-                                    &mut w,
-                                    "400 Bad Request",
-                                    &json,
-                                    br#"{"errorMessage":"unknown request id"}"#,
-                                )
-                                .await
-                            }
-                        }
-                    }
-                    None => write_response(&mut w, "404 Not Found", &json, b"{}").await,
-                }
-            } else {
-                write_response(&mut w, "404 Not Found", &json, b"{}").await
-            };
-            if result.is_err()
-                || req
-                    .headers
-                    .get("connection")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("close"))
-            {
-                return;
+    /// `GET /next`: blocks until an event is queued, as Lambda holds the poll of an idle
+    /// container.
+    async fn next(&self) -> Response<Full<Bytes>> {
+        self.state.lock().expect("state").next_calls += 1;
+        self.polled.notify_waiters();
+        let Some(q) = self.next_event().await else {
+            return reply(
+                StatusCode::GONE,
+                br#"{"errorMessage":"runtime API stopped"}"#,
+            );
+        };
+        let deadline = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d + q.timeout)
+            .unwrap_or_default()
+            .as_millis();
+        let trace = format!(
+            "Root=1-00000000-{:024x};Parent=0000000000000001;Sampled=0",
+            q.id.len()
+        );
+        let mut r = Response::new(Full::new(Bytes::from(q.event)));
+        let headers = r.headers_mut();
+        headers.insert(
+            hyper::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in [
+            ("lambda-runtime-aws-request-id", q.id),
+            ("lambda-runtime-deadline-ms", deadline.to_string()),
+            ("lambda-runtime-invoked-function-arn", self.arn.clone()),
+            ("lambda-runtime-trace-id", trace),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
             }
         }
+        r
+    }
+
+    /// `POST /invocation/{id}/response|error`: hands the body to the waiting caller.
+    fn answer(&self, id: &str, outcome: Outcome) -> Response<Full<Bytes>> {
+        let tx = self.state.lock().expect("state").pending.remove(id);
+        match tx {
+            Some(tx) => {
+                let _ = tx.send(outcome);
+                reply(StatusCode::ACCEPTED, br#"{"status":"OK"}"#)
+            }
+            None => reply(
+                StatusCode::BAD_REQUEST,
+                br#"{"errorMessage":"unknown request id"}"#,
+            ),
+        }
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let get = req.method() == Method::GET;
+        let post = req.method() == Method::POST;
+        let path = req.uri().path().to_string();
+        if get && path == NEXT {
+            return Ok(self.next().await);
+        }
+        if !post {
+            return Ok(reply(StatusCode::NOT_FOUND, b"{}"));
+        }
+        let Ok(body) = req.into_body().collect().await else {
+            return Ok(reply(
+                StatusCode::BAD_REQUEST,
+                br#"{"errorMessage":"unreadable body"}"#,
+            ));
+        };
+        let body = body.to_bytes().to_vec();
+        if path == INIT_ERROR {
+            self.state.lock().expect("state").init_error = Some(body);
+            self.init_failed.notify_waiters();
+            return Ok(reply(StatusCode::ACCEPTED, br#"{"status":"OK"}"#));
+        }
+        let answer = match path
+            .strip_prefix(INVOCATION)
+            .and_then(|p| p.rsplit_once('/'))
+        {
+            Some((id, "response")) => self.answer(id, Outcome::Response(body)),
+            Some((id, "error")) => self.answer(id, Outcome::Error(body)),
+            _ => reply(StatusCode::NOT_FOUND, b"{}"),
+        };
+        Ok(answer)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpStream;
 
     /// A minimal runtime client: GET /next, then POST the event back as the response.
     async fn echo_once(address: &str) -> String {

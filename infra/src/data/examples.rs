@@ -11,7 +11,7 @@
 //! flags of 0 say exactly that). For the data's second month, or after a gap, `t-2` is unknown
 //! and no example is built.
 
-use crate::panel::{previous_owned, MonthDate, Panel, ProductSet};
+use crate::data::panel::{previous_owned, MonthDate, Panel, ProductSet};
 use warmstart_core::recommend::NUM_FEATURES;
 
 /// What an example row is about.
@@ -98,7 +98,7 @@ pub fn build(panel: &Panel, mut progress: impl FnMut(u64)) -> Examples {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::panel::MonthlyRecord;
+    use crate::data::panel::MonthlyRecord;
     use warmstart_core::recommend::{feature_names, product_index};
 
     fn rec(customer: u64, month: u8, owned: &[&str]) -> MonthlyRecord {

@@ -1,7 +1,7 @@
 //! The customer panel: one record per customer per month, as parsed from the Santander
-//! `train_ver2.csv` ([`crate::santander`]) or generated ([`crate::synthetic`]). Everything after
-//! parsing (examples, training, seeding) starts from a [`Panel`], so real and synthetic data go
-//! through the same code.
+//! `train_ver2.csv` ([`super::santander`]) or generated ([`super::synthetic`]). Everything
+//! after parsing (examples, training, seeding) starts from a [`Panel`], so real and synthetic
+//! data go through the same code.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -43,7 +43,7 @@ pub fn is_loopback(endpoint: &str) -> bool {
 
 /// The credentials the local stack's emulators accept (`test` / `test`).
 pub fn local_credentials() -> Credentials {
-    use warmstart_core::local::aws::{ACCESS_KEY, SECRET_KEY};
+    use warmstart_devkit::aws::{ACCESS_KEY, SECRET_KEY};
     Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "warmstart-local")
 }
 

@@ -1,10 +1,16 @@
 //! `warmstart inspect <bundle-dir>`: what a bundle holds and whether it is intact.
 
-use crate::bundle_out::block_on;
+use crate::train::bundle_out::block_on;
 use anyhow::{bail, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use warmstart_core::bundle::{sha256_hex, Manifest, MANIFEST_FILE};
 use warmstart_core::{Bundle, DirSource};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The bundle directory (the one holding manifest.json).
+    pub bundle: PathBuf,
+}
 
 /// Prints the bundle summary, checks every file, loads the bundle as the functions do and
 /// replays its golden rows. Any problem is an error (non-zero exit).

@@ -1,12 +1,28 @@
 //! `warmstart score <model.txt | bundle-dir> --input rows.csv`: scores raw feature rows with
 //! the native scorer (the one the functions serve with).
 
-use crate::bundle_out::block_on;
-use crate::numfmt::fmt_f64;
+use crate::train::bundle_out::block_on;
+use crate::util::numfmt::fmt_f64;
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use warmstart_core::{Bundle, DirSource, Model};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A LightGBM text model (model.txt) or a bundle directory.
+    pub model: PathBuf,
+    /// The rows to score: a CSV file, or `-` for standard input.
+    #[arg(long, short)]
+    pub input: PathBuf,
+}
+
+/// Scores the rows of `args.input` to standard output.
+pub fn run_to_stdout(args: &Args) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    run(&args.model, &args.input, &mut out)
+}
 
 /// What scores the rows.
 enum Scorer {

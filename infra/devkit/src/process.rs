@@ -1,7 +1,7 @@
 //! A function binary running against a [`RuntimeApi`], as Lambda runs a container: the Lambda
 //! environment variables, a clean environment otherwise, output lines collected and/or echoed.
 
-use super::runtime_api::{RuntimeApi, DEFAULT_FUNCTION};
+use crate::runtime_api::{RuntimeApi, DEFAULT_FUNCTION};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};

@@ -6,10 +6,10 @@
 //! discounts for leverage, beta and a high payout, plus a size premium and noise. Every
 //! fundamental is missing for a few companies. Deterministic by seed.
 
-use crate::bundle_out;
-use crate::lgbm::{self, Params};
-use crate::metrics;
-use crate::progress;
+use crate::train::bundle_out;
+use crate::train::lgbm::{self, Params};
+use crate::train::metrics;
+use crate::util::progress;
 use anyhow::{bail, Context, Result};
 use rand::Rng;
 use rand_chacha::rand_core::SeedableRng;

@@ -1,3 +1,4 @@
+use super::table::is_ts_code;
 use super::*;
 use std::path::PathBuf;
 

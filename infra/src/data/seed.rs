@@ -4,7 +4,8 @@
 //! valuation function reads peers from. Writes are BatchWriteItem (25 per call, unprocessed
 //! items retried with backoff) through the core crate's stores.
 
-use crate::{progress, santander, synthetic};
+use crate::data::{santander, synthetic};
+use crate::util::progress;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use warmstart_core::aws::valuation_store::{CompanyPutReport, DynamoCompanyStore};

@@ -1,14 +1,14 @@
 //! `warmstart train recommender`: 24 per-product LightGBM models ("will this customer add
 //! product p next month?"), evaluated on a holdout, packaged as a verified bundle.
 
-use crate::bundle_out;
-use crate::examples::{self, Examples};
-use crate::lgbm::{self, Params};
-use crate::metrics::{self, MeanAp};
-use crate::panel::{owns, product_indices, MonthDate, Panel};
-use crate::progress;
-use crate::santander;
-use crate::synthetic::{self, SyntheticConfig};
+use crate::data::examples::{self, Examples};
+use crate::data::panel::{owns, product_indices, MonthDate, Panel};
+use crate::data::santander;
+use crate::data::synthetic::{self, SyntheticConfig};
+use crate::train::bundle_out;
+use crate::train::lgbm::{self, Params};
+use crate::train::metrics::{self, MeanAp};
+use crate::util::progress;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -507,7 +507,7 @@ fn golden_rows(test: &Examples) -> Result<Vec<GoldenRow>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::examples::ExampleMeta;
+    use crate::data::examples::ExampleMeta;
 
     fn examples(n: usize) -> Examples {
         let mut ex = Examples::default();

@@ -6,11 +6,28 @@
 
 use anyhow::{anyhow, Context, Result};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use warmstart_core::valuation::{
     value, FairMultipleInput, FairMultipleModel, ValuationRequest, ValuationResponse,
 };
 use warmstart_core::{Bundle, DirSource};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The request JSON file, or `-` for standard input.
+    pub request: PathBuf,
+    /// A fair-multiple bundle directory: fills in the ML fair P/E section.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+/// Values the request and prints the response JSON.
+pub fn run_and_print(args: &Args) -> Result<()> {
+    let request = read_request(&args.request)?;
+    let response = run(&request, args.model.as_deref())?;
+    println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(())
+}
 
 /// Reads the request (a file, or `-` for standard input).
 pub fn read_request(path: &Path) -> Result<ValuationRequest> {
@@ -31,7 +48,7 @@ pub fn run(request: &ValuationRequest, model: Option<&Path>) -> Result<Valuation
     let fair = match model {
         None => None,
         Some(dir) => {
-            let bundle = crate::bundle_out::block_on(Bundle::load(&DirSource::new(dir)))
+            let bundle = crate::train::bundle_out::block_on(Bundle::load(&DirSource::new(dir)))
                 .with_context(|| format!("loading the bundle in {}", dir.display()))?;
             let model = FairMultipleModel::new(bundle)
                 .with_context(|| format!("{} is not a fair-multiple bundle", dir.display()))?;

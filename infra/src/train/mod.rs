@@ -1,0 +1,8 @@
+//! Training: LightGBM through `lightgbm3` ([`lgbm`]), the recommender and fair-multiple
+//! models, their holdout [`metrics`], and writing a verified bundle ([`bundle_out`]).
+
+pub mod bundle_out;
+pub mod fair_multiple;
+pub mod lgbm;
+pub mod metrics;
+pub mod recommender;
