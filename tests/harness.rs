@@ -23,7 +23,7 @@ use warmstart_core::aws::sdk::{config as aws_config, dynamodb, s3};
 mod synthetic;
 pub use synthetic::*;
 
-pub const MODEL_NAME: &str = "product-recommender";
+pub const MODEL_NAME: &str = warmstart_devkit::bundles::RECOMMENDER_NAME;
 /// Region of the emulators; S3's encoding of keys in event notifications.
 pub use warmstart_devkit::aws::{notification_key, REGION};
 
@@ -438,10 +438,25 @@ impl Running {
         (status, body, text)
     }
 
+    /// The JSON lines printed so far (logs and EMF documents), after a moment for the last
+    /// ones to come through the pipe.
+    pub async fn settled_json_lines(&self) -> Vec<serde_json::Value> {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.process.json_lines()
+    }
+
     /// The sample event `name` of `events/`, through [`Running::http`].
     pub async fn event(&self, name: &str) -> (i64, serde_json::Value) {
         self.http(&sample_event(name)).await
     }
+}
+
+/// The function's `init complete` log line among `lines`.
+pub fn init_log(lines: &[serde_json::Value]) -> &serde_json::Value {
+    lines
+        .iter()
+        .find(|l| l["message"] == "init complete")
+        .unwrap_or_else(|| panic!("no init log in {lines:?}"))
 }
 
 /// Reads an API Gateway sample event from the repository's `events/` folder.

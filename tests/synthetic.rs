@@ -1,18 +1,15 @@
 //! Synthetic recommender bundles and customers, written without lightgbm: hand-made LightGBM
 //! text models grown leaf-wise, golden rows scored by the native scorer.
 
-use crate::MODEL_NAME;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
-use warmstart_core::bundle::{
-    write_bundle, Feature, FileEntry, GoldenRow, Manifest, Metrics, ModelKind, Output,
-    MANIFEST_FORMAT,
-};
+use warmstart_core::bundle::{write_bundle, FileEntry, GoldenRow, Manifest, Metrics};
 use warmstart_core::model::Model;
 use warmstart_core::recommend::{
     feature_names, Customer, DEFAULT_POPULARITY, NUM_FEATURES, NUM_PRODUCTS, PRODUCTS,
 };
+use warmstart_devkit::bundles::{recommender_manifest, recommender_model_path};
 
 /// Tree shape of generated models.
 #[derive(Debug, Clone, Copy)]
@@ -134,7 +131,7 @@ pub fn synthetic_recommender_parts(
     let files: Vec<(String, Vec<u8>)> = (0..NUM_PRODUCTS)
         .map(|p| {
             (
-                format!("models/{}.txt", PRODUCTS[p].0),
+                recommender_model_path(PRODUCTS[p].0),
                 recommender_model_text(p, variant, shape).into_bytes(),
             )
         })
@@ -162,27 +159,6 @@ pub fn synthetic_recommender_parts(
         })
         .collect();
     let manifest = Manifest {
-        format: MANIFEST_FORMAT,
-        name: MODEL_NAME.into(),
-        version: version.into(),
-        kind: ModelKind::ProductRecommender,
-        created_at: "2026-11-22T10:00:00Z".into(),
-        features: feature_names()
-            .into_iter()
-            .map(|name| Feature {
-                name,
-                categorical: false,
-            })
-            .collect(),
-        outputs: PRODUCTS
-            .iter()
-            .map(|(code, name)| Output {
-                code: code.to_string(),
-                name: name.to_string(),
-                model: format!("models/{code}.txt"),
-                class: 0,
-            })
-            .collect(),
         files: files
             .iter()
             .map(|(p, b)| FileEntry::describe(p, b))
@@ -210,6 +186,7 @@ pub fn synthetic_recommender_parts(
         )]
         .into_iter()
         .collect(),
+        ..recommender_manifest(version, "2026-11-22T10:00:00Z")
     };
     (manifest, files)
 }

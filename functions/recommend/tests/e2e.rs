@@ -192,12 +192,8 @@ async fn sample_events_through_the_runtime_loop() {
     assert_eq!(status, 200);
 
     // Telemetry: JSON logs with the init record, per-request fields and EMF documents.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let lines = f.process.json_lines();
-    let init = lines
-        .iter()
-        .find(|l| l["message"] == "init complete")
-        .unwrap_or_else(|| panic!("no init log in {lines:?}"));
+    let lines = f.settled_json_lines().await;
+    let init = init_log(&lines);
     assert_eq!(init["model_version"], VERSION);
     assert_eq!(init["version_from"], "registry");
     assert_eq!(init["level"], "INFO");
@@ -240,8 +236,7 @@ async fn missing_features_table_degrades_to_popularity() {
     let (status, v) = f.event("apigw-recommend-batch-valid.json").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["degraded"], true);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let lines = f.process.json_lines();
+    let lines = f.settled_json_lines().await;
     // No registry item: MODEL_VERSION served.
     assert!(lines
         .iter()

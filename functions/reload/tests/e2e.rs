@@ -40,7 +40,12 @@ fn recommend_bin() -> PathBuf {
     sibling(
         "recommend",
         "recommend",
-        &["functions/recommend", "shared/src", "shared/Cargo.toml"],
+        &[
+            "functions/recommend/src",
+            "functions/recommend/Cargo.toml",
+            "shared/src",
+            "shared/Cargo.toml",
+        ],
     )
 }
 
@@ -835,7 +840,12 @@ fn valuation_bin() -> PathBuf {
     sibling(
         "valuation",
         "valuation",
-        &["functions/valuation", "shared/src", "shared/Cargo.toml"],
+        &[
+            "functions/valuation/src",
+            "functions/valuation/Cargo.toml",
+            "shared/src",
+            "shared/Cargo.toml",
+        ],
     )
 }
 

@@ -241,12 +241,8 @@ async fn sample_events_through_the_runtime_loop_with_the_cache() {
     assert_eq!(h["degraded"], false);
 
     // Telemetry: request log lines and EMF documents with Function = valuation.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let lines = f.process.json_lines();
-    let init = lines
-        .iter()
-        .find(|l| l["message"] == "init complete")
-        .unwrap_or_else(|| panic!("no init log in {lines:?}"));
+    let lines = f.settled_json_lines().await;
+    let init = init_log(&lines);
     assert_eq!(init["model_version"], VERSION);
     assert!(lines
         .iter()
@@ -364,10 +360,9 @@ async fn without_a_model_answers_are_degraded_not_failed() {
     assert_eq!(v["cached"], false);
     let (_, h) = f.event("apigw-get-health.json").await;
     assert_eq!(h["degraded"], true);
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let degraded: u64 = f
-        .process
-        .json_lines()
+        .settled_json_lines()
+        .await
         .iter()
         .filter_map(|d| d["Degraded"].as_u64())
         .sum();
@@ -434,8 +429,7 @@ async fn figures() {
         hits.push(time(t));
         assert_eq!(v["cached"], true);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let lines = f.process.json_lines();
+    let lines = f.settled_json_lines().await;
     let init_ms = lines
         .iter()
         .find(|l| l["message"] == "init complete")

@@ -12,9 +12,11 @@
 //!   127.0.0.1, persistent for the local stack or ephemeral for a test;
 //! - [`aws`]: SDK configuration with the emulators' dummy credentials, clients, and table
 //!   creation;
-//! - [`http`]: the HTTP/1.1 accept loop the emulators and the local router share.
+//! - [`http`]: the HTTP/1.1 accept loop the emulators and the local router share;
+//! - [`bundles`]: the recommender manifest the trainer and the tests' synthetic bundles share.
 
 pub mod aws;
+pub mod bundles;
 pub mod http;
 mod process;
 mod runtime_api;

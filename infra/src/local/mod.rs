@@ -369,8 +369,9 @@ async fn run_stack(
     for f in ["recommend", "valuation", "reload"] {
         if !bins.join(f).is_file() {
             bail!(
-                "{} is missing: build the functions first (cargo build --release -p recommend \
-                 -p valuation -p reload) or pass --bin-dir",
+                "{} is missing: build the functions beside this executable first (`make run` \
+                 does: cargo build --profile local -p recommend -p valuation -p reload) or pass \
+                 --bin-dir",
                 bins.join(f).display()
             );
         }

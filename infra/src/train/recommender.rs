@@ -13,15 +13,14 @@ use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
-use warmstart_core::bundle::{
-    Feature, GoldenRow, Manifest, Metrics, ModelKind, Output, Rollout, MANIFEST_FORMAT,
-};
+use warmstart_core::bundle::{GoldenRow, Manifest, Metrics, Rollout};
 use warmstart_core::recommend::{
     feature_names, popular, product_index, top_k, NUM_FEATURES, NUM_PRODUCTS, PRODUCTS,
 };
 use warmstart_core::Model;
+use warmstart_devkit::bundles::{recommender_manifest, recommender_model_path};
 
-pub const BUNDLE_NAME: &str = "product-recommender";
+pub const BUNDLE_NAME: &str = warmstart_devkit::bundles::RECOMMENDER_NAME;
 /// Golden rows written into the manifest.
 pub const GOLDEN_ROWS: usize = 32;
 /// Share of synthetic customers held out.
@@ -266,7 +265,7 @@ pub fn run(opts: &Options) -> Result<Manifest> {
         for (row, out) in golden_flat.chunks_exact(NUM_FEATURES).zip(&mut expected) {
             out[p] = native.predict(row)?[0];
         }
-        files.push((format!("models/{code}.txt"), text.into_bytes()));
+        files.push((recommender_model_path(code), text.into_bytes()));
         natives.push(native);
         pb.inc(1);
     }
@@ -366,28 +365,6 @@ pub fn run(opts: &Options) -> Result<Manifest> {
     let mut other = BTreeMap::new();
     other.insert("map_at_7_customers".into(), model_map.count() as f64);
     let manifest = Manifest {
-        format: MANIFEST_FORMAT,
-        name: BUNDLE_NAME.into(),
-        version,
-        kind: ModelKind::ProductRecommender,
-        created_at,
-        features: names
-            .iter()
-            .map(|n| Feature {
-                name: n.clone(),
-                categorical: false,
-            })
-            .collect(),
-        outputs: PRODUCTS
-            .iter()
-            .map(|(code, name)| Output {
-                code: code.to_string(),
-                name: name.to_string(),
-                model: format!("models/{code}.txt"),
-                class: 0,
-            })
-            .collect(),
-        files: vec![],
         metrics: Metrics {
             auc: auc.clone(),
             map_at_7: model_map.mean(),
@@ -399,6 +376,7 @@ pub fn run(opts: &Options) -> Result<Manifest> {
         golden,
         rollout: opts.rollout,
         training,
+        ..recommender_manifest(&version, &created_at)
     };
 
     // Report.
