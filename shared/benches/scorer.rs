@@ -1,5 +1,6 @@
 //! Native scorer vs LightGBM (lightgbm3, the C API) on a 24-model recommender-sized bundle:
-//! (a) one customer × 24 models, (b) 10,000 rows × 24 models, (c) parse/load of the bundle.
+//! (a) one customer × 24 models, (b) 10,000 rows × 24 models, (c) parse/load of the bundle
+//! (text parse, compiled `models.wsc` load, LightGBM).
 //!
 //! `cargo bench -p warmstart-core --bench scorer`. By default the bundle is 24 copies of the
 //! `many_features` fixture (48 features, 100 trees × 31 leaves, like a trained product model);
@@ -10,6 +11,7 @@ use lightgbm3::Booster;
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use warmstart_core::bundle::{Bundle, DirSource, Manifest};
+use warmstart_core::model::compiled;
 use warmstart_core::Model;
 
 fn model_texts() -> (Vec<String>, Option<PathBuf>) {
@@ -136,6 +138,18 @@ fn bench(c: &mut Criterion) {
                 .map(|t| Model::parse(t).unwrap())
                 .collect::<Vec<_>>()
         })
+    });
+    let entries: Vec<compiled::Entry> = natives
+        .iter()
+        .map(|m| compiled::Entry {
+            path: "m.txt",
+            source_sha256: [0; 32],
+            model: m,
+        })
+        .collect();
+    let wsc = compiled::write(&entries);
+    g.bench_function("native_compiled_load", |b| {
+        b.iter(|| compiled::load(black_box(&wsc)).unwrap())
     });
     g.bench_function("lightgbm3_from_string", |b| {
         b.iter(|| {
