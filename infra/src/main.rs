@@ -10,6 +10,7 @@ use warmstart_cli::{
 };
 use warmstart_core::bundle::Rollout;
 
+mod bench;
 mod registry_cmd;
 
 #[derive(Parser)]
@@ -100,6 +101,8 @@ enum Command {
     /// Read and change the model registry (the reload function's admin actions): list, show,
     /// promote, canary, clear-candidate, clear-shadow, rollback.
     Registry(registry_cmd::RegistryArgs),
+    /// Native scorer vs LightGBM: one row x all models, a 10,000-row batch, load times.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -344,6 +347,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Local(Local::Up(args)) => local::up(args)?,
         Command::Registry(args) => registry_cmd::run(args)?,
+        Command::Bench(args) => bench::run(&args)?,
     }
     Ok(())
 }
