@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use warmstart_cli::cmd;
 
+mod bench;
+
 #[derive(Parser)]
 #[command(
     name = "warmstart",
@@ -68,6 +70,8 @@ enum Command {
     /// Read and change the model registry (the reload function's admin actions): list, show,
     /// promote, canary, clear-candidate, clear-shadow, rollback.
     Registry(cmd::registry::RegistryArgs),
+    /// Native scorer vs LightGBM: one row x all models, a 10,000-row batch, load times.
+    Bench(bench::BenchArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -80,6 +84,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Value(a) => cmd::value::run_and_print(&a),
         Command::Local(c) => cmd::local::run(c),
         Command::Registry(a) => cmd::registry::run(a),
+        Command::Bench(a) => bench::run(&a),
     }
 }
 

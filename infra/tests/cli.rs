@@ -59,7 +59,12 @@ fn synthetic_recommender_trains_inspects_scores_and_detects_tampering() {
     assert_eq!(m.name, "product-recommender");
     assert_eq!(m.kind, ModelKind::ProductRecommender);
     assert_eq!(m.outputs.len(), 24);
-    assert_eq!(m.files.len(), 24);
+    // The 24 text models and the compiled file that serves them.
+    assert_eq!(m.files.len(), 25);
+    assert_eq!(
+        m.compiled_file().map(|f| f.path.as_str()),
+        Some("models.wsc")
+    );
     assert_eq!(m.golden.len(), 32);
     assert_eq!(m.base_rates.len(), 24);
     assert!(m

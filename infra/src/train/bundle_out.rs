@@ -4,7 +4,9 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 use time::macros::format_description;
 use time::OffsetDateTime;
-use warmstart_core::bundle::{sha256_hex, write_bundle, FileEntry, Manifest, MANIFEST_FILE};
+use warmstart_core::bundle::{
+    compile_bundle, sha256_hex, write_bundle, FileEntry, Manifest, MANIFEST_FILE,
+};
 use warmstart_core::{Bundle, DirSource};
 
 /// `created_at` (RFC 3339, seconds) and the version timestamp `YYYY-MM-DDTHH-MM-SSZ`.
@@ -43,9 +45,10 @@ pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Validates the manifest, writes the bundle (files first, manifest last), reloads it from
-/// disk like the reload function would (sizes, checksums, model parsing, feature names) and
-/// replays its golden rows. Returns the loaded bundle.
+/// Validates the manifest, compiles the models into `models.wsc` (proven to score exactly as
+/// the text), writes the bundle (files first, manifest last), reloads it from disk like the
+/// reload function would (sizes, checksums, the compiled models, feature names) and replays
+/// its golden rows. Returns the loaded bundle.
 pub fn write_and_verify(
     dir: &Path,
     mut manifest: Manifest,
@@ -56,14 +59,22 @@ pub fn write_and_verify(
         .map(|(p, b)| FileEntry::describe(p, b))
         .collect();
     manifest.validate().context("the manifest is invalid")?;
+    let (entry, compiled) =
+        compile_bundle(&manifest, files).context("compiling the models into models.wsc")?;
+    let mut files = files.to_vec();
+    files.push((entry.path.clone(), compiled));
+    manifest.files.push(entry);
     if dir.join(MANIFEST_FILE).exists() {
         // Overwriting (--force): remove the old manifest first so a reader never pairs it with
         // new model files.
         std::fs::remove_file(dir.join(MANIFEST_FILE))?;
     }
-    write_bundle(dir, manifest, files).with_context(|| format!("writing {}", dir.display()))?;
+    write_bundle(dir, manifest, &files).with_context(|| format!("writing {}", dir.display()))?;
     let bundle = block_on(Bundle::load(&DirSource::new(dir)))
         .with_context(|| format!("reloading the bundle from {}", dir.display()))?;
+    if !bundle.is_compiled() {
+        bail!("the reloaded bundle did not use its compiled models (see the warning above)");
+    }
     let n = bundle
         .verify_golden()
         .context("the reloaded bundle does not reproduce its golden rows")?;
