@@ -3,13 +3,12 @@
 //! and unseen, negative or huge categories, compared with `f64::to_bits`.
 
 use proptest::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use warmstart_core::model::compiled::{self, Entry};
 use warmstart_core::Model;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
-}
+mod common;
+use common::{fixtures, interesting_values, same};
 
 /// Every fixture except linear_tree, which the scorer refuses.
 fn model_names() -> Vec<String> {
@@ -46,44 +45,6 @@ fn load(name: &str) -> Pair {
         parsed,
         compiled,
     }
-}
-
-fn interesting_values(text: &str) -> Vec<f64> {
-    let mut v = vec![
-        f64::NAN,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        0.0,
-        -0.0,
-        1e-40,
-        -1e-40,
-        1e-35,
-        1.000_000_018_002_509_5e-35,
-        -1.000_000_018_002_509_5e-35,
-        5e-324,
-        1e300,
-        -1.0,
-        -0.5,
-        2.5,
-        3e9,
-        4_294_967_301.0,
-        f64::MAX,
-        f64::MIN,
-    ];
-    v.extend((0..70).map(f64::from));
-    for line in text.lines().filter(|l| l.starts_with("threshold=")) {
-        for t in line["threshold=".len()..]
-            .split(' ')
-            .filter_map(|t| t.parse::<f64>().ok())
-        {
-            v.extend([t, t.next_up(), t.next_down()]);
-        }
-    }
-    v
-}
-
-fn same(a: f64, b: f64) -> bool {
-    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
 
 #[test]

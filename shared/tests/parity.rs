@@ -5,12 +5,11 @@
 
 use lightgbm3::Booster;
 use proptest::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use warmstart_core::{Model, ModelError};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
-}
+mod common;
+use common::{fixtures, interesting_values, same};
 
 /// Every fixture the scorer must reproduce (linear_tree is the one it must refuse).
 const MODELS: &[&str] = &[
@@ -70,10 +69,6 @@ fn read_csv(path: &Path) -> Vec<Vec<f64>> {
                 .collect()
         })
         .collect()
-}
-
-fn same(a: f64, b: f64) -> bool {
-    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
 
 /// Compares native batch, native single-row and LightGBM (batch and single-row C API paths).
@@ -142,48 +137,6 @@ fn fixture_rows_match_lightgbm_c_api_and_python() {
 fn linear_tree_models_are_refused() {
     let text = std::fs::read_to_string(fixtures().join("linear_tree.txt")).unwrap();
     assert_eq!(Model::parse(&text).unwrap_err(), ModelError::LinearTree);
-}
-
-/// Values a split can turn on: every threshold in the model, one ulp either side, and the
-/// edge cases LightGBM treats specially.
-fn interesting_values(text: &str) -> Vec<f64> {
-    let mut v = vec![
-        f64::NAN,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        0.0,
-        -0.0,
-        1e-40,
-        -1e-40,
-        1e-35,
-        1.000_000_018_002_509_5e-35,
-        2e-35,
-        5e-324,
-        1e300,
-        -1e300,
-        1e12,
-        -1.0,
-        -0.5,
-        0.99,
-        2.5,
-        1000.0,
-        3e9,
-        4_294_967_301.0,
-        f64::MAX,
-        f64::MIN,
-    ];
-    v.extend((0..70).map(f64::from));
-    for line in text.lines().filter(|l| l.starts_with("threshold=")) {
-        for t in line["threshold=".len()..]
-            .split(' ')
-            .filter_map(|t| t.parse::<f64>().ok())
-        {
-            v.extend([t, t.next_up(), t.next_down()]);
-        }
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.dedup_by(|a, b| a.to_bits() == b.to_bits());
-    v
 }
 
 fn rows_strategy(nf: usize, values: Vec<f64>) -> impl Strategy<Value = Vec<Vec<f64>>> {

@@ -1,0 +1,56 @@
+//! Helpers the model integration tests share (each test file includes this module).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
+}
+
+/// Equal bit for bit, or both NaN.
+pub fn same(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+/// Values a split can turn on: every threshold in the model, one ulp either side, and the
+/// edge cases LightGBM treats specially.
+pub fn interesting_values(text: &str) -> Vec<f64> {
+    let mut v = vec![
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        1e-40,
+        -1e-40,
+        1e-35,
+        1.000_000_018_002_509_5e-35,
+        -1.000_000_018_002_509_5e-35,
+        2e-35,
+        5e-324,
+        1e300,
+        -1e300,
+        1e12,
+        -1.0,
+        -0.5,
+        0.99,
+        2.5,
+        1000.0,
+        3e9,
+        4_294_967_301.0,
+        f64::MAX,
+        f64::MIN,
+    ];
+    v.extend((0..70).map(f64::from));
+    for line in text.lines().filter(|l| l.starts_with("threshold=")) {
+        for t in line["threshold=".len()..]
+            .split(' ')
+            .filter_map(|t| t.parse::<f64>().ok())
+        {
+            v.extend([t, t.next_up(), t.next_down()]);
+        }
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.dedup_by(|a, b| a.to_bits() == b.to_bits());
+    v
+}
