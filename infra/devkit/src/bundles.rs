@@ -29,6 +29,7 @@ pub fn recommender_manifest(version: &str, created_at: &str) -> Manifest {
             .map(|name| Feature {
                 name,
                 categorical: false,
+                categories: Vec::new(),
             })
             .collect(),
         outputs: PRODUCTS

@@ -403,6 +403,7 @@ pub fn run(opts: &Options) -> Result<Manifest> {
             .map(|n| Feature {
                 name: n.clone(),
                 categorical: false,
+                categories: Vec::new(),
             })
             .collect(),
         outputs: vec![Output {

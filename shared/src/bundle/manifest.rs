@@ -66,6 +66,11 @@ pub struct Feature {
     pub name: String,
     #[serde(default)]
     pub categorical: bool,
+    /// For a categorical feature trained from strings: the category of each code (position =
+    /// the integer code the model was trained on), so requests may send the strings. Empty
+    /// when the codes are the data (the client sends integers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
 }
 
 /// One prediction the bundle produces, e.g. one product's purchase probability.
@@ -268,6 +273,15 @@ impl Manifest {
             return invalid("no features".into());
         }
         unique(self.features.iter().map(|f| f.name.as_str()), "feature")?;
+        for f in self.features.iter().filter(|f| !f.categories.is_empty()) {
+            if !f.categorical {
+                return invalid(format!(
+                    "feature `{}` lists categories but is not categorical",
+                    f.name
+                ));
+            }
+            unique(f.categories.iter().map(String::as_str), "category")?;
+        }
         if self.outputs.is_empty() {
             return invalid("no outputs".into());
         }

@@ -55,10 +55,12 @@ fn manifest(expected_first: f64) -> Manifest {
             Feature {
                 name: "x".into(),
                 categorical: false,
+                categories: Vec::new(),
             },
             Feature {
                 name: "y".into(),
                 categorical: false,
+                categories: Vec::new(),
             },
         ],
         outputs: vec![Output {

@@ -91,6 +91,7 @@ fn bundle() -> Bundle {
             .map(|name| Feature {
                 name,
                 categorical: false,
+                categories: Vec::new(),
             })
             .collect(),
         outputs: PRODUCTS

@@ -336,6 +336,7 @@ mod tests {
         bad.features.push(Feature {
             name: "extra".into(),
             categorical: false,
+            categories: Vec::new(),
         });
         assert_eq!(check_contract(&bad).unwrap_err().code, "feature_mismatch");
 

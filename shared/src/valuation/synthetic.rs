@@ -447,6 +447,7 @@ pub fn synthetic_fair_multiple_parts(
             .map(|n| Feature {
                 name: n.to_string(),
                 categorical: false,
+                categories: Vec::new(),
             })
             .collect(),
         outputs: vec![Output {
