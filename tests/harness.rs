@@ -475,6 +475,23 @@ pub fn event_with_body(name: &str, body: &str) -> Vec<u8> {
     serde_json::to_vec(&v).expect("event")
 }
 
+/// An API Gateway v2 event for `method path` with `body` (not base64), built on the sample
+/// event `apigw-get-models.json` (same headers and authorizer claims).
+pub fn apigw_event(method: &str, path: &str, body: Option<&str>) -> Vec<u8> {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&sample_event("apigw-get-models.json")).expect("event JSON");
+    v["routeKey"] = serde_json::Value::String("$default".into());
+    v["rawPath"] = serde_json::Value::String(path.into());
+    v["requestContext"]["http"]["method"] = serde_json::Value::String(method.into());
+    v["requestContext"]["http"]["path"] = serde_json::Value::String(path.into());
+    v["requestContext"]["routeKey"] = serde_json::Value::String("$default".into());
+    if let Some(b) = body {
+        v["body"] = serde_json::Value::String(b.into());
+        v["headers"]["content-type"] = serde_json::Value::String("application/json".into());
+    }
+    serde_json::to_vec(&v).expect("event")
+}
+
 /// The API Gateway response's status and JSON body.
 pub fn http_answer(outcome: &Outcome) -> (i64, serde_json::Value) {
     let v = outcome.json();

@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod http;
 pub mod lambda;
 pub mod model;
+pub mod predict;
 pub mod recommend;
 pub mod registry;
 #[cfg(feature = "aws")]

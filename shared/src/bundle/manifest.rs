@@ -362,7 +362,8 @@ fn unique<'a>(items: impl Iterator<Item = &'a str>, what: &str) -> Result<(), Bu
     Ok(())
 }
 
-fn is_key_segment(s: &str) -> bool {
+/// A name or version usable as one S3 key segment: `[A-Za-z0-9._-]{1,128}`, not `.`/`..`.
+pub fn is_key_segment(s: &str) -> bool {
     (1..=128).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))

@@ -8,8 +8,8 @@ mod source;
 
 pub use compiled::{compile_bundle, COMPILED_FALLBACK_METRIC};
 pub use manifest::{
-    sha256_hex, CompiledMarker, Feature, FileEntry, GoldenRow, Manifest, Metrics, ModelKind,
-    Output, Rollout, MANIFEST_FILE, MANIFEST_FORMAT, MIN_GOLDEN_ROWS,
+    is_key_segment, sha256_hex, CompiledMarker, Feature, FileEntry, GoldenRow, Manifest, Metrics,
+    ModelKind, Output, Rollout, MANIFEST_FILE, MANIFEST_FORMAT, MIN_GOLDEN_ROWS,
 };
 pub use source::{write_bundle, BundleSource, DirSource, SourceError};
 
@@ -84,6 +84,9 @@ struct OutputSlot {
     model: usize,
     class: usize,
 }
+
+/// One row's scoring by a model: [`Model::predict_into`] or [`Model::predict_raw_into`].
+type ScoreFn = fn(&Model, &[f64], &mut [f64]) -> Result<(), ModelError>;
 
 /// A loaded, verified bundle: the manifest plus one parsed [`Model`] per model file.
 #[derive(Debug, Clone)]
@@ -237,8 +240,23 @@ impl Bundle {
     }
 
     /// Scores one row (manifest feature order) into `out` (one value per manifest output).
-    /// Allocation-free for bundles of single-output models (recommender, fair-multiple).
+    /// Allocation-free for bundles of single-output models (recommender, fair-multiple) and
+    /// for bundles of one multiclass model whose outputs are its classes in order.
     pub fn score_into(&self, row: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
+        self.score_with(row, out, Model::predict_into)
+    }
+
+    /// [`Self::score_into`] without the objective's output transform: LightGBM's raw score.
+    pub fn score_raw_into(&self, row: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
+        self.score_with(row, out, Model::predict_raw_into)
+    }
+
+    fn score_with(
+        &self,
+        row: &[f64],
+        out: &mut [f64],
+        predict: ScoreFn,
+    ) -> Result<(), ModelError> {
         if out.len() != self.slots.len() {
             return Err(ModelError::OutputCount {
                 expected: self.slots.len(),
@@ -247,19 +265,38 @@ impl Bundle {
         }
         if self.direct {
             for (model, slot) in self.models.iter().zip(out.chunks_exact_mut(1)) {
-                model.predict_into(row, slot)?;
+                predict(model, row, slot)?;
             }
             return Ok(());
+        }
+        if let [model] = self.models.as_slice() {
+            if self.slots.iter().enumerate().all(|(i, s)| s.class == i)
+                && model.num_outputs() == out.len()
+            {
+                return predict(model, row, out);
+            }
         }
         let per_model: Vec<Vec<f64>> = self
             .models
             .iter()
-            .map(|m| m.predict(row))
+            .map(|m| {
+                let mut v = vec![0.0; m.num_outputs()];
+                predict(m, row, &mut v).map(|()| v)
+            })
             .collect::<Result<_, _>>()?;
         for (o, slot) in out.iter_mut().zip(&self.slots) {
             *o = per_model[slot.model][slot.class];
         }
         Ok(())
+    }
+
+    /// Bytes the parsed models hold (see [`Model::heap_bytes`]) plus the manifest's golden
+    /// rows, the bulk of what a loaded bundle keeps.
+    pub fn heap_bytes(&self) -> usize {
+        let golden: usize = (self.manifest.golden.iter())
+            .map(|g| (g.features.len() * 2 + g.expected.len()) * 8)
+            .sum();
+        self.models.iter().map(|m| m.heap_bytes()).sum::<usize>() + golden
     }
 
     /// Scores many rows (row-major) into `out` (row-major, `num_outputs` per row).

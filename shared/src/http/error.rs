@@ -34,6 +34,21 @@ pub enum ApiError {
     BatchTooLarge { got: usize, max: usize },
     #[error("`customer_ids` is empty; send at least one id")]
     BatchEmpty,
+    #[error("no model named `{0}` is registered")]
+    UnknownModel(String),
+    #[error("`{field}` is `{value}`, which is not a category of `{feature}`")]
+    UnknownCategory {
+        field: String,
+        feature: String,
+        value: String,
+    },
+    #[error("`rows` holds {got} rows; at most {max} are accepted per request")]
+    TooManyRows { got: usize, max: usize },
+    #[error("`rows` is empty; send at least one row")]
+    RowsEmpty,
+    /// The model exists but cannot be loaded right now (S3 or registry failing) (503).
+    #[error("{0}")]
+    ModelUnavailable(String),
     #[error("no route for {method} {path}")]
     NotFound { method: String, path: String },
     #[error("method {method} is not allowed here; allowed: {allowed}")]
@@ -52,7 +67,9 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::BodyTooLarge { .. } => 413,
+            ApiError::BodyTooLarge { .. } | ApiError::TooManyRows { .. } => 413,
+            ApiError::UnknownModel(_) => 404,
+            ApiError::ModelUnavailable(_) => 503,
             ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Valuation(ValuationError::NotFound { .. }) => 404,
@@ -76,6 +93,11 @@ impl ApiError {
             ApiError::NonFiniteNumber { .. } => "non_finite_number",
             ApiError::BatchTooLarge { .. } => "batch_too_large",
             ApiError::BatchEmpty => "batch_empty",
+            ApiError::UnknownModel(_) => "unknown_model",
+            ApiError::UnknownCategory { .. } => "unknown_category",
+            ApiError::TooManyRows { .. } => "too_many_rows",
+            ApiError::RowsEmpty => "rows_empty",
+            ApiError::ModelUnavailable(_) => "model_unavailable",
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Valuation(ValuationError::Invalid { .. }) => "invalid_field",

@@ -4,6 +4,7 @@
 //! [`ApiError`] maps to a status and a code in one place ([`error`]).
 
 mod error;
+pub(crate) mod fields;
 mod runtime;
 
 pub use error::{ApiError, Problem};
@@ -45,7 +46,8 @@ pub fn path(req: &Request) -> &str {
 
 /// Finds the request's `(method, path)` in `routes` and returns its route; an unknown path is
 /// `not_found`, a known path with another method is `method_not_allowed` (naming the allowed
-/// methods). A trailing slash is tolerated (`/health/` is `/health`).
+/// methods). A trailing slash is tolerated (`/health/` is `/health`). A pattern segment in
+/// braces (`/models/{name}`) matches any one non-empty segment; read it with [`segment`].
 pub fn route<R: Copy>(
     routes: &[(&'static str, &'static str, R)],
     req: &Request,
@@ -58,7 +60,7 @@ pub fn route<R: Copy>(
     };
     let mut allowed: Vec<&'static str> = Vec::new();
     for (m, p, r) in routes {
-        if *p == path {
+        if matches(p, path) {
             if m.eq_ignore_ascii_case(method) {
                 return Ok(*r);
             }
@@ -76,6 +78,24 @@ pub fn route<R: Copy>(
             allowed: allowed.join(", "),
         })
     }
+}
+
+fn matches(pattern: &str, path: &str) -> bool {
+    let mut want = pattern.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {}
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The `i`-th segment of the request path (`/models/x/predict`: 0 `models`, 1 `x`).
+pub fn segment(req: &Request, i: usize) -> Option<&str> {
+    path(req).split('/').filter(|s| !s.is_empty()).nth(i)
 }
 
 /// The request body (already base64-decoded by [`to_request`]), at most `limit` bytes.

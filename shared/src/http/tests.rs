@@ -46,6 +46,23 @@ fn routing_distinguishes_unknown_paths_from_wrong_methods() {
 }
 
 #[test]
+fn brace_segments_match_one_non_empty_segment() {
+    let routes = &[
+        ("GET", "/models", R::Health),
+        ("GET", "/models/{name}", R::Recommend),
+    ];
+    assert_eq!(route(routes, &get("/models/churn")).unwrap(), R::Recommend);
+    assert_eq!(segment(&get("/models/churn/"), 1), Some("churn"));
+    assert_eq!(route(routes, &get("/models/")).unwrap(), R::Health);
+    for p in ["/models/a/b", "/models//", "/modelsx/a"] {
+        assert!(
+            matches!(route(routes, &get(p)), Err(ApiError::NotFound { .. })),
+            "{p}"
+        );
+    }
+}
+
+#[test]
 fn bodies_are_base64_decoded_and_limited() {
     let b64 = base64::engine::general_purpose::STANDARD.encode(br#"{"a":1}"#);
     assert_eq!(body(&post(&b64, true), 100).unwrap(), br#"{"a":1}"#);

@@ -111,6 +111,22 @@ impl Model {
         self.num_iterations
     }
 
+    /// Bytes the model holds on the heap: what a container pays to keep it warm (the predict
+    /// function's memory budget counts this).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.nodes.len() * size_of::<Node>()
+            + (self.tree_starts.len() + self.depths.len() + self.cat_bounds.len()) * 4
+            + self.cat_words.len() * 4
+            + self.special.len()
+            + self.categorical.len()
+            + self
+                .feature_names
+                .iter()
+                .map(|n| n.len() + size_of::<String>())
+                .sum::<usize>()
+    }
+
     /// (feature, threshold) of every numerical split: the values a row's path turns on.
     pub(crate) fn split_values(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
         self.nodes

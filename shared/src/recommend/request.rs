@@ -3,6 +3,8 @@
 //! [`ApiError`], naming the field.
 
 use super::{product_index, Customer, OverrideError, NUM_PRODUCTS};
+pub use crate::http::fields::MAX_ID_LEN;
+use crate::http::fields::{kind, parse_bool, parse_id, parse_object, present, reject_unknown};
 use crate::http::{self, ApiError};
 use crate::store::MAX_BATCH_GET;
 use serde_json::{Map, Value};
@@ -10,7 +12,6 @@ use serde_json::{Map, Value};
 pub const DEFAULT_K: usize = 7;
 pub const MAX_K: usize = NUM_PRODUCTS;
 pub const MAX_BATCH: usize = MAX_BATCH_GET;
-pub const MAX_ID_LEN: usize = 64;
 
 const RECOMMEND_FIELDS: &str = "customer_id, k, features, owned_products, return_scores";
 const BATCH_FIELDS: &str = "customer_ids, k, return_scores";
@@ -168,78 +169,6 @@ impl BatchRequest {
     }
 }
 
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    match http::parse_json(body)? {
-        Value::Object(m) => Ok(m),
-        other => Err(ApiError::invalid(
-            "body",
-            format!("must be a JSON object, not {}", kind(&other)),
-        )),
-    }
-}
-
-fn present<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
-}
-
-fn reject_unknown(
-    obj: &Map<String, Value>,
-    known: &[&str],
-    accepted: &'static str,
-) -> Result<(), ApiError> {
-    match obj.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(ApiError::UnknownField {
-            field: http::clip(k, 64),
-            accepted,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// A customer id: a string of letters, digits and `-_.:` (≤ 64), or a non-negative integer
-/// (stringified: `15889` is `"15889"`).
-fn parse_id(v: &Value, field: &str) -> Result<String, ApiError> {
-    match v {
-        Value::String(s) => {
-            let s = s.trim();
-            if s.is_empty() {
-                return Err(ApiError::invalid(field, "must not be empty"));
-            }
-            if s.len() > MAX_ID_LEN {
-                return Err(ApiError::invalid(
-                    field,
-                    format!("must be at most {MAX_ID_LEN} characters"),
-                ));
-            }
-            if !s
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-            {
-                return Err(ApiError::invalid(
-                    field,
-                    "may only hold letters, digits and - _ . :",
-                ));
-            }
-            Ok(s.to_string())
-        }
-        Value::Number(n) => match n.as_u64() {
-            Some(u) => Ok(u.to_string()),
-            None => Err(ApiError::invalid(
-                field,
-                "must be a string or a non-negative integer",
-            )),
-        },
-        Value::Null => Err(ApiError::invalid(field, "must not be null")),
-        other => Err(ApiError::invalid(
-            field,
-            format!(
-                "must be a string or a non-negative integer, not {}",
-                kind(other)
-            ),
-        )),
-    }
-}
-
 fn parse_k(v: Option<&Value>) -> Result<usize, ApiError> {
     let Some(v) = v else { return Ok(DEFAULT_K) };
     let k: i128 = match v {
@@ -272,17 +201,6 @@ fn parse_k(v: Option<&Value>) -> Result<usize, ApiError> {
     }
 }
 
-fn parse_bool(v: Option<&Value>, field: &str) -> Result<bool, ApiError> {
-    match v {
-        None => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(ApiError::invalid(
-            field,
-            format!("must be true or false, not {}", kind(other)),
-        )),
-    }
-}
-
 fn override_error(e: OverrideError) -> ApiError {
     match e {
         OverrideError::Unknown { .. } => ApiError::UnknownFeature(e.to_string()),
@@ -294,16 +212,5 @@ fn override_error(e: OverrideError) -> ApiError {
             ApiError::invalid(format!("features.{name}"), "must be a string or null")
         }
         OverrideError::UnknownProduct(code) => ApiError::UnknownProduct(code),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }

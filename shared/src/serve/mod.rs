@@ -6,6 +6,7 @@
 //! and call these.
 
 pub mod config;
+pub mod predict;
 pub mod recommend;
 pub mod reload;
 pub mod served;

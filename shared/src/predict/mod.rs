@@ -1,0 +1,24 @@
+//! Any registered model behind `POST /models/{name}/predict`: rows of named features in, the
+//! model's own predictions out. The feature schema comes from the bundle's manifest
+//! ([`Schema`]), so a model trained anywhere (`warmstart import`, `train generic`) is served
+//! without code; [`predict`] encodes each row with the schema of the version that serves it
+//! (active, or the canary candidate by the row's id), scores it with the native scorer, and
+//! scores the shadow beside it for comparison only. [`catalog`] describes the registered models
+//! (`GET /models`, `GET /models/{name}`).
+
+pub mod catalog;
+mod predictor;
+mod request;
+mod schema;
+mod score;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+pub use catalog::{ModelDetail, ModelSummary};
+pub use predictor::Predictor;
+pub use request::{PredictRequest, MAX_PREDICT_BODY_BYTES, MAX_ROWS};
+pub use schema::Schema;
+pub use score::{predict, PredictResponse, PredictStats};
+
+#[cfg(test)]
+mod tests;

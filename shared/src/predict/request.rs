@@ -1,0 +1,89 @@
+//! The body of `POST /models/{name}/predict`, read before the model is needed: its shape and
+//! limits are checked first so a bad request never costs a model load.
+
+use crate::http::fields::{kind, parse_bool, parse_id, parse_object, present, reject_unknown};
+use crate::http::ApiError;
+use serde_json::{Map, Value};
+
+/// Most rows per request: a body of this many rows still fits Lambda's 6 MB synchronous
+/// payload with room to spare, and scores in a few milliseconds.
+pub const MAX_ROWS: usize = 1000;
+/// Largest predict body: 1,000 rows of ~100 features (API Gateway and Lambda allow 6 MB).
+pub const MAX_PREDICT_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+const FIELDS: &str = "rows, id, raw_score";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictRequest {
+    /// Feature values by name; checked against the model's schema when scored.
+    pub rows: Vec<Map<String, Value>>,
+    /// One id per row: the canary routes each row by its id (sticky across calls).
+    pub ids: Option<Vec<String>>,
+    /// LightGBM's raw margin instead of the transformed prediction.
+    pub raw_score: bool,
+}
+
+impl PredictRequest {
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let obj = parse_object(body)?;
+        reject_unknown(&obj, &["rows", "id", "raw_score"], FIELDS)?;
+        let rows = match present(&obj, "rows") {
+            None => return Err(ApiError::MissingField { field: "rows" }),
+            Some(Value::Array(items)) => {
+                if items.is_empty() {
+                    return Err(ApiError::RowsEmpty);
+                }
+                if items.len() > MAX_ROWS {
+                    return Err(ApiError::TooManyRows {
+                        got: items.len(),
+                        max: MAX_ROWS,
+                    });
+                }
+                (items.iter().enumerate())
+                    .map(|(i, v)| match v {
+                        Value::Object(m) => Ok(m.clone()),
+                        other => Err(ApiError::invalid(
+                            format!("rows[{i}]"),
+                            format!("must be an object of feature values, not {}", kind(other)),
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    "rows",
+                    format!("must be an array of objects, not {}", kind(other)),
+                ))
+            }
+        };
+        let ids = match present(&obj, "id") {
+            None => None,
+            Some(Value::Array(items)) if items.len() == rows.len() => Some(
+                (items.iter().enumerate())
+                    .map(|(i, v)| parse_id(v, &format!("id[{i}]")))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(Value::Array(items)) => {
+                return Err(ApiError::invalid(
+                    "id",
+                    format!(
+                        "holds {} ids for {} rows; send one id per row",
+                        items.len(),
+                        rows.len()
+                    ),
+                ))
+            }
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    "id",
+                    format!("must be an array of ids, one per row, not {}", kind(other)),
+                ))
+            }
+        };
+        Ok(PredictRequest {
+            rows,
+            ids,
+            raw_score: parse_bool(present(&obj, "raw_score"), "raw_score")?,
+        })
+    }
+}

@@ -1,0 +1,281 @@
+use super::testing::generic_parts;
+use super::*;
+use crate::api::predict::{handle, ModelSource};
+use crate::bundle::Bundle;
+use crate::http::{self, ApiError};
+use crate::registry::{RegistryItem, ServingSet, Slot, VersionRef};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/models/{name}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn bundle(fixture_name: &str, version: &str, categories: &[(&str, &[&str])]) -> Bundle {
+    let (manifest, files) = generic_parts(&fixture(fixture_name), "churn", version, categories);
+    Bundle::from_parts(manifest, files).unwrap()
+}
+
+fn slot(b: Bundle) -> Slot<Predictor> {
+    let v = VersionRef::new(b.version().to_string());
+    Slot::new(v, Predictor::servable(b).unwrap())
+}
+
+fn set(active: Bundle) -> ServingSet<Predictor> {
+    let s = slot(active);
+    ServingSet::single(
+        "churn",
+        s.reference.clone(),
+        Arc::try_unwrap(s.model).ok().unwrap(),
+    )
+}
+
+fn request(rows: Value) -> PredictRequest {
+    PredictRequest::parse(json!({ "rows": rows }).to_string().as_bytes()).unwrap()
+}
+
+#[test]
+fn rows_are_read_by_feature_name_with_absent_and_null_features_missing() {
+    let b = bundle("binary_nan", "v1", &[]);
+    let s = set(b.clone());
+    let (answer, stats) = predict(
+        &s,
+        &request(json!([{"x_neg": -2.5, "x_flag": 1, "x_nan_hi": null}])),
+        "rid",
+    )
+    .unwrap();
+    let mut row = vec![f64::NAN; b.num_features()];
+    row[2] = -2.5;
+    row[7] = 1.0;
+    let mut want = [0.0];
+    b.score_into(&row, &mut want).unwrap();
+    assert_eq!(answer.predictions, vec![json!(want[0])]);
+    assert_eq!(answer.variants, vec!["active"]);
+    assert_eq!(answer.model.outputs, vec!["prediction"]);
+    assert_eq!(stats.rows, 1);
+}
+
+#[test]
+fn raw_score_is_the_margin_before_the_link() {
+    let b = bundle("binary_nan", "v1", &[]);
+    let s = set(b.clone());
+    let body = json!({"rows": [{"x_neg": 1.0}], "raw_score": true}).to_string();
+    let (answer, _) = predict(&s, &PredictRequest::parse(body.as_bytes()).unwrap(), "r").unwrap();
+    let mut row = vec![f64::NAN; b.num_features()];
+    row[2] = 1.0;
+    let mut raw = [0.0];
+    b.score_raw_into(&row, &mut raw).unwrap();
+    assert_eq!(answer.predictions[0], json!(raw[0]));
+    let p = 1.0 / (1.0 + (-raw[0]).exp());
+    let mut normal = [0.0];
+    b.score_into(&row, &mut normal).unwrap();
+    assert!((normal[0] - p).abs() < 1e-12);
+}
+
+#[test]
+fn multiclass_predictions_are_one_array_per_row() {
+    let b = bundle(
+        "categorical_multiclass",
+        "v1",
+        &[("cat_small", &["a", "b", "c"])],
+    );
+    let s = set(b.clone());
+    let (answer, _) = predict(
+        &s,
+        &request(json!([{"cat_small": "b", "cat_big": 7}, {}])),
+        "r",
+    )
+    .unwrap();
+    let mut row = vec![f64::NAN; b.num_features()];
+    row[7] = 1.0;
+    row[6] = 7.0;
+    let mut want = vec![0.0; 3];
+    b.score_into(&row, &mut want).unwrap();
+    assert_eq!(answer.predictions[0], json!(want));
+    assert_eq!(answer.predictions[1].as_array().unwrap().len(), 3);
+    assert_eq!(answer.model.outputs, vec!["class_0", "class_1", "class_2"]);
+}
+
+#[test]
+fn bad_rows_name_the_field_and_the_problem() {
+    let b = bundle(
+        "categorical_multiclass",
+        "v1",
+        &[("cat_small", &["a", "b", "c"])],
+    );
+    let s = set(b);
+    let err = |rows: Value| predict(&s, &request(rows), "r").unwrap_err();
+    let e = err(json!([{}, {"nope": 1}]));
+    assert_eq!(e.code(), "unknown_feature");
+    assert!(e.to_string().contains("rows[1]"), "{e}");
+    let e = err(json!([{"cat_small": "zzz"}]));
+    assert_eq!((e.status(), e.code()), (400, "unknown_category"));
+    let e = err(json!([{"x_neg": "1.5"}]));
+    assert_eq!(e.code(), "invalid_field");
+    assert!(e.to_string().contains("rows[0].x_neg"), "{e}");
+    // A categorical feature without known strings takes codes only.
+    let e = err(json!([{"cat_big": "7"}]));
+    assert_eq!(e.code(), "invalid_field");
+    let e = err(json!([{"x_neg": [1]}]));
+    assert_eq!(e.code(), "invalid_field");
+}
+
+#[test]
+fn bodies_are_checked_before_any_model_is_needed() {
+    let parse = |v: Value| PredictRequest::parse(v.to_string().as_bytes()).unwrap_err();
+    assert_eq!(parse(json!({"rows": []})).code(), "rows_empty");
+    let many: Vec<Value> = (0..=MAX_ROWS).map(|_| json!({})).collect();
+    let e = parse(json!({ "rows": many }));
+    assert_eq!((e.status(), e.code()), (413, "too_many_rows"));
+    assert_eq!(parse(json!({})).code(), "missing_field");
+    assert_eq!(parse(json!({"rows": [{}], "x": 1})).code(), "unknown_field");
+    assert_eq!(parse(json!({"rows": [1]})).code(), "invalid_field");
+    assert_eq!(
+        parse(json!({"rows": [{}], "id": ["a", "b"]})).code(),
+        "invalid_field"
+    );
+    assert_eq!(
+        parse(json!({"rows": [{}], "raw_score": 1})).code(),
+        "invalid_field"
+    );
+    let e = PredictRequest::parse(br#"{"rows": [{"x": 1e999}]}"#).unwrap_err();
+    assert_eq!(e.code(), "non_finite_number");
+    assert_eq!(
+        PredictRequest::parse(b"[").unwrap_err().code(),
+        "malformed_json"
+    );
+}
+
+#[test]
+fn the_canary_routes_each_row_by_its_id_and_sticks() {
+    let mut s = set(bundle("binary_nan", "v1", &[]));
+    s.candidate = Some((slot(bundle("binary_no_missing", "v2", &[])), 50));
+    // binary_no_missing has other feature names: give both the same rows via shared names.
+    let ids: Vec<String> = (0..200).map(|i| format!("c{i}")).collect();
+    let body = json!({"rows": vec![json!({}); 200], "id": ids});
+    let req = PredictRequest::parse(body.to_string().as_bytes()).unwrap();
+    let (a1, stats) = predict(&s, &req, "r1").unwrap();
+    let (a2, _) = predict(&s, &req, "r2").unwrap();
+    assert_eq!(a1.variants, a2.variants, "sticky by id, not by request");
+    assert!(
+        (60..140).contains(&stats.candidate_rows),
+        "{}",
+        stats.candidate_rows
+    );
+    assert_eq!(a1.model.candidate.as_ref().unwrap().weight, 50);
+}
+
+#[test]
+fn the_shadow_is_scored_and_measured_but_never_answers() {
+    let mut s = set(bundle("binary_nan", "v1", &[]));
+    s.shadow = Some(slot(bundle("binary_nan", "v3", &[])));
+    let (answer, stats) = predict(&s, &request(json!([{"x_neg": 0.5}, {}])), "r").unwrap();
+    assert_eq!(answer.variants, vec!["active", "active"]);
+    assert_eq!(stats.shadow_delta, Some(0.0));
+    assert_eq!(stats.shadow_failed, 0);
+}
+
+/// Bundles in memory, as a test's model source.
+struct InMemory(Vec<(RegistryItem, Arc<ServingSet<Predictor>>)>);
+
+impl ModelSource for InMemory {
+    async fn serving(&self, name: &str) -> Result<Arc<ServingSet<Predictor>>, ApiError> {
+        (self.0.iter())
+            .find(|(i, _)| i.model == name)
+            .map(|(_, s)| Arc::clone(s))
+            .ok_or_else(|| ApiError::UnknownModel(name.into()))
+    }
+    async fn list(&self) -> Result<Vec<ModelSummary>, ApiError> {
+        Ok((self.0.iter())
+            .map(|(i, s)| ModelSummary::new(i, Some(s.active.model.bundle().manifest())))
+            .collect())
+    }
+    async fn describe(&self, name: &str) -> Result<ModelDetail, ApiError> {
+        let (i, s) = (self.0.iter())
+            .find(|(i, _)| i.model == name)
+            .ok_or_else(|| ApiError::UnknownModel(name.into()))?;
+        Ok(ModelDetail::new(
+            i,
+            Some(s.active.model.bundle().manifest()),
+        ))
+    }
+}
+
+fn source() -> InMemory {
+    let mut item = RegistryItem::new("churn");
+    item.active = Some(crate::registry::Active {
+        version: "v1".into(),
+        prefix: None,
+        sha256: None,
+        promoted_at: None,
+        by: None,
+        reason: None,
+    });
+    let b = bundle(
+        "categorical_multiclass",
+        "v1",
+        &[("cat_small", &["a", "b", "c"])],
+    );
+    InMemory(vec![(item, Arc::new(set(b)))])
+}
+
+fn event(method: &str, path: &str, body: Option<Value>) -> http::Request {
+    let ev = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path,
+        "requestContext": {"requestId": "rid-9", "http": {"method": method, "path": path}},
+        "body": body.map(|b| b.to_string()), "isBase64Encoded": false,
+    });
+    lambda_http::request::from_str(&ev.to_string()).unwrap()
+}
+
+async fn call(method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let (resp, _) = handle(&source(), &event(method, path, body)).await;
+    let v: Value = serde_json::from_str(http::body_text(&resp)).unwrap();
+    (resp.status().as_u16(), v)
+}
+
+#[tokio::test]
+async fn the_routes_list_describe_and_predict() {
+    let (status, v) = call("GET", "/models", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["models"][0]["name"], "churn");
+    assert_eq!(v["models"][0]["active"]["version"], "v1");
+    let (status, v) = call("GET", "/models/churn", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["features"][7],
+        json!({"name": "cat_small", "type": "categorical", "categories": ["a", "b", "c"]})
+    );
+    assert_eq!(v["outputs"].as_array().unwrap().len(), 3);
+    assert_eq!(v["request_id"], "rid-9");
+    let body = json!({"rows": [{"cat_small": "c"}]});
+    let (status, v) = call("POST", "/models/churn/predict", Some(body)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["model"],
+        json!({"name": "churn", "version": "v1", "outputs": ["class_0", "class_1", "class_2"]})
+    );
+    assert_eq!(v["predictions"][0].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn unknown_models_and_routes_are_problems() {
+    let body = json!({"rows": [{}]});
+    let (status, v) = call("POST", "/models/nope/predict", Some(body)).await;
+    assert_eq!((status, v["code"].as_str()), (404, Some("unknown_model")));
+    assert_eq!(v["request_id"], "rid-9");
+    let (status, v) = call("GET", "/models/nope", None).await;
+    assert_eq!((status, v["code"].as_str()), (404, Some("unknown_model")));
+    let (status, v) = call("GET", "/models/churn/predict", None).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    // A bad body is refused before the model is looked up.
+    let (status, v) = call("POST", "/models/nope/predict", Some(json!({"rows": []}))).await;
+    assert_eq!((status, v["code"].as_str()), (400, Some("rows_empty")));
+}
