@@ -3,6 +3,7 @@
 //! [`examples`] built from it, TuShare exports ([`tushare`]), and the Features-table items
 //! `warmstart seed` writes ([`seed`]).
 
+pub mod csv_table;
 pub mod examples;
 pub mod panel;
 pub mod santander;

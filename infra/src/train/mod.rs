@@ -4,5 +4,6 @@
 pub mod bundle_out;
 pub mod fair_multiple;
 pub mod lgbm;
+pub mod lgbm_capi;
 pub mod metrics;
 pub mod recommender;
