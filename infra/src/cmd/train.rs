@@ -59,12 +59,12 @@ pub struct Common {
     pub force: bool,
 }
 
-fn parse_rollout(s: &str) -> Result<Rollout, String> {
+pub fn parse_rollout(s: &str) -> Result<Rollout, String> {
     s.parse()
 }
 
-/// The manifest's rule for versions, checked before training rather than after.
-fn parse_version(s: &str) -> Result<String, String> {
+/// The manifest's rule for versions (and names), checked before training rather than after.
+pub fn parse_version(s: &str) -> Result<String, String> {
     let ok = (1..=128).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
