@@ -1,7 +1,8 @@
-//! `warmstart train recommender | fair-multiple`: train a model bundle.
+//! `warmstart train recommender | fair-multiple | generic`: train a model bundle.
 
+use crate::data::csv_table::Task;
 use crate::data::synthetic;
-use crate::train::{fair_multiple, recommender};
+use crate::train::{fair_multiple, generic, recommender};
 use anyhow::Result;
 use clap::{ArgGroup, Args, Subcommand};
 use std::path::PathBuf;
@@ -27,6 +28,13 @@ pub enum Train {
     /// log market cap and industry. Trained on synthetic companies; reported against the
     /// baseline "median P/E of the company's industry".
     FairMultiple(FairMultipleArgs),
+    /// Any LightGBM model from a headed CSV: binary, regression or multiclass.
+    ///
+    /// Every column but the target and --drop is a feature. Empty and NA cells are missing
+    /// values; a column with any non-numeric cell is categorical, its strings listed in the
+    /// manifest so requests can send them. Holdout: 20% of the rows (fixed by --seed),
+    /// reported against a constant prediction from the training rows (mean or class prior).
+    Generic(GenericArgs),
 }
 
 #[derive(Args)]
@@ -102,6 +110,30 @@ pub struct FairMultipleArgs {
     pub common: Common,
 }
 
+#[derive(Args)]
+pub struct GenericArgs {
+    /// The training data: a CSV with a header row.
+    #[arg(long)]
+    pub csv: PathBuf,
+    /// The column to predict.
+    #[arg(long)]
+    pub target: String,
+    /// binary (0/1 or two distinct strings), regression (numbers) or multiclass (any labels).
+    #[arg(long, value_enum)]
+    pub objective: Task,
+    /// Numeric columns to treat as categorical (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
+    /// Columns that are not features, e.g. ids (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub drop: Vec<String>,
+    /// Bundle (model) name [default: the CSV's file name without extension].
+    #[arg(long, value_parser = parse_version)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
 /// Trains the bundle `cmd` describes.
 pub fn run(cmd: Train) -> Result<()> {
     match cmd {
@@ -140,6 +172,25 @@ pub fn run(cmd: Train) -> Result<()> {
                 trees: c.trees.unwrap_or(300),
                 leaves: c.leaves.unwrap_or(15),
                 learning_rate: c.learning_rate.unwrap_or(0.05),
+                version: c.version,
+                rollout: c.rollout,
+                force: c.force,
+            })?;
+        }
+        Train::Generic(a) => {
+            let c = a.common;
+            generic::run(&generic::Options {
+                csv: a.csv,
+                target: a.target,
+                task: a.objective,
+                categorical: a.categorical,
+                drop: a.drop,
+                name: a.name,
+                out: c.out,
+                trees: c.trees.unwrap_or(100),
+                leaves: c.leaves.unwrap_or(31),
+                learning_rate: c.learning_rate.unwrap_or(0.1),
+                seed: c.seed,
                 version: c.version,
                 rollout: c.rollout,
                 force: c.force,

@@ -72,12 +72,27 @@ impl Table {
         Self::from_reader(&path.display().to_string(), file)
     }
 
-    pub fn from_reader(source: &str, reader: impl std::io::Read) -> Result<Self> {
+    pub fn from_reader(source: &str, mut reader: impl std::io::Read) -> Result<Self> {
+        let mut bytes = Vec::new();
+        reader
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {source}"))?;
+        // After CRLF line ends the csv crate positions a record at the `\n` before it (its
+        // line count is one short): skip line ends, then count newlines.
+        let line_at = |pos: Option<&csv::Position>| {
+            pos.map_or(0, |p| {
+                let mut at = (p.byte() as usize).min(bytes.len());
+                while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+                    at += 1;
+                }
+                1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64
+            })
+        };
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
             .trim(csv::Trim::All)
-            .from_reader(reader);
+            .from_reader(bytes.as_slice());
         let headers: Vec<String> = rdr
             .headers()
             .with_context(|| format!("{source}:1: reading the header"))?
@@ -93,10 +108,10 @@ impl Table {
         let (mut rows, mut lines) = (Vec::new(), Vec::new());
         for record in rdr.records() {
             let record = record.map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = line_at(e.position());
                 anyhow!("{source}:{line}: {e}")
             })?;
-            let line = record.position().map_or(0, |p| p.line());
+            let line = line_at(record.position());
             if record.len() != headers.len() {
                 bail!(
                     "{source}:{line}: {} fields; the header has {}",
@@ -311,6 +326,8 @@ mod tests {
         assert_eq!(t.rows[0][1], "x, y");
         assert_eq!(t.rows[1][1], "say \"hi\"");
         assert_eq!(t.lines, vec![2, 3, 4]);
+        let crlf = table("a,b\r\n1,2\r\n\"x\ny\",4\r\n5,6\r\n").unwrap();
+        assert_eq!(crlf.lines, vec![2, 3, 5]);
         let a = t.encode(0, false);
         assert!(!a.categorical && a.values[2].is_nan() && a.values[1] == 2.0);
         let c = t.encode(2, false);

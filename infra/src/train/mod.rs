@@ -3,6 +3,7 @@
 
 pub mod bundle_out;
 pub mod fair_multiple;
+pub mod generic;
 pub mod generic_bundle;
 pub mod import;
 pub mod lgbm;
