@@ -33,6 +33,9 @@ enum Command {
     /// Train a model bundle from data.
     #[command(subcommand)]
     Train(cmd::train::Train),
+    /// Write synthetic example data sets (CSV) to train with `train generic`.
+    #[command(subcommand)]
+    Examples(cmd::examples::Examples),
     /// Wrap a LightGBM text model trained anywhere into a verified generic bundle.
     ///
     /// Features, categorical features and outputs come from the model; category strings from
@@ -84,6 +87,7 @@ enum Command {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(c) => cmd::train::run(c),
+        Command::Examples(c) => cmd::examples::run(c),
         Command::Import(a) => cmd::import::run(a),
         Command::Inspect(a) => cmd::inspect::run(&a.bundle),
         Command::Score(a) => cmd::score::run_to_stdout(&a),

@@ -78,14 +78,24 @@ impl Table {
             .read_to_end(&mut bytes)
             .with_context(|| format!("reading {source}"))?;
         // After CRLF line ends the csv crate positions a record at the `\n` before it (its
-        // line count is one short): skip line ends, then count newlines.
-        let line_at = |pos: Option<&csv::Position>| {
+        // line count is one short): skip line ends, then count newlines (incrementally, as
+        // records come in file order).
+        let (mut counted_to, mut newlines) = (0usize, 0u64);
+        let mut line_at = |pos: Option<&csv::Position>| {
             pos.map_or(0, |p| {
                 let mut at = (p.byte() as usize).min(bytes.len());
                 while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
                     at += 1;
                 }
-                1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64
+                if at < counted_to {
+                    (counted_to, newlines) = (0, 0);
+                }
+                newlines += bytes[counted_to..at]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count() as u64;
+                counted_to = at;
+                1 + newlines
             })
         };
         let mut rdr = csv::ReaderBuilder::new()

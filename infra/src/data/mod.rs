@@ -5,6 +5,7 @@
 
 pub mod csv_table;
 pub mod examples;
+pub mod merchant;
 pub mod panel;
 pub mod santander;
 pub mod seed;
