@@ -2,11 +2,11 @@
 
 use crate::data::csv_table::Task;
 use crate::data::synthetic;
+use crate::train::bundle_out::{parse_version, OutArgs};
 use crate::train::{fair_multiple, generic, recommender};
 use anyhow::Result;
 use clap::{ArgGroup, Args, Subcommand};
 use std::path::PathBuf;
-use warmstart_core::bundle::Rollout;
 
 #[derive(Subcommand)]
 pub enum Train {
@@ -39,9 +39,8 @@ pub enum Train {
 
 #[derive(Args)]
 pub struct Common {
-    /// Output directory for the bundle (models/ and manifest.json).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub bundle: OutArgs,
     /// Boosting rounds (trees) per model.
     #[arg(long)]
     pub trees: Option<u32>,
@@ -54,35 +53,6 @@ pub struct Common {
     /// Random seed: synthetic data, bagging and feature sampling.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Bundle version, also the S3 key segment: letters, digits, `.`, `_`, `-` [default:
-    /// <UTC time>-<8 hex digits of the models' sha256>, e.g. 2026-11-22T10-00-00Z-1a2b3c4d].
-    #[arg(long, value_parser = parse_version)]
-    pub version: Option<String>,
-    /// How the reload function promotes this version: immediate, canary:<percent> or shadow
-    /// [default: not set, which reload treats as immediate].
-    #[arg(long, value_parser = parse_rollout)]
-    pub rollout: Option<Rollout>,
-    /// Overwrite a bundle already in --out.
-    #[arg(long)]
-    pub force: bool,
-}
-
-pub fn parse_rollout(s: &str) -> Result<Rollout, String> {
-    s.parse()
-}
-
-/// The manifest's rule for versions (and names), checked before training rather than after.
-pub fn parse_version(s: &str) -> Result<String, String> {
-    let ok = (1..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        && s != "."
-        && s != "..";
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err("use 1 to 128 letters, digits, `.`, `_` or `-`".into())
-    }
 }
 
 #[derive(Args)]
@@ -153,28 +123,28 @@ pub fn run(cmd: Train) -> Result<()> {
             };
             recommender::run(&recommender::Options {
                 source,
-                out: c.out,
+                out: c.bundle.out,
                 trees: c.trees.unwrap_or(100),
                 leaves: c.leaves.unwrap_or(31),
                 learning_rate: c.learning_rate.unwrap_or(0.1),
                 seed: c.seed,
-                version: c.version,
-                rollout: c.rollout,
-                force: c.force,
+                version: c.bundle.version,
+                rollout: c.bundle.rollout,
+                force: c.bundle.force,
             })?;
         }
         Train::FairMultiple(a) => {
             let c = a.common;
             fair_multiple::run(&fair_multiple::Options {
                 companies: a.synthetic,
-                out: c.out,
+                out: c.bundle.out,
                 seed: c.seed,
                 trees: c.trees.unwrap_or(300),
                 leaves: c.leaves.unwrap_or(15),
                 learning_rate: c.learning_rate.unwrap_or(0.05),
-                version: c.version,
-                rollout: c.rollout,
-                force: c.force,
+                version: c.bundle.version,
+                rollout: c.bundle.rollout,
+                force: c.bundle.force,
             })?;
         }
         Train::Generic(a) => {
@@ -186,14 +156,11 @@ pub fn run(cmd: Train) -> Result<()> {
                 categorical: a.categorical,
                 drop: a.drop,
                 name: a.name,
-                out: c.out,
                 trees: c.trees.unwrap_or(100),
                 leaves: c.leaves.unwrap_or(31),
                 learning_rate: c.learning_rate.unwrap_or(0.1),
                 seed: c.seed,
-                version: c.version,
-                rollout: c.rollout,
-                force: c.force,
+                bundle: c.bundle,
             })?;
         }
     }

@@ -5,6 +5,7 @@
 use super::{bundle, say, UpArgs};
 use crate::data::csv_table::Task;
 use crate::data::merchant;
+use crate::train::bundle_out::OutArgs;
 use crate::train::generic;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -53,14 +54,11 @@ pub fn bundles(args: &UpArgs, cache: &Path) -> Result<Vec<PathBuf>> {
                 categorical: vec![],
                 drop: vec!["merchant_id".into()],
                 name: Some(name.into()),
-                out: out.to_path_buf(),
                 trees: 40,
                 leaves: 15,
                 learning_rate: 0.1,
                 seed: args.seed,
-                version: None,
-                rollout: None,
-                force: true,
+                bundle: OutArgs::overwrite(out),
             })
         })?);
     }

@@ -4,6 +4,7 @@
 //! manifest lists, so requests can send the strings.
 
 use crate::data::csv_table::{EncodedColumn, Table, Task};
+use crate::train::bundle_out::{self, OutArgs};
 use crate::train::generic_bundle::{self, GenericBundle};
 use crate::train::lgbm::{self, Params};
 use crate::train::{lgbm_capi, metrics};
@@ -13,7 +14,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
-use warmstart_core::bundle::{sha256_hex, Manifest, Metrics, Rollout};
+use warmstart_core::bundle::{sha256_hex, Manifest, Metrics};
 use warmstart_core::Model;
 
 /// Fewer rows than this leave too little to both train and measure a holdout.
@@ -30,14 +31,11 @@ pub struct Options {
     pub drop: Vec<String>,
     /// Bundle name [default: the CSV's file stem].
     pub name: Option<String>,
-    pub out: PathBuf,
     pub trees: u32,
     pub leaves: u32,
     pub learning_rate: f64,
     pub seed: u64,
-    pub version: Option<String>,
-    pub rollout: Option<Rollout>,
-    pub force: bool,
+    pub bundle: OutArgs,
 }
 
 /// Whether row `i` is held out: a seeded splitmix hash, so the split is fixed per seed.
@@ -192,7 +190,8 @@ pub fn run(opts: &Options) -> Result<Manifest> {
     let table = Table::read(&opts.csv)?;
     if table.rows.len() < MIN_ROWS {
         bail!(
-            "{}: {} data rows; at least {MIN_ROWS} are needed to train and hold out {HOLDOUT_PERCENT}%",
+            "{}: {} data rows; at least {MIN_ROWS} are needed to train and hold out \
+             {HOLDOUT_PERCENT}%",
             table.source,
             table.rows.len()
         );
@@ -208,7 +207,7 @@ pub fn run(opts: &Options) -> Result<Manifest> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into()),
     };
-    crate::train::bundle_out::prepare_out_dir(&opts.out, opts.force)?;
+    bundle_out::prepare_out_dir(&opts.bundle.out, opts.bundle.force)?;
     let n = table.rows.len();
     let (train, test): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| !held_out(opts.seed, i));
     if train.is_empty() || test.is_empty() {
@@ -319,7 +318,7 @@ pub fn run(opts: &Options) -> Result<Manifest> {
         Vec::new()
     };
     let bundle = generic_bundle::write(
-        &opts.out,
+        &opts.bundle.out,
         GenericBundle {
             name: &name,
             text: &text,
@@ -328,15 +327,15 @@ pub fn run(opts: &Options) -> Result<Manifest> {
             golden_rows: golden_rows(&cols, &test),
             metrics,
             training,
-            version: opts.version.clone(),
-            rollout: opts.rollout,
+            version: opts.bundle.version.clone(),
+            rollout: opts.bundle.rollout,
         },
     )?;
     let m = bundle.manifest();
     println!(
         "\nwrote {} ({}, version {}); reloaded: checksums ok, golden rows {}/{} bit-identical \
          (native scorer = LightGBM); total {:.1}s",
-        opts.out.display(),
+        opts.bundle.out.display(),
         m.name,
         m.version,
         m.golden.len(),

@@ -8,7 +8,7 @@
 //! ranges of the `feature_infos` header line, plus edge values; LightGBM scores them.
 
 use crate::data::csv_table::Table;
-use crate::train::bundle_out;
+use crate::train::bundle_out::{self, OutArgs};
 use crate::train::generic_bundle::{self, header, GenericBundle};
 use anyhow::{anyhow, bail, Context, Result};
 use rand::Rng;
@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use warmstart_core::bundle::{sha256_hex, Manifest, Metrics, Rollout};
+use warmstart_core::bundle::{sha256_hex, Manifest, Metrics};
 use warmstart_core::Model;
 
 /// Golden rows drawn from `feature_infos` (edge rows come on top).
@@ -29,12 +29,9 @@ const MAX_CSV_ROWS: usize = 64;
 pub struct Options {
     pub model: PathBuf,
     pub name: String,
-    pub out: PathBuf,
     pub rows: Option<PathBuf>,
     pub metrics: Option<PathBuf>,
-    pub version: Option<String>,
-    pub rollout: Option<Rollout>,
-    pub force: bool,
+    pub bundle: OutArgs,
 }
 
 /// What a `feature_infos` entry says about a feature's training values.
@@ -248,8 +245,8 @@ fn feature_categories(text: &str, model: &Model) -> Result<Vec<Vec<String>>> {
     Ok(out)
 }
 
-/// Imports the model into a bundle in `opts.out`. Nothing is written when the model cannot be
-/// served or the inputs are invalid.
+/// Imports the model into a bundle in `opts.bundle.out`. Nothing is written when the model
+/// cannot be served or the inputs are invalid.
 pub fn run(opts: &Options) -> Result<Manifest> {
     let bytes =
         std::fs::read(&opts.model).with_context(|| format!("reading {}", opts.model.display()))?;
@@ -270,7 +267,7 @@ pub fn run(opts: &Options) -> Result<Manifest> {
         Some(p) => read_metrics(p)?,
         None => Metrics::default(),
     };
-    bundle_out::prepare_out_dir(&opts.out, opts.force)?;
+    bundle_out::prepare_out_dir(&opts.bundle.out, opts.bundle.force)?;
     let infos = feature_infos(text)?;
     if infos.len() != model.num_features() {
         bail!(
@@ -332,7 +329,7 @@ pub fn run(opts: &Options) -> Result<Manifest> {
     training.insert("golden_rows_from".into(), source.into());
 
     let bundle = generic_bundle::write(
-        &opts.out,
+        &opts.bundle.out,
         GenericBundle {
             name: &opts.name,
             text,
@@ -341,8 +338,8 @@ pub fn run(opts: &Options) -> Result<Manifest> {
             golden_rows: rows,
             metrics,
             training,
-            version: opts.version.clone(),
-            rollout: opts.rollout,
+            version: opts.bundle.version.clone(),
+            rollout: opts.bundle.rollout,
         },
     )?;
     let m = bundle.manifest();
@@ -356,7 +353,7 @@ pub fn run(opts: &Options) -> Result<Manifest> {
         m.features.len(),
         m.outputs.len(),
         model.num_trees(),
-        opts.out.display(),
+        opts.bundle.out.display(),
         m.version,
         m.golden.len(),
         m.golden.len()
