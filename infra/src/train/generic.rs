@@ -70,6 +70,17 @@ fn features(table: &Table, opts: &Options, target: usize) -> Result<Vec<EncodedC
     if cols.is_empty() {
         bail!("{}: no feature columns left", table.source);
     }
+    for c in cols
+        .iter()
+        .filter(|c| c.categories.len() > table.rows.len() / 2)
+    {
+        println!(
+            "note: `{}` has {} distinct strings in {} rows; if it is an id, --drop it",
+            c.name,
+            c.categories.len(),
+            table.rows.len()
+        );
+    }
     Ok(cols)
 }
 

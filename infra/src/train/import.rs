@@ -106,12 +106,13 @@ pub fn pandas_categorical(text: &str) -> Result<Option<Vec<Vec<String>>>> {
         .map(Some)
 }
 
-/// The `[key: value]` lines of the `parameters:` section.
+/// The `[key: value]` lines of the `parameters:` section that have a value.
 pub fn parameters(text: &str) -> BTreeMap<String, Value> {
     text.lines()
         .skip_while(|l| *l != "parameters:")
         .take_while(|l| *l != "end of parameters")
         .filter_map(|l| l.strip_prefix('[')?.strip_suffix(']')?.split_once(": "))
+        .filter(|(_, v)| !v.is_empty())
         .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
         .collect()
 }
@@ -420,7 +421,7 @@ mod tests {
 
     #[test]
     fn parameters_section_becomes_a_map() {
-        let t = "x\nparameters:\n[boosting: gbdt]\n[seed: 7]\nend of parameters\n[not: this]\n";
+        let t = "x\nparameters:\n[boosting: gbdt]\n[seed: 7]\n[data: ]\nend of parameters\n[not: this]\n";
         let p = parameters(t);
         assert_eq!(p.len(), 2);
         assert_eq!(p["seed"], "7");
