@@ -137,6 +137,15 @@ fn pandas_categorical_gives_the_category_strings() {
         "--out",
         s(&out),
     ]);
+    let report = ok(&["inspect", s(&out)]);
+    assert!(
+        report.contains("cat_small              3 categories: low | mid | high\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("60 categories: 100 | 101 | 102 | 103 | 104, …"),
+        "{report}"
+    );
     let m = load(&out).manifest().clone();
     let big = &m.features[6];
     assert_eq!(big.name, "cat_big");
