@@ -101,6 +101,28 @@ fn every_servable_fixture_model_imports_into_a_verified_bundle() {
 }
 
 #[test]
+fn unknown_objectives_and_non_models_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixtures().join("regression_l2.txt")).unwrap();
+    let weird = tmp.path().join("weird.txt");
+    std::fs::write(
+        &weird,
+        text.replacen("objective=regression", "objective=my_loss", 1),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let err = fails(&["import", s(&weird), "--name", "w", "--out", s(&out)]);
+    assert!(err.contains("unsupported objective `my_loss`"), "{err}");
+    std::fs::write(&weird, "a,b\n1,2\n").unwrap();
+    let err = fails(&["import", s(&weird), "--name", "w", "--out", s(&out)]);
+    assert!(
+        err.contains("cannot be served by the native scorer"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
 fn imported_bundles_inspect_and_score_like_lightgbm() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("multi");
@@ -227,6 +249,19 @@ fn rows_csv_become_the_golden_rows() {
     assert_eq!(m.golden[3].features[7], None);
     assert!(m.golden.len() >= 25);
 
+    // Every feature needs its column.
+    std::fs::write(&rows, csv.replace(",x_zero,", ",x_zeros,")).unwrap();
+    let err = fails(&[
+        "import",
+        s(&pandas_fixture()),
+        "--name",
+        "b",
+        "--out",
+        s(&tmp.path().join("c")),
+        "--rows",
+        s(&rows),
+    ]);
+    assert!(err.contains("feature `x_zero` is not a column"), "{err}");
     // A category the model does not know is refused with its line.
     std::fs::write(&rows, csv.replace(",high,", ",huge,")).unwrap();
     let err = fails(&[
