@@ -206,6 +206,19 @@ fn pandas_categorical_gives_the_category_strings() {
     );
 }
 
+fn rows_args<'a>(model: &'a Path, rows: &'a Path, out: &'a Path) -> [&'a str; 8] {
+    [
+        "import",
+        s(model),
+        "--name",
+        "b",
+        "--out",
+        s(out),
+        "--rows",
+        s(rows),
+    ]
+}
+
 #[test]
 fn rows_csv_become_the_golden_rows() {
     let tmp = tempfile::tempdir().unwrap();
@@ -228,16 +241,8 @@ fn rows_csv_become_the_golden_rows() {
     let rows = tmp.path().join("rows.csv");
     std::fs::write(&rows, &csv).unwrap();
     let out = tmp.path().join("b");
-    ok(&[
-        "import",
-        s(&pandas_fixture()),
-        "--name",
-        "b",
-        "--out",
-        s(&out),
-        "--rows",
-        s(&rows),
-    ]);
+    let model = pandas_fixture();
+    ok(&rows_args(&model, &rows, &out));
     let m = load(&out).manifest().clone();
     assert_eq!(m.training["golden_rows_from"], s(&rows));
     let g1 = &m.golden[1].features;
@@ -251,29 +256,11 @@ fn rows_csv_become_the_golden_rows() {
 
     // Every feature needs its column.
     std::fs::write(&rows, csv.replace(",x_zero,", ",x_zeros,")).unwrap();
-    let err = fails(&[
-        "import",
-        s(&pandas_fixture()),
-        "--name",
-        "b",
-        "--out",
-        s(&tmp.path().join("c")),
-        "--rows",
-        s(&rows),
-    ]);
+    let err = fails(&rows_args(&model, &rows, &tmp.path().join("c")));
     assert!(err.contains("feature `x_zero` is not a column"), "{err}");
     // A category the model does not know is refused with its line.
     std::fs::write(&rows, csv.replace(",high,", ",huge,")).unwrap();
-    let err = fails(&[
-        "import",
-        s(&pandas_fixture()),
-        "--name",
-        "b",
-        "--out",
-        s(&tmp.path().join("c")),
-        "--rows",
-        s(&rows),
-    ]);
+    let err = fails(&rows_args(&model, &rows, &tmp.path().join("c")));
     assert!(
         err.contains("rows.csv:4: `huge` is not a category of `cat_small`"),
         "{err}"
