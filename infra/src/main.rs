@@ -33,6 +33,16 @@ enum Command {
     /// Train a model bundle from data.
     #[command(subcommand)]
     Train(cmd::train::Train),
+    /// Write synthetic example data sets (CSV) to train with `train generic`.
+    #[command(subcommand)]
+    Examples(cmd::examples::Examples),
+    /// Wrap a LightGBM text model trained anywhere into a verified generic bundle.
+    ///
+    /// Features, categorical features and outputs come from the model; category strings from
+    /// the `pandas_categorical` line Python appends. Golden rows (scored by LightGBM) come from
+    /// --rows or the model's feature ranges, plus edge values. Models the native scorer cannot
+    /// serve (linear trees, unknown objectives) are refused and nothing is written.
+    Import(cmd::import::Args),
     /// Show what a bundle holds and verify it (file checksums, model parsing, golden rows).
     ///
     /// Exits non-zero if anything is wrong: a missing or altered file, a manifest that does not
@@ -77,6 +87,8 @@ enum Command {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(c) => cmd::train::run(c),
+        Command::Examples(c) => cmd::examples::run(c),
+        Command::Import(a) => cmd::import::run(a),
         Command::Inspect(a) => cmd::inspect::run(&a.bundle),
         Command::Score(a) => cmd::score::run_to_stdout(&a),
         Command::Seed(c) => cmd::seed::run(c),

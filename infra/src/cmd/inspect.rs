@@ -35,6 +35,17 @@ pub fn run(dir: &Path) -> Result<()> {
     );
     let cats = m.features.iter().filter(|f| f.categorical).count();
     println!("features  {} ({cats} categorical)", m.features.len());
+    // Requests may send these strings; `warmstart score` takes the codes (position in the list).
+    for f in m.features.iter().filter(|f| !f.categories.is_empty()) {
+        let shown: Vec<&str> = f.categories.iter().take(5).map(String::as_str).collect();
+        let more = if f.categories.len() > 5 { ", …" } else { "" };
+        println!(
+            "  {:<22} {} categories: {}{more}",
+            f.name,
+            f.categories.len(),
+            shown.join(" | ")
+        );
+    }
     println!("outputs   {}", m.outputs.len());
     for (i, o) in m.outputs.iter().enumerate() {
         let rate = m

@@ -1,6 +1,8 @@
 //! One module per `warmstart` subcommand: its clap arguments and the function that runs it.
 //! `main.rs` only parses and dispatches.
 
+pub mod examples;
+pub mod import;
 pub mod inspect;
 pub mod local;
 pub mod publish;

@@ -1,11 +1,12 @@
-//! `warmstart train recommender | fair-multiple`: train a model bundle.
+//! `warmstart train recommender | fair-multiple | generic`: train a model bundle.
 
+use crate::data::csv_table::Task;
 use crate::data::synthetic;
-use crate::train::{fair_multiple, recommender};
+use crate::train::bundle_out::{parse_version, OutArgs};
+use crate::train::{fair_multiple, generic, recommender};
 use anyhow::Result;
 use clap::{ArgGroup, Args, Subcommand};
 use std::path::PathBuf;
-use warmstart_core::bundle::Rollout;
 
 #[derive(Subcommand)]
 pub enum Train {
@@ -27,13 +28,19 @@ pub enum Train {
     /// log market cap and industry. Trained on synthetic companies; reported against the
     /// baseline "median P/E of the company's industry".
     FairMultiple(FairMultipleArgs),
+    /// Any LightGBM model from a headed CSV: binary, regression or multiclass.
+    ///
+    /// Every column but the target and --drop is a feature. Empty and NA cells are missing
+    /// values; a column with any non-numeric cell is categorical, its strings listed in the
+    /// manifest so requests can send them. Holdout: 20% of the rows (fixed by --seed),
+    /// reported against a constant prediction from the training rows (mean or class prior).
+    Generic(GenericArgs),
 }
 
 #[derive(Args)]
 pub struct Common {
-    /// Output directory for the bundle (models/ and manifest.json).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub bundle: OutArgs,
     /// Boosting rounds (trees) per model.
     #[arg(long)]
     pub trees: Option<u32>,
@@ -46,35 +53,6 @@ pub struct Common {
     /// Random seed: synthetic data, bagging and feature sampling.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Bundle version, also the S3 key segment: letters, digits, `.`, `_`, `-` [default:
-    /// <UTC time>-<8 hex digits of the models' sha256>, e.g. 2026-11-22T10-00-00Z-1a2b3c4d].
-    #[arg(long, value_parser = parse_version)]
-    pub version: Option<String>,
-    /// How the reload function promotes this version: immediate, canary:<percent> or shadow
-    /// [default: not set, which reload treats as immediate].
-    #[arg(long, value_parser = parse_rollout)]
-    pub rollout: Option<Rollout>,
-    /// Overwrite a bundle already in --out.
-    #[arg(long)]
-    pub force: bool,
-}
-
-fn parse_rollout(s: &str) -> Result<Rollout, String> {
-    s.parse()
-}
-
-/// The manifest's rule for versions, checked before training rather than after.
-fn parse_version(s: &str) -> Result<String, String> {
-    let ok = (1..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        && s != "."
-        && s != "..";
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err("use 1 to 128 letters, digits, `.`, `_` or `-`".into())
-    }
 }
 
 #[derive(Args)]
@@ -102,6 +80,30 @@ pub struct FairMultipleArgs {
     pub common: Common,
 }
 
+#[derive(Args)]
+pub struct GenericArgs {
+    /// The training data: a CSV with a header row.
+    #[arg(long)]
+    pub csv: PathBuf,
+    /// The column to predict.
+    #[arg(long)]
+    pub target: String,
+    /// binary (0/1 or two distinct strings), regression (numbers) or multiclass (any labels).
+    #[arg(long, value_enum)]
+    pub objective: Task,
+    /// Numeric columns to treat as categorical (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
+    /// Columns that are not features, e.g. ids (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub drop: Vec<String>,
+    /// Bundle (model) name [default: the CSV's file name without extension].
+    #[arg(long, value_parser = parse_version)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
 /// Trains the bundle `cmd` describes.
 pub fn run(cmd: Train) -> Result<()> {
     match cmd {
@@ -121,28 +123,44 @@ pub fn run(cmd: Train) -> Result<()> {
             };
             recommender::run(&recommender::Options {
                 source,
-                out: c.out,
+                out: c.bundle.out,
                 trees: c.trees.unwrap_or(100),
                 leaves: c.leaves.unwrap_or(31),
                 learning_rate: c.learning_rate.unwrap_or(0.1),
                 seed: c.seed,
-                version: c.version,
-                rollout: c.rollout,
-                force: c.force,
+                version: c.bundle.version,
+                rollout: c.bundle.rollout,
+                force: c.bundle.force,
             })?;
         }
         Train::FairMultiple(a) => {
             let c = a.common;
             fair_multiple::run(&fair_multiple::Options {
                 companies: a.synthetic,
-                out: c.out,
+                out: c.bundle.out,
                 seed: c.seed,
                 trees: c.trees.unwrap_or(300),
                 leaves: c.leaves.unwrap_or(15),
                 learning_rate: c.learning_rate.unwrap_or(0.05),
-                version: c.version,
-                rollout: c.rollout,
-                force: c.force,
+                version: c.bundle.version,
+                rollout: c.bundle.rollout,
+                force: c.bundle.force,
+            })?;
+        }
+        Train::Generic(a) => {
+            let c = a.common;
+            generic::run(&generic::Options {
+                csv: a.csv,
+                target: a.target,
+                task: a.objective,
+                categorical: a.categorical,
+                drop: a.drop,
+                name: a.name,
+                trees: c.trees.unwrap_or(100),
+                leaves: c.leaves.unwrap_or(31),
+                learning_rate: c.learning_rate.unwrap_or(0.1),
+                seed: c.seed,
+                bundle: c.bundle,
             })?;
         }
     }

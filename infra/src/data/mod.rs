@@ -3,7 +3,9 @@
 //! [`examples`] built from it, TuShare exports ([`tushare`]), and the Features-table items
 //! `warmstart seed` writes ([`seed`]).
 
+pub mod csv_table;
 pub mod examples;
+pub mod merchant;
 pub mod panel;
 pub mod santander;
 pub mod seed;

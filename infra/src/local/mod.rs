@@ -5,7 +5,8 @@
 //!    embedded in this process on 127.0.0.1, data under the data directory (default
 //!    `.local/`), kept across restarts;
 //! 2. [`setup`]: the bucket and the three tables of template.yaml (same keys, TTL on the cache);
-//! 3. small synthetic models trained once and cached under `<data>/bundles/`, features seeded
+//! 3. small synthetic models trained once and cached under `<data>/bundles/` (the recommender,
+//!    the fair multiple and the two [`merchant_models`]), features seeded
 //!    once (customers incl. `15889`, companies incl. `600519.SH`), bundles published, registry
 //!    `active` items written when the registry has none;
 //! 4. [`functions`]: the `recommend`, `valuation` and `reload` binaries, each under its own
@@ -14,6 +15,7 @@
 //! 6. Ctrl-C (SIGINT) or SIGTERM stops all of it.
 
 pub mod functions;
+pub mod merchant_models;
 pub mod router;
 pub mod setup;
 pub mod watcher;
@@ -84,12 +86,12 @@ pub struct UpArgs {
     pub json_logs: bool,
 }
 
-fn say(msg: impl AsRef<str>) {
+pub(crate) fn say(msg: impl AsRef<str>) {
     eprintln!("==> {}", msg.as_ref());
 }
 
 /// The bundle to serve: given, cached, or trained now into the cache.
-fn bundle(
+pub(crate) fn bundle(
     given: Option<&Path>,
     cache: &Path,
     what: &str,
@@ -173,11 +175,12 @@ pub fn up(args: UpArgs) -> Result<()> {
             })
         },
     )?;
+    let generic = merchant_models::bundles(&args, &bundles)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args, reco, fm, started))
+    runtime.block_on(serve(args, reco, fm, generic, started))
 }
 
 fn bin_dir(args: &UpArgs) -> Result<PathBuf> {
@@ -292,7 +295,13 @@ fn display_path(p: &Path) -> String {
     p.strip_prefix(&cwd).unwrap_or(p).display().to_string()
 }
 
-async fn serve(args: UpArgs, reco: PathBuf, fm: PathBuf, started: Instant) -> Result<()> {
+async fn serve(
+    args: UpArgs,
+    reco: PathBuf,
+    fm: PathBuf,
+    generic: Vec<PathBuf>,
+    started: Instant,
+) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     // Installed first, so a Ctrl-C during start-up still stops what has started.
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -306,7 +315,7 @@ async fn serve(args: UpArgs, reco: PathBuf, fm: PathBuf, started: Instant) -> Re
         args.data_dir.display()
     ));
     let result = tokio::select! {
-        r = run_stack(&args, &stores, &reco, &fm, started) => r,
+        r = run_stack(&args, &stores, &reco, &fm, &generic, started) => r,
         _ = sigint.recv() => Ok(None),
         _ = sigterm.recv() => Ok(None),
     };
@@ -352,6 +361,7 @@ async fn run_stack(
     stores: &Stores,
     reco: &Path,
     fm: &Path,
+    generic: &[PathBuf],
     started: Instant,
 ) -> Result<Option<Stack>> {
     let clients = setup::Clients::new(&stores.s3_endpoint, &stores.dynamodb_endpoint).await;
@@ -363,6 +373,9 @@ async fn run_stack(
     seed_features(args, &clients).await?;
     let (reco_name, reco_version) = publish(&clients, reco).await?;
     let (fm_name, fm_version) = publish(&clients, fm).await?;
+    for dir in generic {
+        publish(&clients, dir).await?;
+    }
 
     // Functions.
     let bins = bin_dir(args)?;

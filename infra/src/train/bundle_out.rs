@@ -1,13 +1,63 @@
 //! Writing a trained bundle: version and timestamps, the write itself, and the reload check.
 
 use anyhow::{bail, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use time::macros::format_description;
 use time::OffsetDateTime;
 use warmstart_core::bundle::{
-    compile_bundle, sha256_hex, write_bundle, FileEntry, Manifest, MANIFEST_FILE,
+    compile_bundle, sha256_hex, write_bundle, FileEntry, Manifest, Rollout, MANIFEST_FILE,
 };
 use warmstart_core::{Bundle, DirSource};
+
+/// Where a command writes its bundle and how the bundle is versioned and promoted: the same
+/// options on every command that writes one.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OutArgs {
+    /// Output directory for the bundle (models/ and manifest.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Bundle version, also the S3 key segment: letters, digits, `.`, `_`, `-` [default:
+    /// <UTC time>-<8 hex digits of the models' sha256>, e.g. 2026-11-22T10-00-00Z-1a2b3c4d].
+    #[arg(long, value_parser = parse_version)]
+    pub version: Option<String>,
+    /// How the reload function promotes this version: immediate, canary:<percent> or shadow
+    /// [default: not set, which reload treats as immediate].
+    #[arg(long, value_parser = parse_rollout)]
+    pub rollout: Option<Rollout>,
+    /// Overwrite a bundle already in --out.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl OutArgs {
+    /// A fresh bundle in `out`, overwriting what is there (the local stack's cache).
+    pub fn overwrite(out: &Path) -> Self {
+        OutArgs {
+            out: out.to_path_buf(),
+            version: None,
+            rollout: None,
+            force: true,
+        }
+    }
+}
+
+pub fn parse_rollout(s: &str) -> Result<Rollout, String> {
+    s.parse()
+}
+
+/// The manifest's rule for versions (and names), checked before training rather than after.
+pub fn parse_version(s: &str) -> Result<String, String> {
+    let ok = (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && s != "."
+        && s != "..";
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("use 1 to 128 letters, digits, `.`, `_` or `-`".into())
+    }
+}
 
 /// `created_at` (RFC 3339, seconds) and the version timestamp `YYYY-MM-DDTHH-MM-SSZ`.
 pub fn now() -> (String, String) {

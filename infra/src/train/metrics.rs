@@ -1,5 +1,5 @@
 //! Holdout metrics: ROC AUC, average precision at k (the Kaggle Santander metric), regression
-//! errors.
+//! errors, log losses and accuracy.
 
 /// ROC AUC by ranks (the Mann–Whitney U statistic): tied scores share their average rank, so a
 /// tie between a positive and a negative counts one half. `None` without both classes.
@@ -81,6 +81,57 @@ pub fn regression(pred: &[f64], truth: &[f64]) -> (f64, f64, f64) {
     ((sse / n).sqrt(), sae / n, 1.0 - sse / sst)
 }
 
+/// LightGBM's clamp of probabilities in its log-loss metrics (`kEpsilon`).
+const EPSILON: f64 = 1e-15;
+
+/// Mean binary log loss of probabilities `p` for labels `y` (LightGBM's `binary_logloss`).
+pub fn logloss(p: &[f64], y: &[bool]) -> f64 {
+    assert_eq!(p.len(), y.len());
+    let sum: f64 = p
+        .iter()
+        .zip(y)
+        .map(|(&p, &y)| {
+            let q = if y { p } else { 1.0 - p };
+            -q.clamp(EPSILON, 1.0).ln()
+        })
+        .sum();
+    sum / p.len() as f64
+}
+
+/// Mean multiclass log loss of row-major class probabilities `p` (`k` per row) for class
+/// indices `y` (LightGBM's `multi_logloss`).
+pub fn multi_logloss(p: &[f64], k: usize, y: &[usize]) -> f64 {
+    assert_eq!(p.len(), y.len() * k);
+    let sum: f64 = p
+        .chunks_exact(k)
+        .zip(y)
+        .map(|(row, &c)| -row[c].clamp(EPSILON, 1.0).ln())
+        .sum();
+    sum / y.len() as f64
+}
+
+/// Share of rows whose most probable class (first on ties) is the true one.
+pub fn accuracy(p: &[f64], k: usize, y: &[usize]) -> f64 {
+    assert_eq!(p.len(), y.len() * k);
+    let hits = p
+        .chunks_exact(k)
+        .zip(y)
+        .filter(|(row, &c)| argmax(row) == c)
+        .count();
+    hits as f64 / y.len() as f64
+}
+
+/// The index of the largest value, the first one on ties.
+pub fn argmax(v: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +201,18 @@ mod tests {
         assert!((mae - 2.0 / 3.0).abs() < 1e-15);
         // mean 3, SST = 4 + 0 + 4 = 8, SSE = 2.
         assert!((r2 - 0.75).abs() < 1e-15);
+    }
+
+    #[test]
+    fn log_losses_and_accuracy_by_hand() {
+        let got = logloss(&[0.8, 0.4], &[true, false]);
+        assert!((got - (-(0.8f64.ln()) - 0.6f64.ln()) / 2.0).abs() < 1e-15);
+        // A confident wrong answer is clamped, not infinite.
+        assert!((logloss(&[0.0], &[true]) - 1e-15f64.ln().abs()).abs() < 1e-9);
+        let p = [0.7, 0.2, 0.1, 0.1, 0.3, 0.6];
+        let got = multi_logloss(&p, 3, &[0, 1]);
+        assert!((got - (-(0.7f64.ln()) - 0.3f64.ln()) / 2.0).abs() < 1e-15);
+        assert_eq!(accuracy(&p, 3, &[0, 1]), 0.5);
+        assert_eq!(argmax(&[0.5, 0.5, 0.1]), 0);
     }
 }

@@ -3,6 +3,10 @@
 
 pub mod bundle_out;
 pub mod fair_multiple;
+pub mod generic;
+pub mod generic_bundle;
+pub mod import;
 pub mod lgbm;
+pub mod lgbm_capi;
 pub mod metrics;
 pub mod recommender;
