@@ -492,6 +492,26 @@ pub fn apigw_event(method: &str, path: &str, body: Option<&str>) -> Vec<u8> {
     serde_json::to_vec(&v).expect("event")
 }
 
+/// `events/s3-put-manifest.json`'s record, once per key, with `bucket`: the S3 notification
+/// reload receives for those uploads.
+pub fn s3_event<K: AsRef<str>>(bucket: &str, keys: &[K]) -> serde_json::Value {
+    use serde_json::json;
+    let fixture: serde_json::Value =
+        serde_json::from_slice(&sample_event("s3-put-manifest.json")).expect("event JSON");
+    let template = fixture["Records"][0].clone();
+    let records: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| {
+            let mut r = template.clone();
+            r["s3"]["bucket"]["name"] = json!(bucket);
+            r["s3"]["bucket"]["arn"] = json!(format!("arn:aws:s3:::{bucket}"));
+            r["s3"]["object"]["key"] = json!(warmstart_devkit::aws::notification_key(k.as_ref()));
+            r
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
 /// The API Gateway response's status and JSON body.
 pub fn http_answer(outcome: &Outcome) -> (i64, serde_json::Value) {
     let v = outcome.json();

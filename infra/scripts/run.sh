@@ -15,6 +15,6 @@ source infra/scripts/env.sh
 WARMSTART_BOOTSTRAP=run infra/scripts/bootstrap.sh
 printf '==> cargo build --profile local (warmstart, recommend, valuation, reload)\n' >&2
 t0=$SECONDS
-cargo build --profile local --locked -p warmstart-cli -p recommend -p valuation -p reload
+cargo build --profile local --locked -p warmstart-cli -p recommend -p valuation -p predict -p reload
 printf '<== built in %ss\n' "$((SECONDS - t0))" >&2
 exec "$CARGO_TARGET_DIR/local/warmstart" local up "$@"

@@ -31,7 +31,7 @@ if [ "${WARMSTART_SKIP_ARM64:-0}" != 1 ]; then
   SAM_BUILD_DIR="$CARGO_TARGET_DIR/sam-build"
   step "sam build (cargo lambda build --release --arm64)" \
     sam build --build-dir "$SAM_BUILD_DIR" --cache-dir "$CARGO_TARGET_DIR/sam-cache"
-  for f in RecommendFunction ValuationFunction ReloadFunction; do
+  for f in RecommendFunction ValuationFunction PredictFunction ReloadFunction; do
     # ELF e_machine (offset 18) 0xB7 = aarch64.
     python3 -c 'import sys; d = open(sys.argv[1], "rb").read(20); sys.exit(d[18] != 0xB7)' \
       "$SAM_BUILD_DIR/$f/bootstrap" \

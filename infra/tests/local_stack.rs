@@ -184,7 +184,7 @@ fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, serde
 
 #[test]
 fn local_stack_serves_the_routes_delivers_manifests_and_keeps_its_data() {
-    if ["recommend", "valuation", "reload"]
+    if ["recommend", "valuation", "predict", "reload"]
         .iter()
         .any(|b| !bin_dir().join(b).is_file())
     {
@@ -214,6 +214,19 @@ fn local_stack_serves_the_routes_delivers_manifests_and_keeps_its_data() {
         models.to_string().contains("2026-11-22T10-00-00Z-local01"),
         "{models}"
     );
+    // Every registered model is predictable through the predict function, the recommender's
+    // 24 products included.
+    let (status, p) = http(
+        &api,
+        "POST",
+        "/models/product-recommender/predict",
+        Some(r#"{"rows":[{"age":35}]}"#),
+    );
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["predictions"][0].as_array().unwrap().len(), 24, "{p}");
+    let (status, d) = http(&api, "GET", "/models/fair-multiple", None);
+    assert_eq!(status, 200, "{d}");
+    assert!(!d["features"].as_array().unwrap().is_empty(), "{d}");
     let (status, r) = http(
         &api,
         "POST",

@@ -4,7 +4,7 @@
 //! embedded DynamoDB registry.
 
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use warmstart_core::aws::RegistryTable;
 use warmstart_core::bundle::{write_bundle, Bundle, DirSource};
@@ -262,4 +262,175 @@ async fn models_beyond_the_memory_budget_are_evicted_least_recently_used_first()
     // An evicted model loads again on its next use.
     let (status, _) = predict(&f, "m1", json!({"rows": [{}]})).await;
     assert_eq!(status, 200);
+}
+
+// ------------------------------------------------- the user's flow: CSV → bundle → S3 → live
+
+fn reload_bin() -> PathBuf {
+    workspace_binary(
+        binary(),
+        "reload",
+        "reload",
+        &[
+            "functions/reload/src",
+            "functions/reload/Cargo.toml",
+            "shared/src",
+            "shared/Cargo.toml",
+        ],
+    )
+}
+
+/// Runs the `warmstart` CLI; panics with its output when it fails.
+fn warmstart(args: &[&str]) {
+    let out = std::process::Command::new(cli_binary(binary()))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "warmstart {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Trains `compliance-risk` `version` on the merchant example data in `dir`.
+fn train_compliance(dir: &Path, version: &str) -> PathBuf {
+    let data = dir.join("data");
+    if !data.join("compliance.csv").is_file() {
+        let d = data.to_str().unwrap();
+        warmstart(&[
+            "examples", "merchant", "--out", d, "--rows", "800", "--seed", "3",
+        ]);
+    }
+    let out = dir.join(version);
+    let csv = data.join("compliance.csv");
+    warmstart(&[
+        "train",
+        "generic",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--target",
+        "compliance_risk",
+        "--objective",
+        "binary",
+        "--drop",
+        "merchant_id",
+        "--name",
+        "compliance-risk",
+        "--trees",
+        "20",
+        "--version",
+        version,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    out
+}
+
+/// Uploads a bundle's files as they are (no checks: a user's `aws s3 cp`), the manifest
+/// last, and hands reload the S3 notification of the manifest, as AWS would.
+async fn upload(emu: &Emulator, reload: &Running, dir: &Path, version: &str) -> Value {
+    let prefix = format!("models/compliance-risk/{version}/");
+    let manifest =
+        warmstart_core::Manifest::from_json(&std::fs::read(dir.join("manifest.json")).unwrap())
+            .unwrap();
+    let files = manifest
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .chain(["manifest.json"]);
+    for path in files {
+        emu.s3
+            .put_object()
+            .bucket(&emu.bucket)
+            .key(format!("{prefix}{path}"))
+            .body(std::fs::read(dir.join(path)).unwrap().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let key = format!("{prefix}manifest.json");
+    reload.call(&s3_event(&emu.bucket, &[key])).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_trained_from_a_csv_goes_live_by_upload_and_a_bad_upload_never_reaches_traffic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1_dir = train_compliance(tmp.path(), "v1");
+    let emu = Emulator::start("predict-flow").await;
+    let reload = Running::start(&reload_bin(), &emu.function_env()).await;
+    let answer = upload(&emu, &reload, &v1_dir, "v1").await;
+    assert_eq!(answer["records"][0]["outcome"], "active", "{answer}");
+
+    let mut env = emu.function_env();
+    env.push(("REGISTRY_TTL_SECS".into(), "1".into()));
+    let f = Running::start(binary(), &env).await;
+    let (status, v) = f.event("apigw-get-model.json").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["kind"], "generic");
+    let category = (v["features"].as_array().unwrap().iter())
+        .find(|x| x["name"] == "category")
+        .unwrap();
+    assert_eq!(category["type"], "categorical", "{category}");
+    assert!(category["categories"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("travel")));
+    assert!(v["metrics"]["auc"].as_f64().unwrap() > 0.6, "{v}");
+
+    let (status, v) = f.event("apigw-predict-valid.json").await;
+    assert_eq!(status, 200, "{v}");
+    // The answer is the bundle's own score of the rows, encoded by name.
+    let bundle = Bundle::load(&DirSource::new(&v1_dir)).await.unwrap();
+    let schema = warmstart_core::predict::Schema::from_manifest(bundle.manifest());
+    let event: Value = serde_json::from_slice(&sample_event("apigw-predict-valid.json")).unwrap();
+    let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    for (i, row) in body["rows"].as_array().unwrap().iter().enumerate() {
+        let mut input = vec![0.0; schema.len()];
+        schema
+            .encode(i, row.as_object().unwrap(), &mut input)
+            .unwrap();
+        assert_eq!(
+            v["predictions"][i],
+            json!(score(&bundle, &input)[0]),
+            "row {i}"
+        );
+    }
+    assert_eq!(v["model"]["version"], "v1");
+    for (name, want_status, code) in [
+        ("apigw-predict-unknown-model.json", 404, "unknown_model"),
+        (
+            "apigw-predict-invalid-unknown-category.json",
+            400,
+            "unknown_category",
+        ),
+        ("apigw-predict-invalid-empty.json", 400, "rows_empty"),
+    ] {
+        let (status, v) = f.event(name).await;
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (want_status, Some(code)),
+            "{name}: {v}"
+        );
+    }
+
+    // v2 is uploaded with a model file that is not the one its manifest lists.
+    let v2_dir = train_compliance(tmp.path(), "v2");
+    let model = v2_dir.join("models/model.txt");
+    let text = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(&model, text.replacen("leaf_value=", "leaf_value=1", 1)).unwrap();
+    let answer = upload(&emu, &reload, &v2_dir, "v2").await;
+    assert_eq!(answer["records"][0]["outcome"], "rejected", "{answer}");
+    assert_eq!(answer["records"][0]["code"], "size_mismatch", "{answer}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..2 {
+        let (status, v) = f.event("apigw-predict-valid.json").await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(
+            v["model"]["version"], "v1",
+            "the rejected upload never serves"
+        );
+    }
+    let (_, listing) = f.http(&apigw_event("GET", "/models", None)).await;
+    assert_eq!(listing["models"][0]["active"]["version"], "v1", "{listing}");
 }

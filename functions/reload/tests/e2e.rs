@@ -85,22 +85,6 @@ fn fixture(name: &str) -> Value {
     serde_json::from_slice(&sample_event(name)).unwrap()
 }
 
-/// `events/s3-put-manifest.json`'s record, once per key, with the test bucket.
-fn s3_event<K: AsRef<str>>(bucket: &str, keys: &[K]) -> Value {
-    let template = fixture("s3-put-manifest.json")["Records"][0].clone();
-    let records: Vec<Value> = keys
-        .iter()
-        .map(|k| {
-            let mut r = template.clone();
-            r["s3"]["bucket"]["name"] = json!(bucket);
-            r["s3"]["bucket"]["arn"] = json!(format!("arn:aws:s3:::{bucket}"));
-            r["s3"]["object"]["key"] = json!(notification_key(k.as_ref()));
-            r
-        })
-        .collect();
-    json!({ "Records": records })
-}
-
 /// A fixture's records with the bucket rewritten and each key replaced by `keys[i]`.
 fn rewrite_fixture(name: &str, bucket: &str, keys: &[String]) -> Value {
     let mut v = fixture(name);

@@ -28,9 +28,9 @@ pub const MODELS: [(&str, &str, &str, Task); 2] = [
     ),
 ];
 
-/// The cached or freshly trained bundles. Unlike the recommender and fair multiple, nothing
-/// serves them yet without the predict function, so with `--no-train` and no cache they are
-/// skipped rather than an error.
+/// The cached or freshly trained bundles (the predict function serves them). With
+/// `--no-train` and no cache they are skipped rather than an error: the other functions do
+/// not need them.
 pub fn bundles(args: &UpArgs, cache: &Path) -> Result<Vec<PathBuf>> {
     let data = cache.join("merchant-data");
     let mut out = Vec::new();

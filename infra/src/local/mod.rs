@@ -379,12 +379,12 @@ async fn run_stack(
 
     // Functions.
     let bins = bin_dir(args)?;
-    for f in ["recommend", "valuation", "reload"] {
+    for f in ["recommend", "valuation", "predict", "reload"] {
         if !bins.join(f).is_file() {
             bail!(
                 "{} is missing: build the functions beside this executable first (`make run` \
-                 does: cargo build --profile local -p recommend -p valuation -p reload) or pass \
-                 --bin-dir",
+                 does: cargo build --profile local -p recommend -p valuation -p predict -p \
+                 reload) or pass --bin-dir",
                 bins.join(f).display()
             );
         }
@@ -432,9 +432,16 @@ async fn run_stack(
         )
         .await?,
     );
+    let predict = Arc::new(
+        LocalFunction::new(
+            spec("predict", 10, 256, &[("MODEL_MEMORY_MB", "64")]),
+            args.json_logs,
+        )
+        .await?,
+    );
     let reload = Arc::new(LocalFunction::new(spec("reload", 60, 512, &[]), args.json_logs).await?);
     let mut inits = Vec::new();
-    for f in [&recommend, &valuation] {
+    for f in [&recommend, &valuation, &predict] {
         let init = f
             .start(Duration::from_secs(30))
             .await
@@ -467,10 +474,11 @@ async fn run_stack(
             )
         })?;
     let api = format!("http://{}", listener.local_addr()?);
-    let backends = Arc::new(router::Backends {
-        recommend: recommend.clone(),
-        valuation: valuation.clone(),
-    });
+    let backends = Arc::new(router::Backends(vec![
+        recommend.clone(),
+        valuation.clone(),
+        predict.clone(),
+    ]));
     let mut tasks = vec![tokio::spawn(router::serve(
         listener,
         backends,
@@ -494,7 +502,7 @@ async fn run_stack(
 
     print_banner(args, stores, &api, &inits, reco, started);
     Ok(Some(Stack {
-        functions: vec![recommend, valuation, reload],
+        functions: vec![recommend, valuation, predict, reload],
         tasks,
         stop,
     }))
@@ -525,6 +533,8 @@ fn print_banner(
          \n  curl -s -X POST {api}/recommend {json} -d '{{\"customer_id\":\"15889\",\"k\":3}}'\
          \n  curl -s -X POST {api}/recommend/batch {json} -d '{{\"customer_ids\":[\"15889\",\"1050935\",\"1050824\"],\"k\":3}}'\
          \n  curl -s -X POST {api}/valuation {json} -d '{{\"ts_code\":\"600519.SH\",\"forecast_years\":5}}'\
+         \n  curl -s {api}/models/compliance-risk\
+         \n  curl -s -X POST {api}/models/compliance-risk/predict {json} -d '{{\"rows\":[{{\"category\":\"travel\",\"region\":\"west\",\"account_age_months\":4,\"chargebacks\":3,\"refund_rate\":0.12,\"kyc_verified\":0}}]}}'\
          \n\nPublish a new model version (the S3 event goes to reload, as in AWS):\
          \n  {exe} train recommender --synthetic {n} --trees 30 --seed 7 --out /tmp/reco-v2\
          \n  {exe} publish /tmp/reco-v2 --bucket {BUCKET} --endpoint-url {s3}\

@@ -27,20 +27,22 @@ use warmstart_devkit::Outcome;
 /// API Gateway's payload limit.
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
-/// `(method, path, function)`: the routes of template.yaml.
-pub const ROUTES: [(&str, &str, &str); 5] = [
+/// `(method, path, function)`: the routes of template.yaml (`{name}`: a path parameter).
+pub const ROUTES: [(&str, &str, &str); 7] = [
     ("POST", "/recommend", "recommend"),
     ("POST", "/recommend/batch", "recommend"),
-    ("GET", "/models", "recommend"),
     ("GET", "/health", "recommend"),
     ("POST", "/valuation", "valuation"),
+    ("GET", "/models", "predict"),
+    ("GET", "/models/{name}", "predict"),
+    ("POST", "/models/{name}/predict", "predict"),
 ];
 
-/// The function serving `method path`, and the route key.
+/// The function serving `method path`, and the route key (`POST /models/{name}/predict`).
 pub fn route(method: &str, path: &str) -> Option<(&'static str, String)> {
     ROUTES
         .iter()
-        .find(|(m, p, _)| *m == method && *p == path)
+        .find(|(m, p, _)| *m == method && warmstart_core::http::path_matches(p, path))
         .map(|(m, p, f)| (*f, format!("{m} {p}")))
 }
 
@@ -272,18 +274,11 @@ fn request_id() -> String {
 }
 
 /// The functions behind the routes.
-pub struct Backends {
-    pub recommend: Arc<LocalFunction>,
-    pub valuation: Arc<LocalFunction>,
-}
+pub struct Backends(pub Vec<Arc<LocalFunction>>);
 
 impl Backends {
-    fn get(&self, name: &str) -> &LocalFunction {
-        if name == "valuation" {
-            &self.valuation
-        } else {
-            &self.recommend
-        }
+    fn get(&self, name: &str) -> Option<&LocalFunction> {
+        self.0.iter().find(|f| f.name() == name).map(|f| f.as_ref())
     }
 }
 
@@ -329,7 +324,11 @@ async fn handle(
                     };
                     let event = to_event(&request, &route_key, &id, OffsetDateTime::now_utc());
                     let event = serde_json::to_vec(&event).unwrap_or_default();
-                    match backends.get(function).invoke(&event).await {
+                    let invoked = match backends.get(function) {
+                        Some(backend) => backend.invoke(&event).await,
+                        None => Err(format!("no local function `{function}`")),
+                    };
+                    match invoked {
                         Ok(Outcome::Response(b)) => from_response(&b),
                         Ok(Outcome::Error(b)) => {
                             eprintln!(
@@ -393,6 +392,12 @@ mod tests {
         );
         assert_eq!(route("GET", "/health").unwrap().0, "recommend");
         assert_eq!(route("POST", "/valuation").unwrap().0, "valuation");
+        assert_eq!(
+            route("POST", "/models/churn/predict").unwrap(),
+            ("predict", "POST /models/{name}/predict".to_string())
+        );
+        assert_eq!(route("GET", "/models").unwrap().0, "predict");
+        assert_eq!(route("GET", "/models/a/b"), None);
         assert_eq!(route("GET", "/recommend"), None);
         assert_eq!(route("POST", "/nope"), None);
     }

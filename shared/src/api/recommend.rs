@@ -1,11 +1,9 @@
-//! The recommend function's routes: `POST /recommend`, `POST /recommend/batch`, `GET /health`,
-//! `GET /models`.
+//! The recommend function's routes: `POST /recommend`, `POST /recommend/batch`, `GET /health`
+//! (which also describes the served versions; `GET /models` is the predict function's).
 
 use super::answer;
 use crate::http::{self, Body, Request, Response, MAX_BODY_BYTES};
-use crate::recommend::{
-    models, BatchRequest, RecommendRequest, Recommender, RequestStats, VARIANT_ACTIVE,
-};
+use crate::recommend::{BatchRequest, RecommendRequest, Recommender, RequestStats, VARIANT_ACTIVE};
 use crate::store::FeatureStore;
 
 #[derive(Debug, Clone, Copy)]
@@ -13,14 +11,12 @@ enum Route {
     Recommend,
     Batch,
     Health,
-    Models,
 }
 
 const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/recommend", Route::Recommend),
     ("POST", "/recommend/batch", Route::Batch),
     ("GET", "/health", Route::Health),
-    ("GET", "/models", Route::Models),
 ];
 
 /// Handles one request. Never fails: every problem is a problem-JSON response.
@@ -63,10 +59,6 @@ pub async fn handle<S: FeatureStore>(
         Ok(Route::Health) => {
             stats.route = "health";
             Ok(http::json_response(200, &svc.health(rid), rid))
-        }
-        Ok(Route::Models) => {
-            stats.route = "models";
-            Ok(http::json_response(200, &models(&svc.serving(), rid), rid))
         }
         Err(e) => {
             stats.route = "unrouted";

@@ -251,12 +251,7 @@ impl Bundle {
         self.score_with(row, out, Model::predict_raw_into)
     }
 
-    fn score_with(
-        &self,
-        row: &[f64],
-        out: &mut [f64],
-        predict: ScoreFn,
-    ) -> Result<(), ModelError> {
+    fn score_with(&self, row: &[f64], out: &mut [f64], predict: ScoreFn) -> Result<(), ModelError> {
         if out.len() != self.slots.len() {
             return Err(ModelError::OutputCount {
                 expected: self.slots.len(),

@@ -60,7 +60,7 @@ pub fn route<R: Copy>(
     };
     let mut allowed: Vec<&'static str> = Vec::new();
     for (m, p, r) in routes {
-        if matches(p, path) {
+        if path_matches(p, path) {
             if m.eq_ignore_ascii_case(method) {
                 return Ok(*r);
             }
@@ -80,7 +80,9 @@ pub fn route<R: Copy>(
     }
 }
 
-fn matches(pattern: &str, path: &str) -> bool {
+/// Whether `path` fits the route `pattern`, whose `{…}` segments match any one non-empty
+/// segment (API Gateway's path parameters).
+pub fn path_matches(pattern: &str, path: &str) -> bool {
     let mut want = pattern.split('/');
     let mut got = path.split('/');
     loop {

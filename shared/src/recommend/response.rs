@@ -88,9 +88,9 @@ pub struct ShadowStats {
     pub compared: usize,
 }
 
-/// `GET /models`: what a container serves: the active version, the candidate (with its weight)
-/// and the shadow.
-pub fn models(set: &ServingSet<Bundle>, request_id: &str) -> Value {
+/// What a container serves (part of `GET /health`): the active version, the candidate (with its
+/// weight) and the shadow, each described by its manifest.
+pub fn models(set: &ServingSet<Bundle>) -> Vec<Value> {
     let describe = |bundle: &Bundle, role: &str, weight: Option<u8>| {
         let m = bundle.manifest();
         serde_json::json!({
@@ -115,9 +115,5 @@ pub fn models(set: &ServingSet<Bundle>, request_id: &str) -> Value {
     if let Some(s) = &set.shadow {
         all.push(describe(&s.model, "shadow", None));
     }
-    serde_json::json!({
-        "models": all,
-        "registry_revision": set.revision,
-        "request_id": request_id,
-    })
+    all
 }

@@ -427,6 +427,7 @@ impl<S: FeatureStore> Recommender<S> {
             "candidate": set.candidate.as_ref().map(|(c, w)| serde_json::json!({"version": c.version(), "weight": w})),
             "shadow": set.shadow.as_ref().map(|s| serde_json::json!({"version": s.version()})),
             "registry_revision": set.revision,
+            "models": super::models(&set),
             "cold_start_ms": self.cold_start_ms().map(round3),
             "init_ms": round3(self.init_ms),
             "uptime_s": round3(self.process_start.elapsed().as_secs_f64()),
