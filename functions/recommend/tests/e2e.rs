@@ -197,7 +197,7 @@ async fn sample_events_through_the_runtime_loop() {
     assert_eq!(init["version_from"], "registry");
     assert_eq!(init["level"], "INFO");
     let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
-    assert_eq!(requests.len(), 20);
+    assert_eq!(requests.len(), 19);
     assert!(requests
         .iter()
         .all(|r| r["handler_ms"].is_f64() && r["model_version"] == VERSION));
