@@ -56,6 +56,9 @@ enum Command {
     /// every manifest output of a bundle), comma-separated, printed in shortest round-trip form
     /// (the same spelling as Python's repr), so they parse back to the exact numbers.
     Score(cmd::score::Args),
+    /// Predict offline from data files with a bundle (Kaggle's Santander submission).
+    #[command(subcommand)]
+    Predict(cmd::predict::Predict),
     /// Write feature items to the DynamoDB Features table (customers or companies).
     #[command(subcommand)]
     Seed(cmd::seed::Seed),
@@ -91,6 +94,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Import(a) => cmd::import::run(a),
         Command::Inspect(a) => cmd::inspect::run(&a.bundle),
         Command::Score(a) => cmd::score::run_to_stdout(&a),
+        Command::Predict(c) => cmd::predict::run(c),
         Command::Seed(c) => cmd::seed::run(c),
         Command::Publish(a) => cmd::publish::run(&a),
         Command::Value(a) => cmd::value::run_and_print(&a),

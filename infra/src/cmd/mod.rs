@@ -5,6 +5,7 @@ pub mod examples;
 pub mod import;
 pub mod inspect;
 pub mod local;
+pub mod predict;
 pub mod publish;
 pub mod registry;
 pub mod score;

@@ -16,6 +16,11 @@ pub enum Seed {
     /// Written with BatchWriteItem (25 items per call), unprocessed items retried with
     /// backoff. A customer appearing twice keeps its last record. Reports items written,
     /// calls made and (CSV) rows rejected.
+    ///
+    /// --csv also takes Kaggle's test_ver2.csv (no product columns): each customer's profile
+    /// becomes that month's, for predicting that month, and the products stay those of the
+    /// customer's latest month in --history, else of its item in the table; a customer known
+    /// to neither owns nothing. Unreadable rows of test_ver2.csv stop the run (file:line).
     #[command(group(ArgGroup::new("data").required(true).args(["synthetic", "csv"])))]
     Recommender {
         /// This many synthetic customers: the training generator's, so seeding and
@@ -25,9 +30,13 @@ pub enum Seed {
         /// Months the generator simulates (the latest one is written).
         #[arg(long, default_value_t = 6, requires = "synthetic")]
         months: usize,
-        /// The Santander train_ver2.csv (as downloaded from Kaggle).
-        #[arg(long, value_name = "TRAIN_VER2_CSV")]
+        /// The Santander train_ver2.csv or test_ver2.csv (as downloaded from Kaggle).
+        #[arg(long, value_name = "CSV")]
         csv: Option<PathBuf>,
+        /// With a test_ver2.csv: the train_ver2.csv whose latest month per customer gives the
+        /// products (customers not in it keep their table item's products).
+        #[arg(long, value_name = "TRAIN_VER2_CSV", requires = "csv")]
+        history: Option<PathBuf>,
         /// Random seed of the generator.
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -79,6 +88,7 @@ pub fn run(cmd: Seed) -> Result<()> {
             synthetic,
             months,
             csv,
+            history,
             seed: s,
             table,
             aws,
@@ -89,15 +99,33 @@ pub fn run(cmd: Seed) -> Result<()> {
                     months,
                     seed: s,
                 },
-                (None, Some(path)) => seed::CustomerSource::Csv(path),
+                (None, Some(path)) => seed::CustomerSource::Csv { path, history },
                 _ => unreachable!("clap requires exactly one of --synthetic and --csv"),
             };
-            let (customers, rejected) = seed::customers(&source)?;
-            let report = block_on(async {
+            let loaded = seed::load(&source)?;
+            let (report, rejected) = block_on(async {
                 let conf = cloud::sdk_config(aws.endpoint_url.as_deref()).await;
                 let store =
                     warmstart_core::aws::DynamoFeatureStore::new(dynamodb_client(&conf), &table);
-                seed::write_customers(&store, &customers).await
+                let (customers, summary) = match loaded {
+                    seed::Loaded::Profiles(customers, summary) => (customers, summary),
+                    seed::Loaded::TestMonth {
+                        rows,
+                        history,
+                        summary,
+                    } => {
+                        let (customers, from) =
+                            seed::test_month_profiles(&store, &rows, &history).await?;
+                        let summary = format!(
+                            "{summary}; products from history {}, from the table {}, \
+                             new customers {}",
+                            from.history, from.table, from.new
+                        );
+                        (customers, Some(summary))
+                    }
+                };
+                let report = seed::write_customers(&store, &customers).await?;
+                anyhow::Ok((report, summary))
             })?;
             println!(
                 "wrote {} customer items to {table} ({} BatchWriteItem calls, {} retries){}",

@@ -3,7 +3,7 @@
 use crate::data::csv_table::Task;
 use crate::data::synthetic;
 use crate::train::bundle_out::{parse_version, OutArgs};
-use crate::train::{fair_multiple, generic, recommender};
+use crate::train::{fair_multiple, fair_multiple_csv, generic, recommender};
 use anyhow::Result;
 use clap::{ArgGroup, Args, Subcommand};
 use std::path::PathBuf;
@@ -25,8 +25,12 @@ pub enum Train {
     /// A regression that predicts a fair P/E ratio from a company's fundamentals.
     ///
     /// Features: revenue growth, EBIT and net margins, ROE, debt/equity, beta, payout ratio,
-    /// log market cap and industry. Trained on synthetic companies; reported against the
-    /// baseline "median P/E of the company's industry".
+    /// log market cap and industry. Trained on synthetic companies (--synthetic) or on real
+    /// ones from TuShare exports (--csv DIR, read as `seed valuation --csv` reads them; the
+    /// target is each company's current P/E; companies without a P/E in (0, 150] or without
+    /// statements to build margins from are skipped and counted). Holdout: 20% of the
+    /// companies, reported against the baseline "median P/E of the company's industry".
+    #[command(group(ArgGroup::new("data").required(true).args(["synthetic", "csv"])))]
     FairMultiple(FairMultipleArgs),
     /// Any LightGBM model from a headed CSV: binary, regression or multiclass.
     ///
@@ -74,8 +78,16 @@ pub struct RecommenderArgs {
 #[derive(Args)]
 pub struct FairMultipleArgs {
     /// Generate this many synthetic companies.
-    #[arg(long, value_name = "N_COMPANIES", required = true)]
-    pub synthetic: usize,
+    #[arg(long, value_name = "N_COMPANIES")]
+    pub synthetic: Option<usize>,
+    /// A directory of TuShare exports: income.csv, balancesheet.csv, cashflow.csv,
+    /// daily_basic.csv, optionally stock_basic.csv (industries) and beta.csv.
+    #[arg(long, value_name = "DIR")]
+    pub csv: Option<PathBuf>,
+    /// With --csv: each company's market data (and P/E) of its last trade_date on or before
+    /// this day [default: its last]. YYYYMMDD.
+    #[arg(long, requires = "csv")]
+    pub as_of: Option<String>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -135,8 +147,8 @@ pub fn run(cmd: Train) -> Result<()> {
         }
         Train::FairMultiple(a) => {
             let c = a.common;
-            fair_multiple::run(&fair_multiple::Options {
-                companies: a.synthetic,
+            let opts = fair_multiple::Options {
+                companies: a.synthetic.unwrap_or(0),
                 out: c.bundle.out,
                 seed: c.seed,
                 trees: c.trees.unwrap_or(300),
@@ -145,7 +157,11 @@ pub fn run(cmd: Train) -> Result<()> {
                 version: c.bundle.version,
                 rollout: c.bundle.rollout,
                 force: c.bundle.force,
-            })?;
+            };
+            match a.csv {
+                Some(dir) => fair_multiple_csv::run(&dir, a.as_of.as_deref(), &opts)?,
+                None => fair_multiple::run(&opts)?,
+            };
         }
         Train::Generic(a) => {
             let c = a.common;

@@ -10,4 +10,5 @@ pub mod panel;
 pub mod santander;
 pub mod seed;
 pub mod synthetic;
+pub mod test_ver2;
 pub mod tushare;

@@ -5,6 +5,9 @@
 //! `1.0`, `0.0` or left empty, quoted provinces containing commas (`"CORUÑA, A"`), blank lines and
 //! `-999999` seniority. Rows that cannot be read are counted and a few reasons kept; they never
 //! stop the run.
+//!
+//! Kaggle's `test_ver2.csv` (the month to predict: the profile columns, no product columns) is
+//! read by the same parser; [`ParseReport::has_products`] tells the two apart.
 
 use crate::data::panel::{MonthDate, MonthlyRecord, Panel, TEXT_COLUMNS};
 use anyhow::{bail, Context, Result};
@@ -40,6 +43,9 @@ pub struct ParseReport {
     pub rejected: u64,
     /// The first few rejection reasons, each naming its line.
     pub reasons: Vec<String>,
+    /// Whether the header has the 24 product columns (`train_ver2.csv`) or none
+    /// (`test_ver2.csv`, where every record owns nothing).
+    pub has_products: bool,
 }
 
 impl ParseReport {
@@ -76,7 +82,8 @@ struct Columns {
     ncodpers: usize,
     numeric: [usize; 7],
     text: [usize; 9],
-    products: [usize; 24],
+    /// `None` for `test_ver2.csv`, which has no product column at all.
+    products: Option<[usize; 24]>,
 }
 
 impl Columns {
@@ -93,7 +100,8 @@ impl Columns {
         let find = |name: &str| -> Result<usize> {
             names.iter().position(|n| n == name).with_context(|| {
                 format!(
-                    "the header has no `{name}` column; is this the Santander train_ver2.csv? \
+                    "the header has no `{name}` column; is this the Santander train_ver2.csv or \
+                     test_ver2.csv? \
                      (header: {})",
                     truncate(&names.join(","), 200)
                 )
@@ -107,10 +115,20 @@ impl Columns {
         for (slot, name) in text.iter_mut().zip(TEXT_COLUMNS) {
             *slot = find(name)?;
         }
-        let mut products = [0; 24];
-        for (slot, (code, _)) in products.iter_mut().zip(PRODUCTS) {
-            *slot = find(code)?;
-        }
+        // A header without any product column is test_ver2.csv; one with only some of them is
+        // a damaged train_ver2.csv and `find` names the first missing one.
+        let products = if PRODUCTS
+            .iter()
+            .any(|(code, _)| names.iter().any(|n| n == code))
+        {
+            let mut products = [0; 24];
+            for (slot, (code, _)) in products.iter_mut().zip(PRODUCTS) {
+                *slot = find(code)?;
+            }
+            Some(products)
+        } else {
+            None
+        };
         Ok(Columns {
             width: names.len(),
             fecha_dato: find("fecha_dato")?,
@@ -150,7 +168,10 @@ pub fn parse_reader<R: Read>(reader: R, mut progress: impl FnMut(u64)) -> Result
         bail!("the file is empty: no header");
     }
     let cols = Columns::from_header(&header)?;
-    let mut report = ParseReport::default();
+    let mut report = ParseReport {
+        has_products: cols.products.is_some(),
+        ..ParseReport::default()
+    };
     let mut record = csv::ByteRecord::new();
     loop {
         match rdr.read_byte_record(&mut record) {
@@ -173,7 +194,7 @@ pub fn parse_reader<R: Read>(reader: R, mut progress: impl FnMut(u64)) -> Result
             continue;
         }
         report.rows += 1;
-        if report.rows % 65_536 == 0 {
+        if report.rows.is_multiple_of(65_536) {
             progress(record.position().map_or(0, |p| p.byte()));
         }
         match parse_row(&record, &cols, &mut report.panel) {
@@ -251,7 +272,7 @@ fn parse_row(
             *slot = Some(panel.intern(v).ok_or("too many distinct text values")?);
         }
     }
-    for (p, &col) in cols.products.iter().enumerate() {
+    for (p, &col) in cols.products.iter().flatten().enumerate() {
         let v = field(record, col);
         let owned = match v {
             "1" | "1.0" => true,

@@ -236,22 +236,47 @@ fn held_out(i: usize) -> bool {
     (z ^ (z >> 31)) % 100 < HOLDOUT_PERCENT
 }
 
-/// Trains, evaluates, writes and verifies the fair-multiple bundle.
+/// Where the training companies came from, for the terminal and the manifest.
+pub struct DataInfo {
+    /// `training.source` of the manifest.
+    pub source: String,
+    /// What was read or generated, printed before training.
+    pub summary: String,
+    /// More `training` entries of the manifest.
+    pub training: Vec<(String, serde_json::Value)>,
+}
+
+/// Trains on `opts.companies` synthetic companies, evaluates, writes and verifies the bundle.
 pub fn run(opts: &Options) -> Result<Manifest> {
+    let companies = generate(opts.companies, opts.seed);
+    let info = DataInfo {
+        source: "synthetic".into(),
+        summary: format!(
+            "generated {} synthetic companies (seed {})",
+            companies.len(),
+            opts.seed
+        ),
+        training: vec![],
+    };
+    fit(&companies, info, opts)
+}
+
+/// Trains on `companies`, evaluates against the industry-median baseline, writes and
+/// verifies the fair-multiple bundle. `companies[i].industry` may be `INDUSTRIES.len()`
+/// (an industry outside the list).
+pub fn fit(companies: &[Company], info: DataInfo, opts: &Options) -> Result<Manifest> {
     let started = Instant::now();
     bundle_out::prepare_out_dir(&opts.out, opts.force)?;
-    let companies = generate(opts.companies, opts.seed);
     let (train, test): (Vec<usize>, Vec<usize>) = (0..companies.len()).partition(|&i| !held_out(i));
-    if train.is_empty() || test.is_empty() {
+    if train.is_empty() || test.len() < 2 {
         bail!(
-            "{} companies are too few to hold out {HOLDOUT_PERCENT}%",
+            "{} companies are too few to hold out {HOLDOUT_PERCENT}% (at least 2 held out)",
             companies.len()
         );
     }
     println!(
-        "generated {} synthetic companies (seed {}): {} for training, {} held out",
-        companies.len(),
-        opts.seed,
+        "{}: {} for training, {} held out",
+        info.summary,
         train.len(),
         test.len()
     );
@@ -296,7 +321,8 @@ pub fn run(opts: &Options) -> Result<Manifest> {
     // Evaluation with the native scorer against the industry-median baseline.
     let mut pred = vec![0.0; test.len()];
     model.predict_batch_into(&test_rows, &mut pred)?;
-    let mut by_industry: Vec<Vec<f64>> = vec![Vec::new(); INDUSTRIES.len()];
+    // One more slot than INDUSTRIES: real data has industries outside the list ("other").
+    let mut by_industry: Vec<Vec<f64>> = vec![Vec::new(); INDUSTRIES.len() + 1];
     let mut all: Vec<f64> = Vec::new();
     for &i in &train {
         if companies[i].fundamentals.industry.is_some() {
@@ -370,7 +396,8 @@ pub fn run(opts: &Options) -> Result<Manifest> {
         other.insert(k.to_string(), v);
     }
     let mut training = BTreeMap::new();
-    training.insert("source".into(), "synthetic".into());
+    training.insert("source".into(), info.source.into());
+    training.extend(info.training);
     training.insert("companies".into(), companies.len().into());
     training.insert("rows".into(), companies.len().into());
     training.insert("train_rows".into(), train.len().into());
@@ -429,7 +456,8 @@ pub fn run(opts: &Options) -> Result<Manifest> {
         "{:<18} {:>5} {:>11} {:>14} {:>11}",
         "industry", "n", "median P/E", "baseline RMSE", "model RMSE"
     );
-    for (k, (_, name, _)) in INDUSTRIES.iter().enumerate() {
+    let names = INDUSTRIES.iter().map(|(_, n, _)| *n).chain(["other"]);
+    for (k, name) in names.enumerate() {
         let idx: Vec<usize> = (0..test.len())
             .filter(|&j| {
                 companies[test[j]].industry == k

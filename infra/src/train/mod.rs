@@ -3,6 +3,7 @@
 
 pub mod bundle_out;
 pub mod fair_multiple;
+pub mod fair_multiple_csv;
 pub mod generic;
 pub mod generic_bundle;
 pub mod import;
