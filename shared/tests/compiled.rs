@@ -8,21 +8,7 @@ use warmstart_core::model::compiled::{self, Entry};
 use warmstart_core::Model;
 
 mod common;
-use common::{fixtures, interesting_values, same};
-
-/// Every fixture except linear_tree, which the scorer refuses.
-fn model_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(fixtures())
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_suffix(".txt").map(str::to_string)
-        })
-        .filter(|n| n != "linear_tree")
-        .collect();
-    names.sort();
-    names
-}
+use common::{fixtures, interesting_values, model_names, same};
 
 struct Pair {
     text: String,

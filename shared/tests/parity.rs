@@ -210,3 +210,30 @@ proptest! {
         }
     }
 }
+
+/// `predict_raw_into` is LightGBM's `raw_score`: for random forests the plain sum of the trees
+/// (`GBDT::PredictRaw`), not the average `predict` converts. A raw path that averaged passed
+/// every transformed-output test; this is the test that caught it.
+#[test]
+fn raw_scores_match_lightgbm_including_random_forests() {
+    for &name in MODELS {
+        let p = load(name);
+        let rows = read_csv(&fixtures().join(format!("{name}.rows.csv")));
+        let nf = p.native.num_features();
+        let k = p.native.num_outputs();
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        let want = p.oracle.raw_scores(&flat, nf as i32, true).unwrap();
+        let mut got = vec![0.0; k];
+        for (r, row) in rows.iter().enumerate() {
+            p.native.predict_raw_into(row, &mut got).unwrap();
+            for c in 0..k {
+                assert!(
+                    same(got[c], want[r * k + c]),
+                    "{name}: row {r} class {c}: raw {} vs LightGBM {}",
+                    got[c],
+                    want[r * k + c]
+                );
+            }
+        }
+    }
+}

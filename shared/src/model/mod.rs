@@ -139,18 +139,20 @@ impl Model {
     /// transform applied, as LightGBM's normal prediction.
     pub fn predict_into(&self, row: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
         self.predict_raw_into(row, out)?;
+        if self.average_output {
+            self.average(out);
+        }
         self.finish(out);
         Ok(())
     }
 
-    /// Raw scores (sum of trees, averaged for random forests), like `predict_raw_score`.
+    /// Raw scores, like LightGBM's `predict_raw_score`: the sum of the trees. Not averaged for
+    /// random forests: `GBDT::PredictRaw` only sums, the division by the iteration count is
+    /// `GBDT::Predict`'s (so a random forest's raw score is the iterations times its mean).
     pub fn predict_raw_into(&self, row: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
         self.check(row.len(), 1, out.len())?;
         out.fill(0.0);
         self.sum_trees(row, out);
-        if self.average_output {
-            self.average(out);
-        }
         Ok(())
     }
 

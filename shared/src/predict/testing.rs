@@ -2,9 +2,16 @@
 //! what `warmstart import` writes, except that the golden rows are scored by the native scorer
 //! itself (LightGBM equality is proven by the parity tests, not here).
 
-use crate::bundle::{Feature, FileEntry, GoldenRow, Manifest, ModelKind, Output, MANIFEST_FORMAT};
+use super::{ModelDetail, ModelSummary, Predictor};
+use crate::api::predict::ModelSource;
+use crate::bundle::{
+    Bundle, Feature, FileEntry, GoldenRow, Manifest, ModelKind, Output, MANIFEST_FORMAT,
+};
+use crate::http::ApiError;
 use crate::model::Model;
+use crate::registry::{Active, RegistryItem, ServingSet, VersionRef};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The model file's path in a generic bundle.
 pub const MODEL_FILE: &str = "models/model.txt";
@@ -75,4 +82,52 @@ pub fn generic_parts(
         manifest,
         vec![(MODEL_FILE.into(), text.as_bytes().to_vec())],
     )
+}
+
+/// Registered models held in memory: the predict routes' model source in tests.
+pub struct InMemoryModels(pub Vec<(RegistryItem, Arc<ServingSet<Predictor>>)>);
+
+impl InMemoryModels {
+    /// One model, registered with `bundle` as its active version.
+    pub fn single(bundle: Bundle) -> Self {
+        let mut item = RegistryItem::new(bundle.name());
+        item.active = Some(Active {
+            version: bundle.version().to_string(),
+            prefix: None,
+            sha256: None,
+            promoted_at: None,
+            by: None,
+            reason: None,
+        });
+        let reference = VersionRef::new(bundle.version().to_string());
+        let predictor = Predictor::servable(bundle).expect("servable");
+        let set = ServingSet::single(item.model.clone(), reference, predictor);
+        InMemoryModels(vec![(item, Arc::new(set))])
+    }
+
+    fn find(&self, name: &str) -> Result<&(RegistryItem, Arc<ServingSet<Predictor>>), ApiError> {
+        (self.0.iter())
+            .find(|(i, _)| i.model == name)
+            .ok_or_else(|| ApiError::UnknownModel(name.into()))
+    }
+}
+
+impl ModelSource for InMemoryModels {
+    async fn serving(&self, name: &str) -> Result<Arc<ServingSet<Predictor>>, ApiError> {
+        self.find(name).map(|(_, s)| Arc::clone(s))
+    }
+
+    async fn list(&self) -> Result<Vec<ModelSummary>, ApiError> {
+        Ok((self.0.iter())
+            .map(|(i, s)| ModelSummary::new(i, Some(s.active.model.bundle().manifest())))
+            .collect())
+    }
+
+    async fn describe(&self, name: &str) -> Result<ModelDetail, ApiError> {
+        let (i, s) = self.find(name)?;
+        Ok(ModelDetail::new(
+            i,
+            Some(s.active.model.bundle().manifest()),
+        ))
+    }
 }

@@ -1,9 +1,9 @@
-use super::testing::generic_parts;
+use super::testing::{generic_parts, InMemoryModels};
 use super::*;
-use crate::api::predict::{handle, ModelSource};
+use crate::api::predict::handle;
 use crate::bundle::Bundle;
-use crate::http::{self, ApiError};
-use crate::registry::{RegistryItem, ServingSet, Slot, VersionRef};
+use crate::http;
+use crate::registry::{ServingSet, Slot, VersionRef};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -179,48 +179,13 @@ fn the_shadow_is_scored_and_measured_but_never_answers() {
     assert_eq!(stats.shadow_failed, 0);
 }
 
-/// Bundles in memory, as a test's model source.
-struct InMemory(Vec<(RegistryItem, Arc<ServingSet<Predictor>>)>);
-
-impl ModelSource for InMemory {
-    async fn serving(&self, name: &str) -> Result<Arc<ServingSet<Predictor>>, ApiError> {
-        (self.0.iter())
-            .find(|(i, _)| i.model == name)
-            .map(|(_, s)| Arc::clone(s))
-            .ok_or_else(|| ApiError::UnknownModel(name.into()))
-    }
-    async fn list(&self) -> Result<Vec<ModelSummary>, ApiError> {
-        Ok((self.0.iter())
-            .map(|(i, s)| ModelSummary::new(i, Some(s.active.model.bundle().manifest())))
-            .collect())
-    }
-    async fn describe(&self, name: &str) -> Result<ModelDetail, ApiError> {
-        let (i, s) = (self.0.iter())
-            .find(|(i, _)| i.model == name)
-            .ok_or_else(|| ApiError::UnknownModel(name.into()))?;
-        Ok(ModelDetail::new(
-            i,
-            Some(s.active.model.bundle().manifest()),
-        ))
-    }
-}
-
-fn source() -> InMemory {
-    let mut item = RegistryItem::new("churn");
-    item.active = Some(crate::registry::Active {
-        version: "v1".into(),
-        prefix: None,
-        sha256: None,
-        promoted_at: None,
-        by: None,
-        reason: None,
-    });
+fn source() -> InMemoryModels {
     let b = bundle(
         "categorical_multiclass",
         "v1",
         &[("cat_small", &["a", "b", "c"])],
     );
-    InMemory(vec![(item, Arc::new(set(b)))])
+    InMemoryModels::single(b)
 }
 
 fn event(method: &str, path: &str, body: Option<Value>) -> http::Request {

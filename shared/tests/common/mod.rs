@@ -3,8 +3,30 @@
 
 use std::path::{Path, PathBuf};
 
+/// The fixture models: this module is also included by tests of other packages
+/// (`functions/predict`), so the path is found from either package's directory.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let own = here.join("tests/fixtures/models");
+    if own.is_dir() {
+        own
+    } else {
+        here.join("../../shared/tests/fixtures/models")
+    }
+}
+
+/// Every fixture model except linear_tree, which the scorer refuses.
+pub fn model_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".txt").map(str::to_string)
+        })
+        .filter(|n| n != "linear_tree")
+        .collect();
+    names.sort();
+    names
 }
 
 /// Equal bit for bit, or both NaN.
