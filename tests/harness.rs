@@ -519,3 +519,35 @@ pub fn http_answer(outcome: &Outcome) -> (i64, serde_json::Value) {
     let body = v["body"].as_str().expect("text body");
     (status, serde_json::from_str(body).expect("JSON body"))
 }
+
+// ------------------------------------------------------------------------- bench tables
+
+/// The `p` quantile (0..=1) of sorted values (nearest rank).
+pub fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+/// A sample of measurements, sorted, printed as one row of a markdown table.
+pub struct Dist(pub Vec<f64>);
+
+impl Dist {
+    pub fn new(mut v: Vec<f64>) -> Dist {
+        v.sort_by(f64::total_cmp);
+        Dist(v)
+    }
+    /// `| what | n | p50 | p90 | p99 | max |`
+    pub fn row(&self, what: &str) -> String {
+        format!(
+            "| {what} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            self.0.len(),
+            pct(&self.0, 0.5),
+            pct(&self.0, 0.9),
+            pct(&self.0, 0.99),
+            self.0.last().copied().unwrap_or(f64::NAN)
+        )
+    }
+}

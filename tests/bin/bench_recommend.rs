@@ -55,33 +55,6 @@ fn args() -> Args {
     a
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
-}
-
-struct Dist(Vec<f64>);
-
-impl Dist {
-    fn new(mut v: Vec<f64>) -> Dist {
-        v.sort_by(f64::total_cmp);
-        Dist(v)
-    }
-    fn row(&self, what: &str) -> String {
-        format!(
-            "| {what} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            self.0.len(),
-            pct(&self.0, 0.5),
-            pct(&self.0, 0.9),
-            pct(&self.0, 0.99),
-            self.0.last().copied().unwrap_or(f64::NAN)
-        )
-    }
-}
-
 fn request_logs(f: &FunctionProcess, route: &str) -> Vec<Value> {
     f.json_lines()
         .into_iter()
