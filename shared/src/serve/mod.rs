@@ -44,12 +44,19 @@ pub async fn run_http<A: HttpApp>(
 }
 
 /// The EMF recorder of a serving function with the registry-following counters and the
-/// function's own (`describe`), or `None` (logged) when it cannot be installed.
-pub(crate) fn serving_metrics(function: &'static str, describe: fn()) -> Option<Metrics> {
+/// function's own `(name, description)` counters (emitted from zero), or `None` (logged) when
+/// it cannot be installed.
+pub(crate) fn serving_metrics(
+    function: &'static str,
+    counters: &[(&'static str, &'static str)],
+) -> Option<Metrics> {
     match Metrics::init(function) {
         Ok(m) => {
             crate::registry::metric::describe_serving();
-            describe();
+            for &(name, description) in counters {
+                metrics::describe_counter!(name, metrics::Unit::Count, description);
+                metrics::counter!(name).increment(0);
+            }
             Some(m)
         }
         Err(e) => {

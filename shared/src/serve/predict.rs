@@ -345,14 +345,10 @@ impl PredictApp {
     pub fn new(models: RegistryModels, process_start: Instant) -> Self {
         PredictApp {
             models,
-            metrics: super::serving_metrics(FUNCTION, || {
-                metrics::describe_counter!(
-                    MODEL_EVICTED,
-                    metrics::Unit::Count,
-                    "models evicted to stay within MODEL_MEMORY_MB"
-                );
-                metrics::counter!(MODEL_EVICTED).increment(0);
-            }),
+            metrics: super::serving_metrics(
+                FUNCTION,
+                &[(MODEL_EVICTED, "models evicted to stay within MODEL_MEMORY_MB")],
+            ),
             invoked: AtomicBool::new(false),
             init_ms: process_start.elapsed().as_secs_f64() * 1e3,
         }

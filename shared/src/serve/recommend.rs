@@ -40,7 +40,7 @@ impl<S: FeatureStore> RecommendApp<S> {
         RecommendApp {
             service,
             follower,
-            metrics: super::serving_metrics(FUNCTION, || {}),
+            metrics: super::serving_metrics(FUNCTION, &[]),
             invoked: AtomicBool::new(false),
         }
     }

@@ -43,14 +43,7 @@ impl<S: CompanyStore, C: ResultCache> ValuationApp<S, C> {
         ValuationApp {
             service,
             follower,
-            metrics: super::serving_metrics(FUNCTION, || {
-                metrics::describe_counter!(
-                    CACHE_HIT,
-                    metrics::Unit::Count,
-                    "answers from ValuationCache"
-                );
-                metrics::counter!(CACHE_HIT).increment(0);
-            }),
+            metrics: super::serving_metrics(FUNCTION, &[(CACHE_HIT, "answers from ValuationCache")]),
             invoked: AtomicBool::new(false),
         }
     }
