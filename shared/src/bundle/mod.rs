@@ -3,6 +3,7 @@
 //! parses every model with the native scorer and checks each model agrees with the manifest.
 
 mod compiled;
+mod explain;
 mod manifest;
 mod source;
 
@@ -251,12 +252,7 @@ impl Bundle {
         self.score_with(row, out, Model::predict_raw_into)
     }
 
-    fn score_with(
-        &self,
-        row: &[f64],
-        out: &mut [f64],
-        predict: ScoreFn,
-    ) -> Result<(), ModelError> {
+    fn score_with(&self, row: &[f64], out: &mut [f64], predict: ScoreFn) -> Result<(), ModelError> {
         if out.len() != self.slots.len() {
             return Err(ModelError::OutputCount {
                 expected: self.slots.len(),
