@@ -63,3 +63,119 @@ impl Bundle {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{
+        Feature, FileEntry, GoldenRow, Manifest, Metrics, ModelKind, Output, MANIFEST_FORMAT,
+        MIN_GOLDEN_ROWS,
+    };
+    use super::*;
+    use crate::model::Model;
+
+    const MULTICLASS: &str = include_str!("../../tests/fixtures/models/multiclass_softmax.txt");
+
+    /// A bundle over `files` (path, text) whose outputs read (path, class).
+    fn bundle(files: &[(&str, &str)], outputs: &[(&str, usize)]) -> Bundle {
+        let model = Model::parse(files[0].1).unwrap();
+        let nf = model.num_features();
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            name: "explain".into(),
+            version: "v1".into(),
+            kind: ModelKind::Generic,
+            created_at: "2026-12-02T00:00:00Z".into(),
+            features: (model.feature_names().iter())
+                .map(|n| Feature {
+                    name: n.clone(),
+                    categorical: false,
+                    categories: Vec::new(),
+                })
+                .collect(),
+            outputs: (outputs.iter().enumerate())
+                .map(|(i, (path, class))| Output {
+                    code: format!("o{i}"),
+                    name: format!("O{i}"),
+                    model: path.to_string(),
+                    class: *class,
+                })
+                .collect(),
+            files: (files.iter())
+                .map(|(p, t)| FileEntry::describe(p, t.as_bytes()))
+                .collect(),
+            metrics: Metrics::default(),
+            base_rates: vec![],
+            golden: (0..MIN_GOLDEN_ROWS)
+                .map(|_| GoldenRow {
+                    features: vec![Some(0.0); nf],
+                    expected: vec![0.0; outputs.len()],
+                })
+                .collect(),
+            rollout: None,
+            training: Default::default(),
+        };
+        let files = (files.iter())
+            .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
+            .collect();
+        Bundle::from_parts(manifest, files).unwrap()
+    }
+
+    fn rows(nf: usize) -> Vec<Vec<f64>> {
+        [0.0, -1.5, 0.7, f64::NAN, 3.0, -0.2]
+            .iter()
+            .map(|&v| (0..nf).map(|f| v * (f as f64 + 1.0) / 3.0).collect())
+            .collect()
+    }
+
+    #[test]
+    fn outputs_pick_their_class_blocks_in_manifest_order() {
+        let model = Model::parse(MULTICLASS).unwrap();
+        let (nf, k) = (model.num_features(), model.num_outputs());
+        let width = nf + 1;
+        let classes: Vec<usize> = (0..k).collect();
+        let reordered: Vec<usize> = (0..k).rev().chain([0]).collect();
+        let mut scratch = ShapScratch::new();
+        let mut whole = vec![0.0; model.contrib_len()];
+        for picks in [classes, reordered] {
+            let outputs: Vec<(&str, usize)> = picks.iter().map(|&c| ("m.txt", c)).collect();
+            let b = bundle(&[("m.txt", MULTICLASS)], &outputs);
+            assert!(b.can_explain());
+            let mut out = vec![0.0; b.contrib_len()];
+            for row in rows(nf) {
+                model.contrib_into(&row, &mut whole, &mut scratch).unwrap();
+                b.contrib_into(&row, &mut out, &mut scratch).unwrap();
+                for (o, &c) in picks.iter().enumerate() {
+                    let (got, want) = (&out[o * width..][..width], &whole[c * width..][..width]);
+                    assert!(got
+                        .iter()
+                        .zip(want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn single_output_models_fill_one_block_each() {
+        let text = include_str!("../../tests/fixtures/models/regression_l2.txt");
+        let b = bundle(
+            &[("a.txt", text), ("b.txt", text)],
+            &[("a.txt", 0), ("b.txt", 0)],
+        );
+        let model = Model::parse(text).unwrap();
+        let mut scratch = ShapScratch::new();
+        let mut want = vec![0.0; model.contrib_len()];
+        let mut out = vec![0.0; b.contrib_len()];
+        for row in rows(model.num_features()) {
+            model.contrib_into(&row, &mut want, &mut scratch).unwrap();
+            b.contrib_into(&row, &mut out, &mut scratch).unwrap();
+            assert_eq!(out[..want.len()], want[..]);
+            assert_eq!(out[want.len()..], want[..]);
+        }
+        let mut short = vec![0.0; b.contrib_len() - 1];
+        assert!(matches!(
+            b.contrib_into(&rows(model.num_features())[0], &mut short, &mut scratch),
+            Err(ModelError::OutputCount { .. })
+        ));
+    }
+}

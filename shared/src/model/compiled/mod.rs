@@ -253,12 +253,19 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
     let shap = match r.u8()? {
         0 => None,
         1 => {
-            let cover = r.u32s()?.into_iter().map(|c| c as i32).collect();
             let n = r.u32()? as usize;
-            if n > r.remaining() / 8 {
-                return Err(CompiledError::Truncated("expected values"));
-            }
-            let expected = (0..n).map(|_| r.f64()).collect::<Result<_, _>>()?;
+            let b = r.bytes(n.checked_mul(4).ok_or(CompiledError::Truncated("counts"))?)?;
+            let cover = (b.chunks_exact(4))
+                .map(|c| i32::from_le_bytes(c.try_into().expect("4")))
+                .collect();
+            let n = r.u32()? as usize;
+            let b = r.bytes(
+                n.checked_mul(8)
+                    .ok_or(CompiledError::Truncated("expected"))?,
+            )?;
+            let expected = (b.chunks_exact(8))
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8")))
+                .collect();
             Some(ShapData { cover, expected })
         }
         v => return Err(bad(format!("explanation flag {v}"))),
