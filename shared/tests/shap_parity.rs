@@ -354,3 +354,79 @@ proptest! {
         }
     }
 }
+
+/// A chain tree deeper than the explainer accepts: predicted, refused for explanation.
+#[test]
+fn trees_too_deep_to_explain_are_refused_with_their_depth() {
+    let internal = 1025;
+    let ids = |f: &dyn Fn(usize) -> String| (0..internal).map(f).collect::<Vec<_>>().join(" ");
+    let text = format!(
+        "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n\
+         max_feature_idx=0\nobjective=regression\nfeature_names=x\nfeature_infos=[0:1]\n\
+         tree_sizes=1\n\nTree=0\nnum_leaves={}\nnum_cat=0\nsplit_feature={}\nthreshold={}\n\
+         decision_type={}\nleft_child={}\nright_child={}\nleaf_value={}\nleaf_count={}\n\
+         internal_count={}\nshrinkage=1\n\n\nend of trees\n",
+        internal + 1,
+        ids(&|_| "0".into()),
+        ids(&|i| i.to_string()),
+        ids(&|_| "2".into()),
+        ids(&|i| (-(i as i64) - 1).to_string()),
+        ids(&|i| if i + 1 < internal {
+            (i + 1).to_string()
+        } else {
+            (-(i as i64) - 2).to_string()
+        }),
+        (0..=internal)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        (0..=internal)
+            .map(|_| "1".to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        ids(&|i| (internal + 1 - i).to_string()),
+    );
+    let m = Model::parse(&text).unwrap();
+    assert_eq!(m.predict(&[2.5]).unwrap(), vec![3.0]);
+    assert!(!m.can_explain());
+    let mut out = vec![0.0; m.contrib_len()];
+    assert_eq!(
+        m.contrib_into(&[2.5], &mut out, &mut ShapScratch::new()),
+        Err(ModelError::TooDeepToExplain {
+            depth: 1025,
+            max: 1024
+        })
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Damaged compiled payloads (re-framed so the checksum passes) load or are refused; a
+    /// model that loads explains without panicking.
+    #[test]
+    fn damaged_compiled_files_explain_or_refuse(
+        model in proptest::sample::select(&["binary_nan", "categorical_multiclass", "single_leaf_mixed"][..]),
+        edits in proptest::collection::vec((0.0f64..1.0, any::<u8>()), 1..4),
+        from_end in any::<bool>(),
+    ) {
+        let text = std::fs::read_to_string(fixtures().join(format!("{model}.txt"))).unwrap();
+        let file = compiled::write(&[Entry { path: model, source_sha256: [0; 32], model: &Model::parse(&text).unwrap() }]);
+        let mut payload = file[56..].to_vec();
+        for (at, byte) in edits {
+            // Half the cases hit the explanation data, which ends the payload.
+            let span = if from_end { payload.len().min(4096) } else { payload.len() };
+            let i = payload.len() - 1 - ((span as f64 * at) as usize).min(span - 1);
+            payload[i] = byte;
+        }
+        if let Ok(models) = compiled::load(&compiled::frame(&payload)) {
+            for m in models.into_iter().map(|c| c.model).filter(|m| m.can_explain()) {
+                let mut out = vec![0.0; m.contrib_len()];
+                let mut s = ShapScratch::new();
+                for v in [f64::NAN, 0.0, 1.0, -1.0, 1e300, 37.0] {
+                    m.contrib_into(&vec![v; m.num_features()], &mut out, &mut s).unwrap();
+                }
+            }
+        }
+    }
+}
