@@ -1,12 +1,12 @@
 //! Any bytes given to the compiled-model loader load or are refused cleanly; a model that
-//! loads predicts edge-case rows, single and batched, without panicking. A checksum guards
+//! loads predicts and explains edge-case rows, single and batched, without panicking. A checksum guards
 //! every real file, so most inputs are also tried as a payload inside a valid header: that is
 //! what reaches the index checks. Run: `infra/scripts/fuzz.sh compiled_model` (seed corpus:
 //! the fixture models compiled, written by the ignored `write_fuzz_seed_corpus` test).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use warmstart_core::model::compiled;
+use warmstart_core::model::{compiled, ShapScratch};
 
 fuzz_target!(|data: &[u8]| {
     for file in [data.to_vec(), compiled::frame(data.get(56..).unwrap_or(&[]))] {
@@ -28,6 +28,16 @@ fuzz_target!(|data: &[u8]| {
             }
             let mut batch = vec![0.0; 9 * model.num_outputs()];
             model.predict_batch_into(&rows, &mut batch).expect("widths match");
+            // Explanation walks the same nodes with its own recursion and counts.
+            if model.can_explain() {
+                let mut contrib = vec![0.0; model.contrib_len()];
+                let mut scratch = ShapScratch::new();
+                for row in rows.chunks_exact(nf) {
+                    model
+                        .contrib_into(row, &mut contrib, &mut scratch)
+                        .expect("widths match");
+                }
+            }
         }
     }
 });

@@ -1,11 +1,12 @@
-//! `warmstart score <model.txt | bundle-dir> --input rows.csv`: scores raw feature rows with
-//! the native scorer (the one the functions serve with).
+//! `warmstart score <model.txt | bundle-dir> --input rows.csv [--contrib]`: scores raw feature
+//! rows with the native scorer (the one the functions serve with), or explains them.
 
 use crate::train::bundle_out::block_on;
 use crate::util::numfmt::fmt_f64;
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use warmstart_core::model::ShapScratch;
 use warmstart_core::{Bundle, DirSource, Model};
 
 #[derive(clap::Args)]
@@ -15,13 +16,18 @@ pub struct Args {
     /// The rows to score: a CSV file, or `-` for standard input.
     #[arg(long, short)]
     pub input: PathBuf,
+    /// Print feature contributions (SHAP values, raw-score space) instead of scores: per row,
+    /// for each output, one value per feature followed by the bias, as LightGBM's
+    /// `pred_contrib` (random forests: divided by the iteration count, as their score is).
+    #[arg(long)]
+    pub contrib: bool,
 }
 
 /// Scores the rows of `args.input` to standard output.
 pub fn run_to_stdout(args: &Args) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    run(&args.model, &args.input, &mut out)
+    run(&args.model, &args.input, args.contrib, &mut out)
 }
 
 /// What scores the rows.
@@ -66,6 +72,37 @@ impl Scorer {
         }
         Ok(())
     }
+
+    fn contrib_len(&self) -> usize {
+        match self {
+            Scorer::Model(m) => m.contrib_len(),
+            Scorer::Bundle(b) => b.contrib_len(),
+        }
+    }
+
+    /// Refuses up front (not at the first row) a model that cannot be explained.
+    fn check_explainable(&self) -> Result<()> {
+        let refused = match self {
+            Scorer::Model(m) => !m.can_explain(),
+            Scorer::Bundle(b) => !b.can_explain(),
+        };
+        if refused {
+            // The same row through the explainer names the reason (no counts, too deep).
+            let row = vec![0.0; self.num_features()];
+            let mut out = vec![0.0; self.contrib_len()];
+            self.contrib(&row, &mut out, &mut ShapScratch::new())
+                .context("--contrib: this model cannot be explained")?;
+        }
+        Ok(())
+    }
+
+    fn contrib(&self, row: &[f64], out: &mut [f64], scratch: &mut ShapScratch) -> Result<()> {
+        match self {
+            Scorer::Model(m) => m.contrib_into(row, out, scratch)?,
+            Scorer::Bundle(b) => b.contrib_into(row, out, scratch)?,
+        }
+        Ok(())
+    }
 }
 
 /// Parses one input line: comma-separated numbers (`nan`, `inf`, `-inf` included).
@@ -89,9 +126,13 @@ pub fn parse_line(line: &str, line_no: usize, width: usize) -> Result<Vec<f64>> 
     Ok(row)
 }
 
-/// Scores every row of `input` (`-` = stdin) and writes one line per row to `out`.
-pub fn run(model: &Path, input: &Path, out: &mut dyn Write) -> Result<()> {
+/// Scores (or, with `contrib`, explains) every row of `input` (`-` = stdin) and writes one
+/// line per row to `out`.
+pub fn run(model: &Path, input: &Path, contrib: bool, out: &mut dyn Write) -> Result<()> {
     let scorer = Scorer::open(model)?;
+    if contrib {
+        scorer.check_explainable()?;
+    }
     let reader: Box<dyn BufRead> = if input == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
@@ -99,8 +140,14 @@ pub fn run(model: &Path, input: &Path, out: &mut dyn Write) -> Result<()> {
             std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?,
         ))
     };
-    let (nf, no) = (scorer.num_features(), scorer.num_outputs());
+    let nf = scorer.num_features();
+    let no = if contrib {
+        scorer.contrib_len()
+    } else {
+        scorer.num_outputs()
+    };
     let mut scores = vec![0.0; no];
+    let mut scratch = ShapScratch::new();
     let mut text = String::new();
     for (i, line) in reader.lines().enumerate() {
         let line = line.with_context(|| format!("reading line {}", i + 1))?;
@@ -108,7 +155,11 @@ pub fn run(model: &Path, input: &Path, out: &mut dyn Write) -> Result<()> {
             continue;
         }
         let row = parse_line(&line, i + 1, nf)?;
-        scorer.score(&row, &mut scores)?;
+        if contrib {
+            scorer.contrib(&row, &mut scores, &mut scratch)?;
+        } else {
+            scorer.score(&row, &mut scores)?;
+        }
         text.clear();
         for (k, s) in scores.iter().enumerate() {
             if k > 0 {

@@ -3,6 +3,7 @@
 //! parses every model with the native scorer and checks each model agrees with the manifest.
 
 mod compiled;
+mod explain;
 mod manifest;
 mod source;
 

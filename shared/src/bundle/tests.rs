@@ -284,9 +284,10 @@ fn old_manifests_without_compiled_markers_still_read() {
 fn compiled_marker_tolerates_fields_a_newer_cli_adds() {
     let dir = tempfile::tempdir().unwrap();
     let m = write_compiled(dir.path());
+    let v = crate::model::compiled::LAYOUT_VERSION;
     let json = m.to_json().replace(
-        "\"layout_version\": 1",
-        "\"layout_version\": 1, \"endianness\": \"little\"",
+        &format!("\"layout_version\": {v}"),
+        &format!("\"layout_version\": {v}, \"endianness\": \"little\""),
     );
     assert_ne!(json, m.to_json());
     assert_eq!(Manifest::from_json(json.as_bytes()).unwrap(), m);

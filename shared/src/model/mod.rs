@@ -12,11 +12,14 @@ pub mod compiled;
 mod layout;
 mod objective;
 mod parse;
+mod shap;
 mod walk;
 
 pub use objective::Objective;
+pub use shap::ShapScratch;
 
 use layout::{Node, CATEGORICAL};
+use shap::ShapData;
 
 /// `kZeroThreshold` is declared `1e-35f` in LightGBM: a float, widened to double.
 const ZERO_THRESHOLD: f64 = 1e-35f32 as f64;
@@ -44,6 +47,10 @@ pub enum ModelError {
     FeatureCount { expected: usize, got: usize },
     #[error("output buffer has {got} slots, the model produces {expected}")]
     OutputCount { expected: usize, got: usize },
+    #[error("the model text lacks node counts (leaf_count / internal_count): it predicts but cannot be explained")]
+    NoCover,
+    #[error("a tree {depth} levels deep is too deep to explain (at most {max})")]
+    TooDeepToExplain { depth: u32, max: u32 },
 }
 
 /// A parsed LightGBM model. Immutable after load, so `Send + Sync` and shareable across
@@ -68,6 +75,9 @@ pub struct Model {
     /// Offsets into `cat_words`, one more than there are category sets.
     cat_bounds: Vec<u32>,
     cat_words: Vec<u32>,
+    /// Node counts and per-tree expected values for explanation; `None` when the text had no
+    /// counts (such a model still predicts). Kept apart so the scoring nodes stay 16 bytes.
+    shap: Option<ShapData>,
 }
 
 impl Model {
@@ -118,6 +128,10 @@ impl Model {
         self.nodes.len() * size_of::<Node>()
             + (self.tree_starts.len() + self.depths.len() + self.cat_bounds.len()) * 4
             + self.cat_words.len() * 4
+            + self
+                .shap
+                .as_ref()
+                .map_or(0, |s| s.cover.len() * 4 + s.expected.len() * 8)
             + self.special.len()
             + self.categorical.len()
             + self

@@ -7,6 +7,7 @@
 
 use super::layout::{append_tree, special_trees, TextTree, MAX_FEATURES};
 use super::objective::Objective;
+use super::shap::{expected_value, preorder_cover, ShapData};
 use super::{Model, ModelError};
 use std::collections::HashMap;
 
@@ -121,6 +122,11 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
         // Category sets are numbered across trees; consecutive sets share a bound.
         cat_bounds: vec![0],
         cat_words: Vec::new(),
+        // Dropped at the first tree without counts.
+        shap: Some(ShapData {
+            cover: Vec::new(),
+            expected: Vec::new(),
+        }),
     };
 
     // Trees: `Tree=<i>` followed by key=value lines up to a blank line.
@@ -187,6 +193,10 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
     }
     model.num_iterations = model.depths.len() / trees_per_iter;
     model.special = special_trees(&model.tree_starts, &model.nodes);
+    debug_assert!(model
+        .shap
+        .as_ref()
+        .is_none_or(|s| s.cover.len() == model.nodes.len()));
     Ok(model)
 }
 
@@ -213,13 +223,28 @@ fn add_tree(model: &mut Model, f: &HashMap<&str, &str>) -> Result<(), String> {
         has_cat: false,
         cat_base,
     };
+    // Counts only feed explanations: a text without them (written before LightGBM v2) still
+    // predicts, but counts that are present and malformed mean a damaged file.
+    let leaf_count: Option<Vec<i32>> = match f.get("leaf_count") {
+        Some(v) => Some(parse_array(v, num_leaves, "leaf_count")?),
+        None => None,
+    };
     if internal == 0 {
         model.depths.push(append_tree(&mut model.nodes, &tree));
         model.tree_starts.push(model.nodes.len() as u32);
+        // A single leaf explains itself: `ExpectedValue()` is its value, no counts needed.
+        if let Some(shap) = &mut model.shap {
+            shap.cover.push(leaf_count.map_or(0, |c| c[0]));
+            shap.expected.push(leaf_values[0]);
+        }
         return Ok(());
     }
     let left: Vec<i32> = parse_array(get("left_child")?, internal, "left_child")?;
     let right: Vec<i32> = parse_array(get("right_child")?, internal, "right_child")?;
+    let internal_count: Option<Vec<i32>> = match f.get("internal_count") {
+        Some(v) => Some(parse_array(v, internal, "internal_count")?),
+        None => None,
+    };
     let feature: Vec<usize> = parse_array(get("split_feature")?, internal, "split_feature")?;
     let threshold: Vec<f64> = parse_array(get("threshold")?, internal, "threshold")?;
     let decision: Vec<i8> = match f.get("decision_type") {
@@ -264,6 +289,15 @@ fn add_tree(model: &mut Model, f: &HashMap<&str, &str>) -> Result<(), String> {
     tree.has_cat = num_cat > 0;
     model.depths.push(append_tree(&mut model.nodes, &tree));
     model.tree_starts.push(model.nodes.len() as u32);
+    match (&mut model.shap, leaf_count, internal_count) {
+        (Some(shap), Some(leaf_count), Some(internal_count)) => {
+            shap.cover
+                .extend(preorder_cover(&left, &right, &internal_count, &leaf_count));
+            shap.expected
+                .push(expected_value(&leaf_values, &leaf_count, internal_count[0]));
+        }
+        _ => model.shap = None,
+    }
     let word_base = model.cat_words.len() as u32;
     model.cat_words.extend(words);
     model

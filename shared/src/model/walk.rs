@@ -161,7 +161,7 @@ impl Model {
     /// Categorical splits, missing type Zero and NaN thresholds, as LightGBM's
     /// `CategoricalDecision` and `NumericalDecision` decide them on the raw value.
     #[cold]
-    fn special_decision(&self, n: &Node, x: f64) -> bool {
+    pub(super) fn special_decision(&self, n: &Node, x: f64) -> bool {
         if n.bits & CATEGORICAL == 0 {
             if n.bits & ZERO_MISSING != 0 {
                 // NaN counts as 0.0, and 0.0 (any `|x| <= kZeroThreshold`) is missing.

@@ -2,7 +2,7 @@
 //! stored in the scorer's own layout, so loading is one bounds-checked pass over the bytes with
 //! one allocation per array and no text parsing.
 //!
-//! Layout version 1, little-endian throughout:
+//! Layout version 2, little-endian throughout:
 //!
 //! | bytes | content |
 //! |---|---|
@@ -11,7 +11,7 @@
 //! | 4 | reserved, 0 |
 //! | 8 | payload length (`u64`) |
 //! | 32 | sha256 of the payload |
-//! | … | payload: `u32` model count, then per model: path, sha256 of its source text (32 bytes), features, outputs, objective (code `u8` + parameter `f64`), `average_output` (`u8`), iterations, feature names, categorical flags (`u8` each), tree starts, tree depths, nodes (`f64` value, `u32` right offset, `u32` input slot + flags), category bounds and words. Strings are a `u32` length and UTF-8; arrays a `u32` count and their elements. |
+//! | … | payload: `u32` model count, then per model: path, sha256 of its source text (32 bytes), features, outputs, objective (code `u8` + parameter `f64`), `average_output` (`u8`), iterations, feature names, categorical flags (`u8` each), tree starts, tree depths, nodes (`f64` value, `u32` right offset, `u32` input slot + flags), category bounds and words, then explanation data: `u8` 1 followed by node counts (`i32` per node, an array) and per-tree expected values (`f64`, an array), or `u8` 0 when the text had no counts. Strings are a `u32` length and UTF-8; arrays a `u32` count and their elements. |
 //!
 //! A file is refused (never read out of bounds, never a panic) on a wrong magic, an unknown
 //! layout version, a length or checksum that disagrees, truncation, trailing bytes, or any
@@ -20,12 +20,13 @@
 //! a category set that does not exist, unknown flag bits.
 
 use super::layout::{special_trees, Node, CATEGORICAL, KNOWN_FLAGS, MAX_FEATURES, SLOT_MASK};
+use super::shap::ShapData;
 use super::{Model, Objective};
 use sha2::{Digest, Sha256};
 
 pub const MAGIC: [u8; 8] = *b"WSCMODEL";
-/// Bumped whenever the node layout or the payload changes meaning.
-pub const LAYOUT_VERSION: u32 = 1;
+/// Bumped whenever the node layout or the payload changes meaning. 2: explanation data.
+pub const LAYOUT_VERSION: u32 = 2;
 /// The file name bundles use.
 pub const FILE_NAME: &str = "models.wsc";
 const HEADER_LEN: usize = 56;
@@ -175,6 +176,20 @@ fn write_model(p: &mut Vec<u8>, e: &Entry) {
     }
     put_u32s(p, &m.cat_bounds);
     put_u32s(p, &m.cat_words);
+    match &m.shap {
+        Some(shap) => {
+            p.push(1);
+            put_u32(p, shap.cover.len());
+            for c in &shap.cover {
+                p.extend_from_slice(&c.to_le_bytes());
+            }
+            put_u32(p, shap.expected.len());
+            for e in &shap.expected {
+                p.extend_from_slice(&e.to_le_bytes());
+            }
+        }
+        None => p.push(0),
+    }
 }
 
 fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledError> {
@@ -235,6 +250,26 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
         .collect();
     let cat_bounds = r.u32s()?;
     let cat_words = r.u32s()?;
+    let shap = match r.u8()? {
+        0 => None,
+        1 => {
+            let n = r.u32()? as usize;
+            let b = r.bytes(n.checked_mul(4).ok_or(CompiledError::Truncated("counts"))?)?;
+            let cover = (b.chunks_exact(4))
+                .map(|c| i32::from_le_bytes(c.try_into().expect("4")))
+                .collect();
+            let n = r.u32()? as usize;
+            let b = r.bytes(
+                n.checked_mul(8)
+                    .ok_or(CompiledError::Truncated("expected"))?,
+            )?;
+            let expected = (b.chunks_exact(8))
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8")))
+                .collect();
+            Some(ShapData { cover, expected })
+        }
+        v => return Err(bad(format!("explanation flag {v}"))),
+    };
     let mut model = Model {
         special: Vec::new(),
         num_features,
@@ -249,6 +284,7 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
         nodes,
         cat_bounds,
         cat_words,
+        shap,
     };
     check_model(&model).map_err(bad)?;
     model.special = special_trees(&model.tree_starts, &model.nodes);
@@ -290,6 +326,11 @@ fn check_model(m: &Model) -> Result<(), String> {
         || *b.last().expect("non-empty") as usize != m.cat_words.len()
     {
         return Err("category bounds do not partition the category words".into());
+    }
+    if let Some(shap) = &m.shap {
+        if shap.cover.len() != m.nodes.len() || shap.expected.len() != trees {
+            return Err("explanation data does not match the nodes and trees".into());
+        }
     }
     // Per node: depth below it and one past the end of its subtree.
     let mut depth = Vec::new();

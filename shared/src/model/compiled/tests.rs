@@ -56,13 +56,51 @@ fn wrong_magic_is_refused() {
 
 #[test]
 fn unknown_layout_version_is_refused_before_anything_else() {
-    let mut f = file_of(&model());
-    f[8..12].copy_from_slice(&2u32.to_le_bytes());
-    f.truncate(20);
-    assert_eq!(
-        load(&f).unwrap_err(),
-        CompiledError::UnsupportedLayout { found: 2 }
-    );
+    // 1 is the layout before explanation data: its files fall back to the text models.
+    for found in [1, LAYOUT_VERSION + 1] {
+        let mut f = file_of(&model());
+        f[8..12].copy_from_slice(&found.to_le_bytes());
+        f.truncate(20);
+        assert_eq!(
+            load(&f).unwrap_err(),
+            CompiledError::UnsupportedLayout { found }
+        );
+    }
+}
+
+#[test]
+fn explanation_data_round_trips_and_is_checked() {
+    let m = model();
+    assert!(m.can_explain());
+    let mut bare = m.clone();
+    bare.shap = None;
+    let back = load(&file_of(&bare)).unwrap().remove(0).model;
+    assert!(!back.can_explain());
+
+    let mut short = m.clone();
+    short.shap.as_mut().unwrap().cover.pop();
+    assert!(inconsistent(short).contains("explanation data"));
+    let mut short = m.clone();
+    short.shap.as_mut().unwrap().expected.push(0.0);
+    assert!(inconsistent(short).contains("explanation data"));
+
+    // The flag byte sits before the counts and expected values, which end the payload.
+    let shap = m.shap.as_ref().unwrap();
+    let mut p = payload(&file_of(&m));
+    let flag = p.len() - (1 + 4 + 4 * shap.cover.len() + 4 + 8 * shap.expected.len());
+    assert_eq!(p[flag], 1);
+    p[flag] = 2;
+    match load(&frame(&p)) {
+        Err(CompiledError::Inconsistent { reason, .. }) => {
+            assert!(reason.contains("explanation flag"), "{reason}")
+        }
+        other => panic!("expected an inconsistency, got {other:?}"),
+    }
+    p[flag] = 0;
+    assert!(matches!(
+        load(&frame(&p)),
+        Err(CompiledError::TrailingBytes(_))
+    ));
 }
 
 #[test]
