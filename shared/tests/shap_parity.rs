@@ -149,11 +149,7 @@ fn compare(
     let k = p.native.num_outputs();
     let width = k * (nf + 1);
     let flat: Vec<f64> = rows.iter().flatten().copied().collect();
-    let mut oracle = p.oracle.contrib(&flat, nf, k);
-    if p.text.lines().any(|l| l == "average_output") {
-        let n = p.native.num_iterations() as f64;
-        oracle.iter_mut().for_each(|v| *v /= n);
-    }
+    let oracle = p.oracle.contrib(&flat, nf, k);
     let mut scratch = ShapScratch::new();
     let mut ours = vec![0.0; width];
     let mut again = vec![0.0; width];

@@ -130,11 +130,10 @@ impl Model {
 
     /// Explains one row: for each output (class), each feature's contribution followed by the
     /// expected value (bias), in raw-score space. This is LightGBM's `predict_contrib` layout
-    /// and values, bit for bit, with one deliberate difference: for `average_output` models
-    /// (random forests) every value is divided by the iteration count, as the raw score is,
-    /// so the values add up to [`Self::predict_raw_into`]'s score. LightGBM 4.x skips that
-    /// division (lightgbm-org/LightGBM#6217), so its random-forest contributions add up to
-    /// `num_iterations` times the score.
+    /// and values, bit for bit, random forests (`average_output`) included: like LightGBM's
+    /// raw score ([`Self::predict_raw_into`]) their contributions are not divided by the
+    /// iteration count (`GBDT::PredictContrib` only sums; lightgbm-org/LightGBM#6217), so they
+    /// add up to the raw score, which is `num_iterations` times the averaged prediction.
     pub fn contrib_into(
         &self,
         row: &[f64],
@@ -174,9 +173,6 @@ impl Model {
                 let root = self.tree_starts[t] as usize;
                 tree.recurse(path, root, 0, 0, 1.0, 1.0, -1);
             }
-        }
-        if self.average_output {
-            self.average(out);
         }
         Ok(())
     }

@@ -347,7 +347,10 @@ impl PredictApp {
             models,
             metrics: super::serving_metrics(
                 FUNCTION,
-                &[(MODEL_EVICTED, "models evicted to stay within MODEL_MEMORY_MB")],
+                &[(
+                    MODEL_EVICTED,
+                    "models evicted to stay within MODEL_MEMORY_MB",
+                )],
             ),
             invoked: AtomicBool::new(false),
             init_ms: process_start.elapsed().as_secs_f64() * 1e3,

@@ -43,7 +43,10 @@ impl<S: CompanyStore, C: ResultCache> ValuationApp<S, C> {
         ValuationApp {
             service,
             follower,
-            metrics: super::serving_metrics(FUNCTION, &[(CACHE_HIT, "answers from ValuationCache")]),
+            metrics: super::serving_metrics(
+                FUNCTION,
+                &[(CACHE_HIT, "answers from ValuationCache")],
+            ),
             invoked: AtomicBool::new(false),
         }
     }
