@@ -226,25 +226,27 @@ async fn a_canary_in_the_registry_takes_its_share_of_rows_by_id_after_the_ttl() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_beyond_the_memory_budget_are_evicted_least_recently_used_first() {
     let emu = Emulator::start("predict-lru").await;
-    let names: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
-    let mut bytes = 0;
+    let budget = 1usize << 20;
+    let one = {
+        let (manifest, files) = generic_parts(&fixture("many_features"), "m", "v1", &[]);
+        let b = Bundle::from_parts(manifest, files).unwrap();
+        Predictor::servable(b).unwrap().heap_bytes()
+    };
+    // `fit` models fit in MODEL_MEMORY_MB=1; one more does not.
+    let fit = budget / one;
+    assert!((2..12).contains(&fit), "{one} bytes per model");
+    let names: Vec<String> = (0..fit + 2).map(|i| format!("m{i}")).collect();
     for name in &names {
-        let b = publish(&emu, "many_features", name, "v1").await;
-        bytes = Predictor::servable(b).unwrap().heap_bytes();
+        publish(&emu, "many_features", name, "v1").await;
         emu.set_active(name, "v1").await;
     }
-    // Eight models fit in 1 MB, nine do not.
-    assert!(
-        8 * bytes <= 1 << 20 && 9 * bytes > 1 << 20,
-        "{bytes} bytes per model"
-    );
     let mut env = emu.function_env();
     env.push(("MODEL_MEMORY_MB".into(), "1".into()));
     let f = Running::start(binary(), &env).await;
-    // m0 is used again after m1..m7, so m1 is the least recently used when m8 arrives.
-    let order = [
-        "m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m0", "m8", "m9",
-    ];
+    // m0 is used again after m1..m(fit-1), so m1 is the least recently used when the next
+    // model arrives, then m2.
+    let mut order: Vec<&str> = names[..fit].iter().map(String::as_str).collect();
+    order.extend(["m0", names[fit].as_str(), names[fit + 1].as_str()]);
     for name in order {
         let (status, v) = predict(&f, name, json!({"rows": [{}]})).await;
         assert_eq!(status, 200, "{name}: {v}");
@@ -258,7 +260,7 @@ async fn models_beyond_the_memory_budget_are_evicted_least_recently_used_first()
         .filter(|l| l["message"] == "model loaded on first use")
         .count();
     assert_eq!(evicted, ["m1", "m2"], "{}", f.output());
-    assert_eq!(loaded, 10, "{}", f.output());
+    assert_eq!(loaded, fit + 2, "{}", f.output());
     // An evicted model loads again on its next use.
     let (status, _) = predict(&f, "m1", json!({"rows": [{}]})).await;
     assert_eq!(status, 200);
@@ -397,6 +399,30 @@ async fn a_model_trained_from_a_csv_goes_live_by_upload_and_a_bad_upload_never_r
         );
     }
     assert_eq!(v["model"]["version"], "v1");
+
+    // The same model explains its predictions: contributions add up to the raw score.
+    let (status, e) = f.event("apigw-explain-valid.json").await;
+    assert_eq!(status, 200, "{e}");
+    let event: Value = serde_json::from_slice(&sample_event("apigw-explain-valid.json")).unwrap();
+    let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    let mut input = vec![0.0; schema.len()];
+    schema
+        .encode(0, body["rows"][0].as_object().unwrap(), &mut input)
+        .unwrap();
+    let mut raw = [0.0];
+    bundle.score_raw_into(&input, &mut raw).unwrap();
+    let sum: f64 = (e["explanations"][0]["contributions"]
+        .as_array()
+        .unwrap()
+        .iter())
+    .map(|x| x.as_f64().unwrap())
+    .sum();
+    assert!((sum - raw[0]).abs() < 1e-9, "{sum} vs {}", raw[0]);
+    assert_eq!(e["explanations"][0]["top"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        e["explanations"][0]["prediction"],
+        json!(score(&bundle, &input)[0])
+    );
     for (name, want_status, code) in [
         ("apigw-predict-unknown-model.json", 404, "unknown_model"),
         (

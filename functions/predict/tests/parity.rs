@@ -1,7 +1,7 @@
 //! Bit-identity through the predict routes: every fixture model the scorer serves (made by
 //! Python LightGBM), wrapped in a generic bundle, answers `POST /models/{name}/predict` with
 //! exactly LightGBM's own numbers (lightgbm3, the C API) on the same rows — transformed and
-//! `raw_score` — for random rows of thresholds ± 1 ulp, zeros, tiny values, huge values,
+//! `raw_score` — and `POST /models/{name}/explain` with LightGBM's `pred_contrib`, for random rows of thresholds ± 1 ulp, zeros, tiny values, huge values,
 //! negative / unseen / fractional categories, `null` and absent features.
 
 use lightgbm3::Booster;
@@ -44,7 +44,7 @@ fn value_strategy(values: Vec<f64>, categorical: bool) -> BoxedStrategy<Option<V
 
 #[tokio::test]
 async fn predictions_through_the_routes_equal_lightgbm_bit_for_bit() {
-    let mut checked = 0;
+    let (mut checked, mut explained) = (0, 0);
     for name in model_names() {
         let text = std::fs::read_to_string(fixtures().join(format!("{name}.txt"))).unwrap();
         let model = Model::parse(&text).unwrap();
@@ -63,7 +63,7 @@ async fn predictions_through_the_routes_equal_lightgbm_bit_for_bit() {
         let rows = prop::collection::vec(row, 1..40);
         // Sampled rather than shrunk: a failure prints the row, which is what one needs here.
         let mut runner = TestRunner::new(Config::default());
-        for _ in 0..12 {
+        for case_no in 0..12 {
             let case = rows.new_tree(&mut runner).unwrap().current();
             let json_rows: Vec<Value> = (case.iter())
                 .map(|r| {
@@ -111,7 +111,29 @@ async fn predictions_through_the_routes_equal_lightgbm_bit_for_bit() {
                     checked += 1;
                 }
             }
+            // Explanations too (TreeSHAP is slow in a debug build: one case per model).
+            // lightgbm3's `predict_contrib` sizes its buffer for one output, so it is the
+            // oracle for single-output models; shared/tests/shap_parity.rs covers multiclass.
+            if case_no == 0 && k == 1 {
+                let want = oracle.predict_contrib(&dense, nf, true).unwrap();
+                let path = format!("/models/{model_name}/explain");
+                let (resp, _) = handle(&source, &event(&path, &json!({"rows": json_rows}))).await;
+                let v: Value = serde_json::from_str(http::body_text(&resp)).unwrap();
+                assert_eq!(resp.status().as_u16(), 200, "{name}: {v}");
+                let width = features.len() + 1;
+                for (r, e) in v["explanations"].as_array().unwrap().iter().enumerate() {
+                    for (i, c) in e["contributions"].as_array().unwrap().iter().enumerate() {
+                        let want = want[r * width + i];
+                        assert!(
+                            same(c.as_f64().unwrap(), want),
+                            "{name}: row {r} contribution {i}: {c} vs LightGBM {want}"
+                        );
+                    }
+                }
+                explained += 1;
+            }
         }
     }
     assert!(checked > 1000, "{checked}");
+    assert!(explained >= 15, "{explained}");
 }

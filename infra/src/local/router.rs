@@ -28,7 +28,7 @@ use warmstart_devkit::Outcome;
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// `(method, path, function)`: the routes of template.yaml (`{name}`: a path parameter).
-pub const ROUTES: [(&str, &str, &str); 7] = [
+pub const ROUTES: [(&str, &str, &str); 8] = [
     ("POST", "/recommend", "recommend"),
     ("POST", "/recommend/batch", "recommend"),
     ("GET", "/health", "recommend"),
@@ -36,6 +36,7 @@ pub const ROUTES: [(&str, &str, &str); 7] = [
     ("GET", "/models", "predict"),
     ("GET", "/models/{name}", "predict"),
     ("POST", "/models/{name}/predict", "predict"),
+    ("POST", "/models/{name}/explain", "predict"),
 ];
 
 /// The function serving `method path`, and the route key (`POST /models/{name}/predict`).

@@ -1,11 +1,11 @@
 //! The predict function's routes: `GET /models`, `GET /models/{name}`,
-//! `POST /models/{name}/predict`. The models come from a [`ModelSource`]: the S3 + registry
+//! `POST /models/{name}/predict`, `POST /models/{name}/explain`. The models come from a [`ModelSource`]: the S3 + registry
 //! one of the function (`crate::serve::predict`), or bundles in memory in tests.
 
 use super::answer;
 use crate::http::{self, ApiError, Body, Request, Response};
 use crate::predict::{
-    predict, ModelDetail, ModelSummary, PredictRequest, PredictStats, Predictor,
+    explain, predict, ModelDetail, ModelSummary, PredictRequest, PredictStats, Predictor,
     MAX_PREDICT_BODY_BYTES,
 };
 use crate::registry::ServingSet;
@@ -30,12 +30,14 @@ enum Route {
     List,
     Describe,
     Predict,
+    Explain,
 }
 
 const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/models", Route::List),
     ("GET", "/models/{name}", Route::Describe),
     ("POST", "/models/{name}/predict", Route::Predict),
+    ("POST", "/models/{name}/explain", Route::Explain),
 ];
 
 /// What one request did, for the log line and metrics.
@@ -104,6 +106,23 @@ pub async fn handle<M: ModelSource>(models: &M, req: &Request) -> (Response<Body
                             stats.predict = s;
                             http::json_response(200, &answer, rid)
                         })
+                    }
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            }
+        }
+        Ok(Route::Explain) => {
+            stats.route = "explain";
+            stats.counted = true;
+            stats.model = Some(name.clone());
+            match http::body(req, MAX_PREDICT_BODY_BYTES).and_then(PredictRequest::parse_explain) {
+                Ok(body) => match models.serving(&name).await {
+                    Ok(set) => {
+                        stats.model_version = Some(set.active.version().to_string());
+                        stats.predict.rows = body.rows.len();
+                        explain(&set, &body, rid)
+                            .map(|answer| http::json_response(200, &answer, rid))
                     }
                     Err(e) => Err(e),
                 },

@@ -46,6 +46,9 @@ pub enum ApiError {
     TooManyRows { got: usize, max: usize },
     #[error("`rows` is empty; send at least one row")]
     RowsEmpty,
+    /// The model predicts but cannot be explained (its text lacks the node counts) (422).
+    #[error("{0}")]
+    NotExplainable(String),
     /// The model exists but cannot be loaded right now (S3 or registry failing) (503).
     #[error("{0}")]
     ModelUnavailable(String),
@@ -70,6 +73,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } | ApiError::TooManyRows { .. } => 413,
             ApiError::UnknownModel(_) => 404,
             ApiError::ModelUnavailable(_) => 503,
+            ApiError::NotExplainable(_) => 422,
             ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Valuation(ValuationError::NotFound { .. }) => 404,
@@ -98,6 +102,7 @@ impl ApiError {
             ApiError::TooManyRows { .. } => "too_many_rows",
             ApiError::RowsEmpty => "rows_empty",
             ApiError::ModelUnavailable(_) => "model_unavailable",
+            ApiError::NotExplainable(_) => "not_explainable",
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Valuation(ValuationError::Invalid { .. }) => "invalid_field",

@@ -4,9 +4,11 @@
 //! without code; [`predict`] encodes each row with the schema of the version that serves it
 //! (active, or the canary candidate by the row's id), scores it with the native scorer, and
 //! scores the shadow beside it for comparison only. [`catalog`] describes the registered models
-//! (`GET /models`, `GET /models/{name}`).
+//! (`GET /models`, `GET /models/{name}`); [`explain`] adds each row's TreeSHAP contributions
+//! (`POST /models/{name}/explain`).
 
 pub mod catalog;
+mod explain;
 mod predictor;
 mod request;
 mod schema;
@@ -15,10 +17,13 @@ mod score;
 pub mod testing;
 
 pub use catalog::{ModelDetail, ModelSummary};
+pub use explain::{explain, ExplainResponse, RowExplanation, TopFeature};
 pub use predictor::Predictor;
-pub use request::{PredictRequest, MAX_PREDICT_BODY_BYTES, MAX_ROWS};
+pub use request::{
+    PredictRequest, DEFAULT_TOP_N, MAX_EXPLAIN_ROWS, MAX_PREDICT_BODY_BYTES, MAX_ROWS,
+};
 pub use schema::Schema;
-pub use score::{predict, PredictResponse, PredictStats};
+pub use score::{predict, PredictResponse, PredictStats, ServedModel};
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! limits are checked first so a bad request never costs a model load.
 
 use crate::http::fields::{kind, parse_bool, parse_id, parse_object, present, reject_unknown};
-use crate::http::ApiError;
+use crate::http::{clip, ApiError};
 use serde_json::{Map, Value};
 
 /// Most rows per request: a body of this many rows still fits Lambda's 6 MB synchronous
@@ -11,7 +11,13 @@ pub const MAX_ROWS: usize = 1000;
 /// Largest predict body: 1,000 rows of ~100 features (API Gateway and Lambda allow 6 MB).
 pub const MAX_PREDICT_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// Most rows per explain request: TreeSHAP costs about a millisecond per row and model.
+pub const MAX_EXPLAIN_ROWS: usize = 100;
+/// Features listed in each row's `top` unless `top_n` says otherwise.
+pub const DEFAULT_TOP_N: usize = 10;
+
 const FIELDS: &str = "rows, id, raw_score";
+const EXPLAIN_FIELDS: &str = "rows, id, raw_score, top_n";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredictRequest {
@@ -21,22 +27,39 @@ pub struct PredictRequest {
     pub ids: Option<Vec<String>>,
     /// LightGBM's raw margin instead of the transformed prediction.
     pub raw_score: bool,
+    /// Explain requests: how many features each row's `top` lists.
+    pub top_n: usize,
 }
 
 impl PredictRequest {
+    /// A `POST /models/{name}/predict` body.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        Self::parse_with(body, MAX_ROWS, false)
+    }
+
+    /// A `POST /models/{name}/explain` body: the predict body with at most
+    /// [`MAX_EXPLAIN_ROWS`] rows and an optional `top_n`.
+    pub fn parse_explain(body: &[u8]) -> Result<Self, ApiError> {
+        Self::parse_with(body, MAX_EXPLAIN_ROWS, true)
+    }
+
+    fn parse_with(body: &[u8], max_rows: usize, explain: bool) -> Result<Self, ApiError> {
         let obj = parse_object(body)?;
-        reject_unknown(&obj, &["rows", "id", "raw_score"], FIELDS)?;
+        if explain {
+            reject_unknown(&obj, &["rows", "id", "raw_score", "top_n"], EXPLAIN_FIELDS)?;
+        } else {
+            reject_unknown(&obj, &["rows", "id", "raw_score"], FIELDS)?;
+        }
         let rows = match present(&obj, "rows") {
             None => return Err(ApiError::MissingField { field: "rows" }),
             Some(Value::Array(items)) => {
                 if items.is_empty() {
                     return Err(ApiError::RowsEmpty);
                 }
-                if items.len() > MAX_ROWS {
+                if items.len() > max_rows {
                     return Err(ApiError::TooManyRows {
                         got: items.len(),
-                        max: MAX_ROWS,
+                        max: max_rows,
                     });
                 }
                 (items.iter().enumerate())
@@ -80,10 +103,26 @@ impl PredictRequest {
                 ))
             }
         };
+        let top_n = match present(&obj, "top_n") {
+            None => DEFAULT_TOP_N,
+            Some(v) => match v.as_u64() {
+                Some(n) if n >= 1 => n as usize,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "top_n",
+                        format!(
+                            "must be a positive integer, not {}",
+                            clip(&v.to_string(), 32)
+                        ),
+                    ))
+                }
+            },
+        };
         Ok(PredictRequest {
             rows,
             ids,
             raw_score: parse_bool(present(&obj, "raw_score"), "raw_score")?,
+            top_n,
         })
     }
 }

@@ -32,6 +32,22 @@ pub struct ServedModel {
     pub outputs: Vec<String>,
 }
 
+impl ServedModel {
+    /// The model a set serves: its active version, the canary and the output codes.
+    pub fn of(set: &ServingSet<Predictor>) -> Self {
+        let manifest = set.active.model.bundle().manifest();
+        ServedModel {
+            name: set.model_name.clone(),
+            version: set.active.version().to_string(),
+            candidate: set.candidate.as_ref().map(|(c, w)| CandidateModel {
+                version: c.version().to_string(),
+                weight: *w,
+            }),
+            outputs: manifest.outputs.iter().map(|o| o.code.clone()).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CandidateModel {
     pub version: String,
@@ -113,17 +129,8 @@ pub fn predict(
             many => Value::Array(many.iter().map(|&x| number(x)).collect()),
         })
         .collect();
-    let manifest = set.active.model.bundle().manifest();
     let response = PredictResponse {
-        model: ServedModel {
-            name: set.model_name.clone(),
-            version: set.active.version().to_string(),
-            candidate: set.candidate.as_ref().map(|(c, w)| CandidateModel {
-                version: c.version().to_string(),
-                weight: *w,
-            }),
-            outputs: manifest.outputs.iter().map(|o| o.code.clone()).collect(),
-        },
+        model: ServedModel::of(set),
         predictions,
         variants,
         request_id: request_id.to_string(),
@@ -132,6 +139,6 @@ pub fn predict(
 }
 
 /// A JSON number; LightGBM can overflow to ±inf (e.g. an exp link), which JSON cannot spell.
-fn number(x: f64) -> Value {
+pub(super) fn number(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }

@@ -244,3 +244,93 @@ async fn unknown_models_and_routes_are_problems() {
     let (status, v) = call("POST", "/models/nope/predict", Some(json!({"rows": []}))).await;
     assert_eq!((status, v["code"].as_str()), (400, Some("rows_empty")));
 }
+
+#[tokio::test]
+async fn explanations_add_up_to_the_raw_score_and_rank_the_top_features() {
+    let body = json!({"rows": [{"cat_small": "b", "x_neg": -3.0, "x_big": 1e6}, {}], "top_n": 3});
+    let (status, v) = call("POST", "/models/churn/explain", Some(body)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["feature_names"].as_array().unwrap().len(), 8);
+    let b = bundle(
+        "categorical_multiclass",
+        "v1",
+        &[("cat_small", &["a", "b", "c"])],
+    );
+    let mut row = vec![f64::NAN; 8];
+    row[7] = 1.0;
+    row[2] = -3.0;
+    row[4] = 1e6;
+    let mut raw = vec![0.0; 3];
+    b.score_raw_into(&row, &mut raw).unwrap();
+    let e = &v["explanations"][0];
+    let contributions: Vec<f64> = (e["contributions"].as_array().unwrap().iter())
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(contributions.len(), 3 * 9);
+    for (c, block) in contributions.chunks(9).enumerate() {
+        let sum: f64 = block.iter().sum();
+        assert!(
+            (sum - raw[c]).abs() < 1e-12,
+            "class {c}: {sum} vs {}",
+            raw[c]
+        );
+        assert_eq!(e["expected_value"][c], json!(block[8]));
+        let top = e["top"][c].as_array().unwrap();
+        assert_eq!(top.len(), 3);
+        let mags: Vec<f64> = top
+            .iter()
+            .map(|t| t["contribution"].as_f64().unwrap().abs())
+            .collect();
+        assert!(mags.windows(2).all(|w| w[0] >= w[1]), "{mags:?}");
+    }
+    let cat = (e["top"][0].as_array().unwrap().iter()).find(|t| t["feature"] == "cat_small");
+    if let Some(t) = cat {
+        assert_eq!(t["value"], "b", "the value as sent");
+    }
+    assert_eq!(e["prediction"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn explain_limits_and_models_without_node_counts_are_problems() {
+    let many: Vec<Value> = (0..=MAX_EXPLAIN_ROWS).map(|_| json!({})).collect();
+    let (status, v) = call(
+        "POST",
+        "/models/churn/explain",
+        Some(json!({ "rows": many })),
+    )
+    .await;
+    assert_eq!((status, v["code"].as_str()), (413, Some("too_many_rows")));
+    let (status, v) = call(
+        "POST",
+        "/models/churn/explain",
+        Some(json!({"rows": [{}], "top_n": 0})),
+    )
+    .await;
+    assert_eq!((status, v["code"].as_str()), (400, Some("invalid_field")));
+    // `top_n` belongs to explain only.
+    let (status, v) = call(
+        "POST",
+        "/models/churn/predict",
+        Some(json!({"rows": [{}], "top_n": 2})),
+    )
+    .await;
+    assert_eq!((status, v["code"].as_str()), (400, Some("unknown_field")));
+
+    let text: String = (fixture("binary_nan").lines())
+        .filter(|l| !l.starts_with("leaf_count=") && !l.starts_with("internal_count="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (manifest, files) = generic_parts(&text, "old", "v1", &[]);
+    let old = InMemoryModels::single(Bundle::from_parts(manifest, files).unwrap());
+    let req = event("POST", "/models/old/explain", Some(json!({"rows": [{}]})));
+    let (resp, _) = handle(&old, &req).await;
+    let v: Value = serde_json::from_str(http::body_text(&resp)).unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), v["code"].as_str()),
+        (422, Some("not_explainable")),
+        "{v}"
+    );
+    // It still predicts.
+    let req = event("POST", "/models/old/predict", Some(json!({"rows": [{}]})));
+    assert_eq!(handle(&old, &req).await.0.status().as_u16(), 200);
+}
