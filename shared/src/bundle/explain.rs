@@ -64,6 +64,42 @@ impl Bundle {
     }
 }
 
+impl Bundle {
+    /// One output's contributions (features in manifest order, then the bias): what
+    /// [`Self::contrib_into`] writes for `output`, computing only that output's model.
+    pub fn contrib_output_into(
+        &self,
+        row: &[f64],
+        output: usize,
+        out: &mut [f64],
+        scratch: &mut ShapScratch,
+    ) -> Result<(), ModelError> {
+        let width = self.num_features() + 1;
+        let slot = self.slots.get(output).ok_or(ModelError::OutputCount {
+            expected: self.slots.len(),
+            got: output + 1,
+        })?;
+        if out.len() != width {
+            return Err(ModelError::OutputCount {
+                expected: width,
+                got: out.len(),
+            });
+        }
+        let model = &self.models[slot.model];
+        if model.num_outputs() == 1 {
+            return model.contrib_into(row, out, scratch);
+        }
+        let mut block = std::mem::take(&mut scratch.block);
+        block.resize(model.contrib_len(), 0.0);
+        let result = model.contrib_into(row, &mut block, scratch);
+        if result.is_ok() {
+            out.copy_from_slice(&block[slot.class * width..(slot.class + 1) * width]);
+        }
+        scratch.block = block;
+        result
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{

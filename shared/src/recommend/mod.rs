@@ -10,7 +10,7 @@ mod service;
 
 pub use customer::{feature_names, target_month, Customer, OverrideError, NUM_FEATURES};
 pub use products::{product_index, NUM_PRODUCTS, PRODUCTS};
-pub use rank::{popular, top_k, Recommendation, DEFAULT_POPULARITY};
+pub use rank::{popular, top_k, FeatureContribution, Recommendation, DEFAULT_POPULARITY};
 pub use request::{BatchRequest, RecommendRequest, DEFAULT_K, MAX_BATCH, MAX_ID_LEN, MAX_K};
 pub use response::{
     models, BatchItem, BatchResponse, ModelRef, RecommendResponse, RequestStats, ShadowStats,

@@ -9,6 +9,18 @@ pub struct Recommendation {
     pub name: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
+    /// With `"explain": true`: the features that moved this product's score most.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Vec<FeatureContribution>>,
+}
+
+/// One feature's TreeSHAP contribution to a product's raw score (log-odds).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureContribution {
+    pub feature: String,
+    /// The customer's encoded value (`null`: missing).
+    pub value: Option<f64>,
+    pub contribution: f64,
 }
 
 /// New-product rates per product (share of customer-months adding it) from the public
@@ -52,6 +64,7 @@ pub fn top_k(
             product: PRODUCTS[i].0,
             name: PRODUCTS[i].1,
             score: with_scores.then_some(scores[i]),
+            explanation: None,
         })
         .collect()
 }

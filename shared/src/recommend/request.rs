@@ -13,7 +13,7 @@ pub const DEFAULT_K: usize = 7;
 pub const MAX_K: usize = NUM_PRODUCTS;
 pub const MAX_BATCH: usize = MAX_BATCH_GET;
 
-const RECOMMEND_FIELDS: &str = "customer_id, k, features, owned_products, return_scores";
+const RECOMMEND_FIELDS: &str = "customer_id, k, features, owned_products, return_scores, explain";
 const BATCH_FIELDS: &str = "customer_ids, k, return_scores";
 
 /// `POST /recommend` body, validated.
@@ -26,6 +26,8 @@ pub struct RecommendRequest {
     /// What-if ownership, already checked against the product codes.
     pub owned_products: Option<Vec<String>>,
     pub return_scores: bool,
+    /// Each recommended product's top contributing features (TreeSHAP).
+    pub explain: bool,
 }
 
 /// `POST /recommend/batch` body, validated.
@@ -47,6 +49,7 @@ impl RecommendRequest {
                 "features",
                 "owned_products",
                 "return_scores",
+                "explain",
             ],
             RECOMMEND_FIELDS,
         )?;
@@ -105,6 +108,7 @@ impl RecommendRequest {
             features,
             owned_products,
             return_scores: parse_bool(present(&obj, "return_scores"), "return_scores")?,
+            explain: parse_bool(present(&obj, "explain"), "explain")?,
         })
     }
 

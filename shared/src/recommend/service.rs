@@ -14,10 +14,11 @@ use super::response::{
     BatchItem, BatchResponse, ModelRef, RecommendResponse, RequestStats, ShadowStats, Source,
 };
 use super::{
-    feature_names, popular, product_index, top_k, Customer, Recommendation, NUM_FEATURES,
-    NUM_PRODUCTS, PRODUCTS,
+    feature_names, popular, product_index, top_k, Customer, FeatureContribution, Recommendation,
+    NUM_FEATURES, NUM_PRODUCTS, PRODUCTS,
 };
 use crate::bundle::{Bundle, BundleError, ModelKind};
+use crate::model::ShapScratch;
 use crate::registry::serving::{mean_abs_diff, top_k_overlap, ServingSet, Variant};
 use crate::registry::VersionRef;
 use crate::store::{customer_key, FeatureStore, StoreError};
@@ -344,6 +345,7 @@ impl<S: FeatureStore> Recommender<S> {
             features: None,
             owned_products: None,
             return_scores: req.return_scores,
+            explain: false,
         };
         let shadow = set.shadow().map(|s| s.model.as_ref());
         let (mut delta_sum, mut overlap_sum, mut compared) = (0.0, 0.0, 0usize);
@@ -504,18 +506,50 @@ fn answer(
                     }
                 }
             });
-            (
-                top_k(&scores, customer.owned_indices(), req.k, req.return_scores),
-                Source::Model,
-                false,
-                compared,
-            )
+            let mut recommendations =
+                top_k(&scores, customer.owned_indices(), req.k, req.return_scores);
+            if req.explain {
+                explain(bundle, &row, &mut recommendations);
+            }
+            (recommendations, Source::Model, false, compared)
         }
         Err(e) => {
             // Unreachable for a bundle that passed `check_recommender_bundle`.
             tracing::error!(error = %e, key = %customer_key(&req.customer_id), "scoring failed; answering from popularity");
             (popular_for(bundle, req), Source::Popular, true, None)
         }
+    }
+}
+
+/// Features listed per recommended product with `"explain": true`.
+const EXPLAIN_TOP: usize = 5;
+
+/// Adds each recommendation's top features by |TreeSHAP contribution|, from the very model
+/// that scored it (the canary's when the customer is in it). A bundle whose texts lack the
+/// node counts answers without explanations (logged).
+fn explain(bundle: &Bundle, row: &[f64; NUM_FEATURES], recommendations: &mut [Recommendation]) {
+    let names = &bundle.manifest().features;
+    let mut scratch = ShapScratch::new();
+    let mut phi = vec![0.0; NUM_FEATURES + 1];
+    for rec in recommendations {
+        let Some(p) = product_index(rec.product) else {
+            continue;
+        };
+        if let Err(e) = bundle.contrib_output_into(row, p, &mut phi, &mut scratch) {
+            tracing::warn!(error = %e, version = %bundle.version(), "recommendation not explained");
+            continue;
+        }
+        let mut order: Vec<usize> = (0..NUM_FEATURES).collect();
+        order.sort_by(|&a, &b| phi[b].abs().total_cmp(&phi[a].abs()));
+        rec.explanation = Some(
+            (order.into_iter().take(EXPLAIN_TOP))
+                .map(|f| FeatureContribution {
+                    feature: names[f].name.clone(),
+                    value: Some(row[f]).filter(|v| !v.is_nan()),
+                    contribution: phi[f],
+                })
+                .collect(),
+        );
     }
 }
 

@@ -31,9 +31,11 @@ fn model_text(p: usize) -> String {
         "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\nmax_feature_idx={}\n\
          objective=binary sigmoid:1\nfeature_names={}\nfeature_infos={}\n\n\
          Tree=0\nnum_leaves=3\nnum_cat=0\nsplit_feature={} {}\nthreshold={} 0.5\ndecision_type=10 2\n\
-         left_child=1 -2\nright_child=-1 -3\nleaf_value={} {} {}\nshrinkage=1\n\n\
+         left_child=1 -2\nright_child=-1 -3\nleaf_value={} {} {}\n\
+         leaf_count=40 35 25\ninternal_count=100 60\nshrinkage=1\n\n\
          Tree=1\nnum_leaves=2\nnum_cat=0\nsplit_feature={}\nthreshold={}\ndecision_type=10\n\
-         left_child=-1\nright_child=-2\nleaf_value={} {}\nshrinkage=1\n\n\nend of trees\n",
+         left_child=-1\nright_child=-2\nleaf_value={} {}\nleaf_count=70 30\ninternal_count=100\n\
+         shrinkage=1\n\n\nend of trees\n",
         NUM_FEATURES - 1,
         names.join(" "),
         vec!["[0:1]"; NUM_FEATURES].join(" "),
@@ -1054,4 +1056,51 @@ fn a_set_with_a_non_recommender_is_refused() {
     ));
     assert!(svc.swap_serving(set).is_err());
     assert!(svc.serving().shadow.is_none());
+}
+
+#[tokio::test]
+async fn explain_true_lists_each_products_top_features_from_the_model_used() {
+    let svc = service(stored());
+    let body = r#"{"customer_id":"15889","k":3,"explain":true}"#;
+    let (resp, _) = svc.recommend(&req(body), "r").await;
+    assert_eq!(resp.recommendations.len(), 3);
+    let customer = customer_15889();
+    for rec in &resp.recommendations {
+        let ex = rec.explanation.as_ref().expect("explained");
+        assert_eq!(ex.len(), 5);
+        assert!(ex
+            .windows(2)
+            .all(|w| w[0].contribution.abs() >= w[1].contribution.abs()));
+        // The models split on age, income and the product's own lag-1 flag only.
+        let lag1 = format!("{}_lag1", rec.product);
+        for f in ex.iter().filter(|f| f.contribution != 0.0) {
+            assert!(
+                ["age", "renta", lag1.as_str()].contains(&f.feature.as_str()),
+                "{rec:?}"
+            );
+        }
+        let age = ex
+            .iter()
+            .find(|f| f.feature == "age")
+            .expect("age moves the score");
+        assert_eq!(age.value, customer.age);
+    }
+    let (plain, _) = svc
+        .recommend(&req(r#"{"customer_id":"15889","k":3}"#), "r")
+        .await;
+    assert!(plain
+        .recommendations
+        .iter()
+        .all(|r| r.explanation.is_none()));
+    assert_eq!(
+        plain
+            .recommendations
+            .iter()
+            .map(|r| r.product)
+            .collect::<Vec<_>>(),
+        resp.recommendations
+            .iter()
+            .map(|r| r.product)
+            .collect::<Vec<_>>()
+    );
 }
