@@ -28,7 +28,7 @@ use warmstart_devkit::Outcome;
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// `(method, path, function)`: the routes of template.yaml (`{name}`: a path parameter).
-pub const ROUTES: [(&str, &str, &str); 8] = [
+pub const ROUTES: [(&str, &str, &str); 9] = [
     ("POST", "/recommend", "recommend"),
     ("POST", "/recommend/batch", "recommend"),
     ("GET", "/health", "recommend"),
@@ -37,6 +37,7 @@ pub const ROUTES: [(&str, &str, &str); 8] = [
     ("GET", "/models/{name}", "predict"),
     ("POST", "/models/{name}/predict", "predict"),
     ("POST", "/models/{name}/explain", "predict"),
+    ("POST", "/models/{name}/fairness", "predict"),
 ];
 
 /// The function serving `method path`, and the route key (`POST /models/{name}/predict`).

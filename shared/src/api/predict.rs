@@ -1,12 +1,12 @@
 //! The predict function's routes: `GET /models`, `GET /models/{name}`,
-//! `POST /models/{name}/predict`, `POST /models/{name}/explain`. The models come from a [`ModelSource`]: the S3 + registry
+//! `POST /models/{name}/predict`, `POST /models/{name}/explain`, `POST /models/{name}/fairness`. The models come from a [`ModelSource`]: the S3 + registry
 //! one of the function (`crate::serve::predict`), or bundles in memory in tests.
 
 use super::answer;
 use crate::http::{self, ApiError, Body, Request, Response};
 use crate::predict::{
-    explain, predict, ModelDetail, ModelSummary, PredictRequest, PredictStats, Predictor,
-    MAX_PREDICT_BODY_BYTES,
+    explain, fairness, predict, FairnessRequest, ModelDetail, ModelSummary, PredictRequest,
+    PredictStats, Predictor, MAX_PREDICT_BODY_BYTES,
 };
 use crate::registry::ServingSet;
 use serde::Serialize;
@@ -31,6 +31,7 @@ enum Route {
     Describe,
     Predict,
     Explain,
+    Fairness,
 }
 
 const ROUTES: &[(&str, &str, Route)] = &[
@@ -38,6 +39,7 @@ const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/models/{name}", Route::Describe),
     ("POST", "/models/{name}/predict", Route::Predict),
     ("POST", "/models/{name}/explain", Route::Explain),
+    ("POST", "/models/{name}/fairness", Route::Fairness),
 ];
 
 /// What one request did, for the log line and metrics.
@@ -123,6 +125,22 @@ pub async fn handle<M: ModelSource>(models: &M, req: &Request) -> (Response<Body
                         stats.predict.rows = body.rows.len();
                         explain(&set, &body, rid)
                             .map(|answer| http::json_response(200, &answer, rid))
+                    }
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            }
+        }
+        Ok(Route::Fairness) => {
+            stats.route = "fairness";
+            stats.model = Some(name.clone());
+            match http::body(req, MAX_PREDICT_BODY_BYTES).and_then(FairnessRequest::parse) {
+                Ok(body) => match models.serving(&name).await {
+                    Ok(set) => {
+                        stats.model_version = Some(set.active.version().to_string());
+                        stats.predict.rows = body.rows.len();
+                        fairness(&set, &body, rid)
+                            .map(|report| http::json_response(200, &report, rid))
                     }
                     Err(e) => Err(e),
                 },

@@ -5,10 +5,12 @@
 //! (active, or the canary candidate by the row's id), scores it with the native scorer, and
 //! scores the shadow beside it for comparison only. [`catalog`] describes the registered models
 //! (`GET /models`, `GET /models/{name}`); [`explain`] adds each row's TreeSHAP contributions
-//! (`POST /models/{name}/explain`).
+//! (`POST /models/{name}/explain`); [`fairness`] compares score distributions across groups of
+//! rows (`POST /models/{name}/fairness`).
 
 pub mod catalog;
 mod explain;
+mod fairness;
 mod predictor;
 mod request;
 mod schema;
@@ -18,6 +20,7 @@ pub mod testing;
 
 pub use catalog::{ModelDetail, ModelSummary};
 pub use explain::{explain, ExplainResponse, RowExplanation, TopFeature};
+pub use fairness::{fairness, FairnessReport, FairnessRequest, Group};
 pub use predictor::Predictor;
 pub use request::{
     PredictRequest, DEFAULT_TOP_N, MAX_EXPLAIN_ROWS, MAX_PREDICT_BODY_BYTES, MAX_ROWS,

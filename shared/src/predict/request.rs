@@ -50,35 +50,7 @@ impl PredictRequest {
         } else {
             reject_unknown(&obj, &["rows", "id", "raw_score"], FIELDS)?;
         }
-        let rows = match present(&obj, "rows") {
-            None => return Err(ApiError::MissingField { field: "rows" }),
-            Some(Value::Array(items)) => {
-                if items.is_empty() {
-                    return Err(ApiError::RowsEmpty);
-                }
-                if items.len() > max_rows {
-                    return Err(ApiError::TooManyRows {
-                        got: items.len(),
-                        max: max_rows,
-                    });
-                }
-                (items.iter().enumerate())
-                    .map(|(i, v)| match v {
-                        Value::Object(m) => Ok(m.clone()),
-                        other => Err(ApiError::invalid(
-                            format!("rows[{i}]"),
-                            format!("must be an object of feature values, not {}", kind(other)),
-                        )),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    "rows",
-                    format!("must be an array of objects, not {}", kind(other)),
-                ))
-            }
-        };
+        let rows = parse_rows(&obj, max_rows)?;
         let ids = match present(&obj, "id") {
             None => None,
             Some(Value::Array(items)) if items.len() == rows.len() => Some(
@@ -124,5 +96,39 @@ impl PredictRequest {
             raw_score: parse_bool(present(&obj, "raw_score"), "raw_score")?,
             top_n,
         })
+    }
+}
+
+/// `rows`: 1..=`max_rows` objects of feature values.
+pub(super) fn parse_rows(
+    obj: &Map<String, Value>,
+    max_rows: usize,
+) -> Result<Vec<Map<String, Value>>, ApiError> {
+    match present(obj, "rows") {
+        None => Err(ApiError::MissingField { field: "rows" }),
+        Some(Value::Array(items)) => {
+            if items.is_empty() {
+                return Err(ApiError::RowsEmpty);
+            }
+            if items.len() > max_rows {
+                return Err(ApiError::TooManyRows {
+                    got: items.len(),
+                    max: max_rows,
+                });
+            }
+            (items.iter().enumerate())
+                .map(|(i, v)| match v {
+                    Value::Object(m) => Ok(m.clone()),
+                    other => Err(ApiError::invalid(
+                        format!("rows[{i}]"),
+                        format!("must be an object of feature values, not {}", kind(other)),
+                    )),
+                })
+                .collect()
+        }
+        Some(other) => Err(ApiError::invalid(
+            "rows",
+            format!("must be an array of objects, not {}", kind(other)),
+        )),
     }
 }

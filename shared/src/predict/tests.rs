@@ -334,3 +334,65 @@ async fn explain_limits_and_models_without_node_counts_are_problems() {
     let req = event("POST", "/models/old/predict", Some(json!({"rows": [{}]})));
     assert_eq!(handle(&old, &req).await.0.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn fairness_groups_rows_by_category_or_bin_and_compares_their_means() {
+    let rows = json!([
+        {"cat_small": "a", "x_neg": -5.0}, {"cat_small": "a", "x_neg": 1.0},
+        {"cat_small": "b", "x_neg": -1.0}, {"x_neg": 0.5}
+    ]);
+    let body = json!({"rows": rows, "group_by": "cat_small"});
+    let (status, v) = call("POST", "/models/churn/fairness", Some(body)).await;
+    assert_eq!(status, 200, "{v}");
+    let groups = v["groups"].as_array().unwrap();
+    let labels: Vec<&str> = groups
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["a", "b", "missing"]);
+    assert_eq!(groups[0]["count"], 2);
+    // Group `a`'s mean is the mean of its two rows' predictions.
+    let b = bundle(
+        "categorical_multiclass",
+        "v1",
+        &[("cat_small", &["a", "b", "c"])],
+    );
+    let score = |x: f64| {
+        let mut row = vec![f64::NAN; 8];
+        row[7] = 0.0;
+        row[2] = x;
+        let mut out = vec![0.0; 3];
+        b.score_into(&row, &mut out).unwrap();
+        out
+    };
+    let (p, q) = (score(-5.0), score(1.0));
+    for c in 0..3 {
+        let mean = groups[0]["mean"][c].as_f64().unwrap();
+        assert!((mean - (p[c] + q[c]) / 2.0).abs() < 1e-15);
+        let std = groups[0]["std"][c].as_f64().unwrap();
+        assert!((std - (p[c] - q[c]).abs() / 2.0).abs() < 1e-15);
+    }
+    assert_eq!(v["min_max_ratio"].as_array().unwrap().len(), 3);
+
+    let body = json!({"rows": rows, "group_by": "x_neg", "bins": [0.0]});
+    let (status, v) = call("POST", "/models/churn/fairness", Some(body)).await;
+    assert_eq!(status, 200, "{v}");
+    let labels: Vec<&str> = (v["groups"].as_array().unwrap().iter())
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["< 0", ">= 0"]);
+
+    let bad = [
+        (json!({"rows": rows, "group_by": "nope"}), "unknown_feature"),
+        (json!({"rows": rows}), "missing_field"),
+        (
+            json!({"rows": rows, "group_by": "x_neg", "bins": [2, 1]}),
+            "invalid_field",
+        ),
+        (json!({"rows": [], "group_by": "x_neg"}), "rows_empty"),
+    ];
+    for (body, code) in bad {
+        let (status, v) = call("POST", "/models/churn/fairness", Some(body)).await;
+        assert_eq!((status, v["code"].as_str()), (400, Some(code)), "{v}");
+    }
+}
