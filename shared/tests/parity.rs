@@ -9,35 +9,7 @@ use std::path::Path;
 use warmstart_core::{Model, ModelError};
 
 mod common;
-use common::{fixtures, interesting_values, same};
-
-/// Every fixture the scorer must reproduce (linear_tree is the one it must refuse).
-const MODELS: &[&str] = &[
-    "binary_nan",
-    "binary_zero_as_missing",
-    "binary_no_missing",
-    "binary_sigmoid07",
-    "regression_l2",
-    "regression_l1",
-    "regression_huber",
-    "regression_quantile",
-    "regression_sqrt",
-    "regression_poisson",
-    "regression_gamma",
-    "regression_tweedie",
-    "cross_entropy",
-    "multiclass_softmax",
-    "multiclass_ova",
-    "rf_binary",
-    "rf_regression",
-    "categorical_binary",
-    "categorical_multiclass",
-    "categorical_regression",
-    "single_leaf",
-    "single_leaf_mixed",
-    "many_features",
-    "deep_tree",
-];
+use common::{fixtures, interesting_values, same, MODELS};
 
 struct Pair {
     name: &'static str,

@@ -15,35 +15,7 @@ use warmstart_core::model::ShapScratch;
 use warmstart_core::{Model, ModelError};
 
 mod common;
-use common::{fixtures, interesting_values, same};
-
-/// As `parity.rs`: every fixture the scorer serves.
-const MODELS: &[&str] = &[
-    "binary_nan",
-    "binary_zero_as_missing",
-    "binary_no_missing",
-    "binary_sigmoid07",
-    "regression_l2",
-    "regression_l1",
-    "regression_huber",
-    "regression_quantile",
-    "regression_sqrt",
-    "regression_poisson",
-    "regression_gamma",
-    "regression_tweedie",
-    "cross_entropy",
-    "multiclass_softmax",
-    "multiclass_ova",
-    "rf_binary",
-    "rf_regression",
-    "categorical_binary",
-    "categorical_multiclass",
-    "categorical_regression",
-    "single_leaf",
-    "single_leaf_mixed",
-    "many_features",
-    "deep_tree",
-];
+use common::{fixtures, interesting_values, same, MODELS};
 
 /// LightGBM through its C API.
 struct Oracle(lightgbm3_sys::BoosterHandle);

@@ -15,6 +15,34 @@ pub fn fixtures() -> PathBuf {
     }
 }
 
+/// Every fixture the scorer must reproduce (linear_tree is the one it must refuse).
+pub const MODELS: &[&str] = &[
+    "binary_nan",
+    "binary_zero_as_missing",
+    "binary_no_missing",
+    "binary_sigmoid07",
+    "regression_l2",
+    "regression_l1",
+    "regression_huber",
+    "regression_quantile",
+    "regression_sqrt",
+    "regression_poisson",
+    "regression_gamma",
+    "regression_tweedie",
+    "cross_entropy",
+    "multiclass_softmax",
+    "multiclass_ova",
+    "rf_binary",
+    "rf_regression",
+    "categorical_binary",
+    "categorical_multiclass",
+    "categorical_regression",
+    "single_leaf",
+    "single_leaf_mixed",
+    "many_features",
+    "deep_tree",
+];
+
 /// Every fixture model except linear_tree, which the scorer refuses.
 pub fn model_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(fixtures())
