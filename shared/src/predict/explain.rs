@@ -2,7 +2,7 @@
 //! contributions (LightGBM's `pred_contrib`, bit for bit), from the version that serves the
 //! row (the canary by `id`, as for predictions).
 
-use super::score::{number, ServedModel};
+use super::score::{number, numbers, per_output, ServedModel};
 use super::{PredictRequest, Predictor};
 use crate::http::ApiError;
 use crate::model::ShapScratch;
@@ -105,7 +105,7 @@ fn row_explanation(
 ) -> RowExplanation {
     let names = model.schema().names();
     let width = names.len() + 1;
-    let per_output: Vec<(f64, Value)> = contributions
+    let blocks: Vec<(f64, Value)> = contributions
         .chunks_exact(width)
         .map(|block| {
             let mut order: Vec<usize> = (0..names.len()).collect();
@@ -122,15 +122,12 @@ fn row_explanation(
             (block[names.len()], top)
         })
         .collect();
-    let single = per_output.len() == 1;
-    let (expected, top): (Vec<Value>, Vec<Value>) = (per_output.into_iter())
-        .map(|(e, t)| (number(e), t))
-        .unzip();
-    let collapse = |mut v: Vec<Value>| if single { v.remove(0) } else { Value::Array(v) };
+    let (expected, top): (Vec<Value>, Vec<Value>) =
+        (blocks.into_iter()).map(|(e, t)| (number(e), t)).unzip();
     RowExplanation {
-        prediction: collapse(prediction.into_iter().map(number).collect()),
+        prediction: numbers(&prediction),
         contributions,
-        expected_value: collapse(expected),
-        top: collapse(top),
+        expected_value: per_output(expected),
+        top: per_output(top),
     }
 }

@@ -3,7 +3,7 @@
 //! for numerical features its bin — and each group gets its count and the mean and standard
 //! deviation of every output; `min_max_ratio` is the smallest group mean over the largest.
 
-use super::score::{number, ServedModel};
+use super::score::{numbers, ServedModel};
 use super::Predictor;
 use crate::http::fields::{kind, parse_object, present, reject_unknown};
 use crate::http::{clip, ApiError};
@@ -138,10 +138,6 @@ pub fn fairness(
         }
     }
     groups.sort_by(|a, b| a.0.cmp(&b.0));
-    let collapse = |v: Vec<f64>| match v.as_slice() {
-        [one] => number(*one),
-        _ => Value::Array(v.into_iter().map(number).collect()),
-    };
     let mut means: Vec<Vec<f64>> = Vec::new();
     let groups: Vec<Group> = (groups.into_iter())
         .map(|(group, members)| {
@@ -163,8 +159,8 @@ pub fn fairness(
             Group {
                 group,
                 count: members.len(),
-                mean: collapse(mean),
-                std: collapse(std),
+                mean: numbers(&mean),
+                std: numbers(&std),
             }
         })
         .collect();
@@ -185,7 +181,7 @@ pub fn fairness(
         model: ServedModel::of(set),
         group_by: req.group_by.clone(),
         groups,
-        min_max_ratio: collapse(ratio),
+        min_max_ratio: numbers(&ratio),
         request_id: request_id.to_string(),
     })
 }

@@ -122,13 +122,7 @@ pub fn predict(
         }
         stats.shadow_delta = (scored > 0).then(|| sum / scored as f64);
     }
-    let predictions = served
-        .chunks_exact(outputs)
-        .map(|p| match p {
-            [one] => number(*one),
-            many => Value::Array(many.iter().map(|&x| number(x)).collect()),
-        })
-        .collect();
+    let predictions = served.chunks_exact(outputs).map(numbers).collect();
     let response = PredictResponse {
         model: ServedModel::of(set),
         predictions,
@@ -139,6 +133,21 @@ pub fn predict(
 }
 
 /// A JSON number; LightGBM can overflow to ±inf (e.g. an exp link), which JSON cannot spell.
+/// One value per output as the API spells it: the value itself for single-output models,
+/// an array otherwise.
+pub(super) fn per_output(mut values: Vec<Value>) -> Value {
+    if values.len() == 1 {
+        values.remove(0)
+    } else {
+        Value::Array(values)
+    }
+}
+
+/// [`per_output`] of numbers.
+pub(super) fn numbers(values: &[f64]) -> Value {
+    per_output(values.iter().map(|&x| number(x)).collect())
+}
+
 pub(super) fn number(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }

@@ -122,16 +122,6 @@ impl RegistryModels {
         &self.table
     }
 
-    /// Names of the models warm in this container, most recently used first.
-    pub fn warm_models(&self) -> Vec<String> {
-        let warm = self.warm.lock().expect("warm lock");
-        let mut v: Vec<(u64, String)> = (warm.iter())
-            .map(|(k, w)| (w.last_used.load(Ordering::Relaxed), k.clone()))
-            .collect();
-        v.sort_by(|a, b| b.cmp(a));
-        v.into_iter().map(|(_, k)| k).collect()
-    }
-
     fn tick(&self) -> u64 {
         self.clock.fetch_add(1, Ordering::Relaxed) + 1
     }
