@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warmstart_core::aws::{self, DynamoFeatureStore, RegistryTable};
-use warmstart_core::bundle::{write_bundle, Manifest, Rollout, MANIFEST_FILE};
+use warmstart_core::bundle::{sha256_hex, write_bundle, Manifest, Rollout, MANIFEST_FILE};
 use warmstart_core::registry::{self, in_canary, Action, Change, RegistryItem};
 use warmstart_core::valuation::synthetic::synthetic_fair_multiple_parts;
 use warmstart_tests::*;
@@ -262,12 +262,51 @@ async fn publish_swap_reject_canary_rollback_through_the_functions() {
     assert_eq!(active.sha256.as_ref().unwrap().len(), 64);
     assert_eq!(item.kind.as_deref(), Some("product-recommender"));
 
+    // v1 was uploaded without the compiled models file: reload wrote it beside the manifest,
+    // rewrote the manifest to list it, and pinned the rewritten manifest; its own S3 event is
+    // a no-op.
+    let get = |key: String| {
+        let s3 = emu.s3.clone();
+        let bucket = emu.bucket.clone();
+        async move {
+            let o = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            o.body.collect().await.unwrap().into_bytes().to_vec()
+        }
+    };
+    let manifest_bytes = get(k1.clone()).await;
+    let manifest = Manifest::from_json(&manifest_bytes).unwrap();
+    let listed = (manifest.files.iter())
+        .find(|f| f.compiled.is_some())
+        .expect("the rewritten manifest lists models.wsc");
+    let wsc = get(format!("models/{MODEL_NAME}/{V1}/{}", listed.path)).await;
+    assert_eq!(sha256_hex(&wsc), listed.sha256);
+    assert_eq!(
+        active.sha256.as_deref(),
+        Some(&*sha256_hex(&manifest_bytes))
+    );
+    let again = reload.call(&s3_event(&emu.bucket, &[&k1])).await;
+    assert_eq!(record(&again, 0)["outcome"], "unchanged", "{again}");
+
     // recommend serves v1.
     let rec = start(&recommend_bin(), recommend_env(&emu)).await;
     let (status, v) = rec.http(&sample_event("apigw-recommend-valid.json")).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["model"]["version"], V1);
     assert_eq!(v["variant"], "active");
+    let loaded = (rec.process.json_lines().into_iter())
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.ends_with("model loaded"))
+        })
+        .expect("a model loaded line");
+    assert_eq!(loaded["compiled"], true, "served from models.wsc: {loaded}");
 
     // A stream of requests while v2 is published and swapped in.
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -154,6 +154,7 @@ impl ReloadApp {
                 return self.reject(out, &key, &rej.code, &rej.reason).await;
             }
         };
+        let validated = self.store.compile_missing(model, validated).await;
         let manifest = validated.bundle.manifest();
         let rollout = manifest.rollout.unwrap_or(Rollout::Immediate);
         let kind = manifest.kind.as_str().to_string();
