@@ -427,6 +427,31 @@ async fn publish_swap_reject_canary_rollback_through_the_functions() {
         assert_eq!(v["variant"], "candidate", "{v}");
         assert_eq!(v["model"]["version"], V4);
     }
+    // Counted under Variant=candidate, with the three dimension sets CloudWatch aggregates.
+    let candidate_docs: Vec<Value> = rec
+        .process
+        .json_lines()
+        .into_iter()
+        .filter(|l| l.get("_aws").is_some() && l["Variant"] == "candidate")
+        .collect();
+    assert!(
+        candidate_docs.len() >= 3,
+        "no Variant=candidate EMF documents\n{}",
+        rec.output()
+    );
+    for d in &candidate_docs {
+        assert_eq!((d["Function"].as_str(), d["Model"].as_str()), (Some("recommend"), Some(MODEL_NAME)));
+        assert_eq!(d["Requests"], 1, "{d}");
+        assert_eq!(
+            d["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap(),
+            &json!(["Function", "Model", "Variant"])
+        );
+    }
+    assert!(candidate_docs.iter().any(|d| d["model_version"] == V4));
     let (_, v) = rec.http(&sample_event("apigw-recommend-valid.json")).await;
     assert_eq!(
         v["variant"],
