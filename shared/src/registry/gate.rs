@@ -342,9 +342,14 @@ mod tests {
         // Product b has no AUC in the new holdout; a alone is compared: 0.80 vs 0.80.
         let new = reco("v2", 0.03, 0.02, &[("a", 0.80)]);
         check(&new, Some(("v1", &active)), 2.0).unwrap();
-        let worse = reco("v2", 0.03, 0.02, &[("a", 0.70), ("b", 0.90)]);
+        // 0.625 vs 0.70 over a and b: refused, though c's AUC would lift the plain mean.
+        let worse = reco("v2", 0.03, 0.02, &[("a", 0.70), ("b", 0.55), ("c", 0.99)]);
         let e = check(&worse, Some(("v1", &active)), 2.0).unwrap_err();
-        assert!(e.reason.contains("mean_auc 0.7000 vs"), "{}", e.reason);
+        assert!(
+            e.reason.contains("mean_auc 0.6250 vs the active v1's 0.7000"),
+            "{}",
+            e.reason
+        );
     }
 
     #[test]

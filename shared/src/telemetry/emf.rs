@@ -31,6 +31,8 @@ pub const VARIANTS: [&str; 2] = [VARIANT_ACTIVE, VARIANT_CANDIDATE];
 /// them.
 pub mod names {
     pub const REQUESTS: &str = "Requests";
+    /// Error answers, 4xx and 5xx (what the candidate error-rate alarms divide by `Requests`).
+    pub const ERRORS: &str = "Errors";
     /// Answers with a 4xx status (the request's fault: bad input, unknown customer or model).
     pub const ERRORS_4XX: &str = "Errors4xx";
     /// Answers with a 5xx status (ours: a model or store that cannot answer).
@@ -154,6 +156,7 @@ pub fn request_documents(
     let count = |b: bool| json!(u64::from(b));
     let mut metrics: Vec<Metric<'_>> = vec![
         (names::REQUESTS, json!(1), "Count"),
+        (names::ERRORS, count(r.status >= 400), "Count"),
         (names::ERRORS_4XX, count((400..500).contains(&r.status)), "Count"),
         (names::ERRORS_5XX, count(r.status >= 500), "Count"),
         (names::DEGRADED, count(r.degraded), "Count"),
@@ -244,6 +247,7 @@ mod tests {
         );
         assert_eq!(d["Requests"], 1);
         assert_eq!((d["Errors4xx"].clone(), d["Errors5xx"].clone()), (json!(0), json!(0)));
+        assert_eq!(d["Errors"], 0);
         assert_eq!(d["Latency"], json!([4.5]));
         assert_eq!(d["StoreLatency"], json!([1.25]));
         assert_eq!((d["Degraded"].clone(), d["Popular"].clone()), (json!(0), json!(0)));
@@ -264,6 +268,7 @@ mod tests {
             };
             let d = &request_documents("NS", "predict", 0, &r)[0];
             assert_eq!((d["Errors4xx"].as_u64(), d["Errors5xx"].as_u64()), (Some(e4), Some(e5)), "{status}");
+            assert_eq!(d["Errors"].as_u64(), Some(e4 + e5), "{status}");
             assert_eq!(d["error_code"].is_string(), status >= 400);
             // No model answered: no Model dimension (a URL's name must not become one).
             assert_eq!(dims(d), json!([["Function"], ["Function", "Variant"]]));
