@@ -352,7 +352,10 @@ async fn capture_records_follow_the_sample_rate() {
     let lines = f.settled_json_lines().await;
     let captured: Vec<&Value> = lines.iter().filter(|l| l["message"] == "capture").collect();
     assert_eq!(captured.len(), 4, "1 single + 3 batch customers");
-    let ids: Vec<&str> = captured.iter().map(|c| c["entity"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = captured
+        .iter()
+        .map(|c| c["entity"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["15889", "15889", "1050935", "1050824"]);
     let first = captured[0];
     assert_eq!(first["function"], "recommend");
@@ -380,7 +383,10 @@ async fn capture_records_follow_the_sample_rate() {
     for r in scored["recommendations"].as_array().unwrap() {
         let code = r["product"].as_str().unwrap();
         let got = r["score"].as_f64().unwrap();
-        assert!((got - output[code].as_f64().unwrap()).abs() < 1e-3, "{code}");
+        assert!(
+            (got - output[code].as_f64().unwrap()).abs() < 1e-3,
+            "{code}"
+        );
     }
     // The shadow comparison, per variant.
     let shadow_docs: Vec<&Value> = lines

@@ -440,7 +440,10 @@ async fn publish_swap_reject_canary_rollback_through_the_functions() {
         rec.output()
     );
     for d in &candidate_docs {
-        assert_eq!((d["Function"].as_str(), d["Model"].as_str()), (Some("recommend"), Some(MODEL_NAME)));
+        assert_eq!(
+            (d["Function"].as_str(), d["Model"].as_str()),
+            (Some("recommend"), Some(MODEL_NAME))
+        );
         assert_eq!(d["Requests"], 1, "{d}");
         assert_eq!(
             d["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
@@ -539,7 +542,11 @@ async fn the_quality_gate_rejects_worse_models_and_an_operator_can_force_one() {
     assert_eq!(record(&a, 0)["outcome"], "active", "{a}");
     let rec = start(&recommend_bin(), recommend_env(&emu)).await;
     let (status, v) = rec.http(&sample_event("apigw-recommend-valid.json")).await;
-    assert_eq!((status, v["model"]["version"].clone()), (200, json!(V1)), "{v}");
+    assert_eq!(
+        (status, v["model"]["version"].clone()),
+        (200, json!(V1)),
+        "{v}"
+    );
 
     // v2, a 50 % canary 19 % worse on MAP@7: refused before it becomes the candidate.
     let before = registry_item(&emu, MODEL_NAME).await;
@@ -550,24 +557,39 @@ async fn the_quality_gate_rejects_worse_models_and_an_operator_can_force_one() {
     assert_eq!(r["code"], "quality_gate", "{a}");
     let msg = r["message"].as_str().unwrap();
     assert!(
-        msg.contains(&format!("map_at_7 0.02500 vs the active {V1}'s 0.03100 (-19.4%")),
+        msg.contains(&format!(
+            "map_at_7 0.02500 vs the active {V1}'s 0.03100 (-19.4%"
+        )),
         "{msg}"
     );
     assert!(msg.contains("tolerance 2% of the active figure"), "{msg}");
     let item = registry_item(&emu, MODEL_NAME).await;
-    assert_eq!(item.serving(), before.serving(), "the gate changed what is served");
+    assert_eq!(
+        item.serving(),
+        before.serving(),
+        "the gate changed what is served"
+    );
     assert!(item.candidate.is_none());
     assert_eq!(item.history, before.history);
     let last = item.rejected.last().unwrap();
-    assert_eq!((last.version.as_str(), last.code.as_str()), (V2, "quality_gate"));
+    assert_eq!(
+        (last.version.as_str(), last.code.as_str()),
+        (V2, "quality_gate")
+    );
     assert!(last.reason.contains("map_at_7 0.02500"), "{}", last.reason);
     assert_eq!(model_rejected_docs(&reload), 1, "{}", reload.output());
-    assert!(reload.process.json_lines().iter().any(|l| l["level"] == "ERROR"
-        && l.to_string().contains("quality_gate")));
+    assert!(reload
+        .process
+        .json_lines()
+        .iter()
+        .any(|l| l["level"] == "ERROR" && l.to_string().contains("quality_gate")));
     // A repeated delivery is judged the same and recorded once.
     let a = reload.call(&s3_event(&bucket, &[&k2])).await;
     assert_eq!(record(&a, 0)["code"], "quality_gate", "{a}");
-    assert_eq!(registry_item(&emu, MODEL_NAME).await.revision, item.revision);
+    assert_eq!(
+        registry_item(&emu, MODEL_NAME).await.revision,
+        item.revision
+    );
     assert_eq!(model_rejected_docs(&reload), 1);
     // The active version keeps serving everybody.
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -577,7 +599,11 @@ async fn the_quality_gate_rejects_worse_models_and_an_operator_can_force_one() {
             .http(&event_with_body("apigw-recommend-valid.json", &body))
             .await;
         assert_eq!(status, 200, "{v}");
-        assert_eq!((v["model"]["version"].clone(), v["variant"].clone()), (json!(V1), json!("active")), "{v}");
+        assert_eq!(
+            (v["model"]["version"].clone(), v["variant"].clone()),
+            (json!(V1), json!("active")),
+            "{v}"
+        );
     }
 
     // v3 as good as the active, but no better than its own baseline: refused.
@@ -613,7 +639,10 @@ async fn the_quality_gate_rejects_worse_models_and_an_operator_can_force_one() {
     let (ok, _, err) = cli(&["promote", MODEL_NAME, "--version", V2, "--force"]);
     assert!(!ok && err.contains("--reason"), "{err}");
     let (ok, _, err) = cli(&["promote", MODEL_NAME, "--version", V2]);
-    assert!(!ok && err.contains("version_mismatch"), "a plain promote cannot: {err}");
+    assert!(
+        !ok && err.contains("version_mismatch"),
+        "a plain promote cannot: {err}"
+    );
     let (ok, out, err) = cli(&[
         "promote",
         MODEL_NAME,
@@ -626,7 +655,10 @@ async fn the_quality_gate_rejects_worse_models_and_an_operator_can_force_one() {
         "new holdout month; MAP@7 not comparable",
     ]);
     assert!(ok, "{err}");
-    assert!(out.contains(&format!("{V2} is active (quality gate overridden)")), "{out}");
+    assert!(
+        out.contains(&format!("{V2} is active (quality gate overridden)")),
+        "{out}"
+    );
     let item = registry_item(&emu, MODEL_NAME).await;
     assert_eq!(item.active.as_ref().unwrap().version, V2);
     let h = item.history.last().unwrap();
@@ -634,7 +666,10 @@ async fn the_quality_gate_rejects_worse_models_and_an_operator_can_force_one() {
     assert_eq!((h.by.as_str(), h.version.as_str()), ("carol", V2));
     assert_eq!(h.reason, "new holdout month; MAP@7 not comparable");
     assert_eq!(h.previous.as_ref().unwrap().version, V1);
-    assert_eq!(item.active.as_ref().unwrap().sha256.as_ref().unwrap().len(), 64);
+    assert_eq!(
+        item.active.as_ref().unwrap().sha256.as_ref().unwrap().len(),
+        64
+    );
     wait_health(&rec, "the forced v2", |h| h["model"]["version"] == V2).await;
     // Its S3 event delivered again changes nothing.
     let a = reload.call(&s3_event(&bucket, &[&k2])).await;
@@ -660,8 +695,12 @@ async fn the_quality_gate_rejects_worse_models_and_an_operator_can_force_one() {
         .history
         .iter()
         .any(|h| h.action == Action::SetTolerance && h.reason.contains("2% -> 5%")));
-    assert!(reload.process.json_lines().iter().any(|l| l["message"] == "quality gate passed"
-        || l["fields"]["message"] == "quality gate passed"));
+    assert!(reload
+        .process
+        .json_lines()
+        .iter()
+        .any(|l| l["message"] == "quality gate passed"
+            || l["fields"]["message"] == "quality gate passed"));
 }
 
 /// S3's at-least-once, out-of-order delivery: duplicates are no-ops, older versions never

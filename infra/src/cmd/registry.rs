@@ -296,8 +296,20 @@ mod tests {
         assert!(parse(&["clear-candidate", "m"]).is_ok());
         assert!(parse(&["clear-shadow", "m"]).is_ok());
         assert!(parse(&["promote", "m", "--version", "v2"]).is_ok());
-        let a = parse(&["promote", "m", "--version", "v2", "--force", "--reason", "r"]).unwrap();
-        assert!(matches!(a.command, RegistryCommand::Promote { force: true, .. }));
+        let a = parse(&[
+            "promote",
+            "m",
+            "--version",
+            "v2",
+            "--force",
+            "--reason",
+            "r",
+        ])
+        .unwrap();
+        assert!(matches!(
+            a.command,
+            RegistryCommand::Promote { force: true, .. }
+        ));
         // --force overrides one named version, never "whatever the candidate is".
         assert!(parse(&["promote", "m", "--force"]).is_err());
         let a = parse(&["tolerance", "m", "5%"]).unwrap();

@@ -107,7 +107,12 @@ pub fn predict(
         }
         variants.push(variant.as_str());
         if req.capture {
-            let codes = model.bundle().manifest().outputs.iter().map(|o| o.code.clone());
+            let codes = model
+                .bundle()
+                .manifest()
+                .outputs
+                .iter()
+                .map(|o| o.code.clone());
             stats.capture.push(CaptureRow {
                 version: slot.version().to_string(),
                 variant: variant.as_str(),

@@ -194,7 +194,10 @@ fn a_captured_request_keeps_each_rows_input_and_outputs_served_and_shadow() {
     assert_eq!((c.version.as_str(), c.variant), ("v1", "active"));
     assert_eq!(c.entity.as_deref(), Some("a"));
     assert_eq!(c.input, *json!({"x_neg": 0.5}).as_object().unwrap());
-    assert_eq!(Value::Object(c.output.clone()), json!({"prediction": answer.predictions[0]}));
+    assert_eq!(
+        Value::Object(c.output.clone()),
+        json!({"prediction": answer.predictions[0]})
+    );
     let (shadow_version, shadow_out) = c.shadow.as_ref().unwrap();
     assert_eq!(shadow_version, "v3");
     assert_eq!(shadow_out, &c.output, "the same model text scores the same");

@@ -176,15 +176,14 @@ pub fn parse_admin(payload: &Value) -> Result<AdminCommand, AdminError> {
             "`actor` is required for `{action}`: who makes the change is recorded in history"
         ))
     })?;
-    let reason = match text(obj, "reason")? {
-        Some(r) => r,
-        None if force => {
-            return Err(AdminError::invalid(
+    let reason =
+        match text(obj, "reason")? {
+            Some(r) => r,
+            None if force => return Err(AdminError::invalid(
                 "`promote` with `force` needs a `reason`: overriding the quality gate is recorded",
-            ))
-        }
-        None => NO_REASON.to_string(),
-    };
+            )),
+            None => NO_REASON.to_string(),
+        };
     Ok(AdminCommand::Apply {
         model,
         change,
@@ -304,10 +303,7 @@ mod tests {
     #[test]
     fn a_forced_promotion_names_its_version_and_gives_a_reason() {
         let cmd = parse_admin(&fixture("admin-promote-force.json")).unwrap();
-        let AdminCommand::Apply {
-            change, reason, ..
-        } = cmd
-        else {
+        let AdminCommand::Apply { change, reason, .. } = cmd else {
             panic!("{cmd:?}")
         };
         assert_eq!(
@@ -348,7 +344,10 @@ mod tests {
         }
         assert!(matches!(
             parse_admin(&json!({"action": "promote", "force": false, "model": "m", "actor": "a"})),
-            Ok(AdminCommand::Apply { change: Change::Promote { version: None }, .. })
+            Ok(AdminCommand::Apply {
+                change: Change::Promote { version: None },
+                ..
+            })
         ));
         assert!(matches!(
             parse_admin(&fixture("admin-set-tolerance.json")),

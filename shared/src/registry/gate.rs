@@ -325,11 +325,16 @@ mod tests {
         assert_eq!(e.code, QUALITY_GATE);
         assert!(!e.transient);
         assert!(
-            e.reason.contains("map_at_7 0.02500 vs the active v1's 0.03100 (-19.4%"),
+            e.reason
+                .contains("map_at_7 0.02500 vs the active v1's 0.03100 (-19.4%"),
             "{}",
             e.reason
         );
-        assert!(e.reason.contains("tolerance 2% of the active figure"), "{}", e.reason);
+        assert!(
+            e.reason.contains("tolerance 2% of the active figure"),
+            "{}",
+            e.reason
+        );
         // The passing figures are in the reason too.
         assert!(e.reason.contains("mean_auc 0.7500"), "{}", e.reason);
         // A wider tolerance lets it through.
@@ -346,7 +351,8 @@ mod tests {
         let worse = reco("v2", 0.03, 0.02, &[("a", 0.70), ("b", 0.55), ("c", 0.99)]);
         let e = check(&worse, Some(("v1", &active)), 2.0).unwrap_err();
         assert!(
-            e.reason.contains("mean_auc 0.6250 vs the active v1's 0.7000"),
+            e.reason
+                .contains("mean_auc 0.6250 vs the active v1's 0.7000"),
             "{}",
             e.reason
         );
@@ -380,9 +386,18 @@ mod tests {
         check(&fm("v2", 2.0), Some(("v1", &active)), 2.0).unwrap();
         check(&fm("v2", 3.05), Some(("v1", &active)), 2.0).unwrap();
         let e = check(&fm("v2", 3.2), Some(("v1", &active)), 2.0).unwrap_err();
-        assert!(e.reason.contains("rmse 3.200 vs the active v1's 3.000 (+6.7%, lower is better)"), "{}", e.reason);
+        assert!(
+            e.reason
+                .contains("rmse 3.200 vs the active v1's 3.000 (+6.7%, lower is better)"),
+            "{}",
+            e.reason
+        );
         let e = check(&fm("v2", 5.5), None, 2.0).unwrap_err();
-        assert!(e.reason.contains("does not beat its baseline 5.000"), "{}", e.reason);
+        assert!(
+            e.reason.contains("does not beat its baseline 5.000"),
+            "{}",
+            e.reason
+        );
 
         let multi = |v: &str, ll: f64| {
             other(
@@ -408,7 +423,11 @@ mod tests {
             let mut m = other(
                 ModelKind::Generic,
                 v,
-                &[("logloss", logloss), ("baseline_logloss", 0.6), ("baseline_auc", 0.5)],
+                &[
+                    ("logloss", logloss),
+                    ("baseline_logloss", 0.6),
+                    ("baseline_auc", 0.5),
+                ],
             );
             m.metrics.auc.insert("prediction".into(), auc);
             m
@@ -416,10 +435,15 @@ mod tests {
         let active = bin("v1", 0.80, 0.40);
         check(&bin("v2", 0.79, 0.90), Some(("v1", &active)), 2.0).unwrap();
         let e = check(&bin("v2", 0.70, 0.30), Some(("v1", &active)), 2.0).unwrap_err();
-        assert!(e.reason.contains("auc 0.7000 vs the active v1's 0.8000"), "{}", e.reason);
+        assert!(
+            e.reason.contains("auc 0.7000 vs the active v1's 0.8000"),
+            "{}",
+            e.reason
+        );
 
         // Regression without a baseline (an import with --metrics {"rmse": …}).
-        let reg = |v: &str, rmse: f64| other(ModelKind::Generic, v, &[("rmse", rmse), ("mae", 1.0)]);
+        let reg =
+            |v: &str, rmse: f64| other(ModelKind::Generic, v, &[("rmse", rmse), ("mae", 1.0)]);
         check(&reg("v1", 10.0), None, 2.0).unwrap();
         assert!(check(&reg("v2", 11.0), Some(("v1", &reg("v1", 10.0))), 2.0).is_err());
 
@@ -429,7 +453,12 @@ mod tests {
         assert_eq!(r.summary(), "no gate metric to compare");
         // … unless the active version reports the metric it lacks.
         let e = check(&none, Some(("v0", &reg("v0", 10.0))), 2.0).unwrap_err();
-        assert!(e.reason.contains("reports no rmse while the active v0 does"), "{}", e.reason);
+        assert!(
+            e.reason
+                .contains("reports no rmse while the active v0 does"),
+            "{}",
+            e.reason
+        );
     }
 
     #[test]

@@ -148,7 +148,9 @@ pub enum OpError {
     InvalidTolerance(String),
     /// The active version changed between the quality gate and the write: the gate must run
     /// again against the new active version.
-    #[error("the active version of `{model}` changed from {gated} to {now} while the quality gate ran")]
+    #[error(
+        "the active version of `{model}` changed from {gated} to {now} while the quality gate ran"
+    )]
     ActiveChanged {
         model: String,
         gated: String,
@@ -449,13 +451,22 @@ pub fn apply(
                     model: model.to_string(),
                     version: version.clone(),
                 })?;
-            if item.candidate.as_ref().is_some_and(|c| c.version == *version) {
+            if item
+                .candidate
+                .as_ref()
+                .is_some_and(|c| c.version == *version)
+            {
                 item.candidate = None;
             }
             if item.shadow.as_ref().is_some_and(|s| s.version == *version) {
                 item.shadow = None;
             }
-            activate(&mut item, &target, entry(Action::ForcePromote, &target), ctx);
+            activate(
+                &mut item,
+                &target,
+                entry(Action::ForcePromote, &target),
+                ctx,
+            );
             supersede(&mut item, version, ctx, rev);
             format!("{version} is active (quality gate overridden)")
         }
@@ -469,9 +480,7 @@ pub fn apply(
                 return unchanged(format!("the quality gate's tolerance is already {t}%"));
             }
             item.quality_gate = Some(GateSettings { tolerance_pct: t });
-            let r = item
-                .active_ref()
-                .unwrap_or_else(|| VersionRef::new("-"));
+            let r = item.active_ref().unwrap_or_else(|| VersionRef::new("-"));
             let mut e = entry(Action::SetTolerance, &r);
             e.reason = clip_reason(&format!("tolerance {before}% -> {t}%: {}", ctx.reason));
             item.push_history(e);

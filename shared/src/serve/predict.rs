@@ -386,7 +386,10 @@ impl super::HttpApp for PredictApp {
             "request"
         );
         // Only a model that answered names the Model dimension: a URL's name must not.
-        let model = stats.model.as_deref().filter(|_| stats.model_version.is_some());
+        let model = stats
+            .model
+            .as_deref()
+            .filter(|_| stats.model_version.is_some());
         if let Some(name) = model {
             crate::telemetry::capture::log(FUNCTION, request_id, name, &p.capture);
         }

@@ -59,7 +59,9 @@ impl CaptureConfig {
             return true;
         }
         // 53 bits of the hash as a uniform number in [0, 1).
-        let h = crate::registry::bucket::fmix64(crate::registry::bucket::fnv1a64(request_id.as_bytes()));
+        let h = crate::registry::bucket::fmix64(crate::registry::bucket::fnv1a64(
+            request_id.as_bytes(),
+        ));
         ((h >> 11) as f64 / (1u64 << 53) as f64) < self.rate
     }
 }
@@ -86,7 +88,10 @@ pub fn number(v: f64) -> Value {
 }
 
 /// `names[i] → values[i]`.
-pub fn named(names: impl IntoIterator<Item = impl Into<String>>, values: &[f64]) -> Map<String, Value> {
+pub fn named(
+    names: impl IntoIterator<Item = impl Into<String>>,
+    values: &[f64],
+) -> Map<String, Value> {
     names
         .into_iter()
         .zip(values)

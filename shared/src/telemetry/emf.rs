@@ -102,7 +102,8 @@ fn document(
     metrics: &[Metric<'_>],
     properties: &[(&str, &str)],
 ) -> Value {
-    let (namespace, function, timestamp_ms, model) = (c.namespace, c.function, c.timestamp_ms, c.model);
+    let (namespace, function, timestamp_ms, model) =
+        (c.namespace, c.function, c.timestamp_ms, c.model);
     let mut sets: Vec<Vec<&str>> = Vec::with_capacity(3);
     if with_function_set {
         sets.push(vec!["Function"]);
@@ -157,7 +158,11 @@ pub fn request_documents(
     let mut metrics: Vec<Metric<'_>> = vec![
         (names::REQUESTS, json!(1), "Count"),
         (names::ERRORS, count(r.status >= 400), "Count"),
-        (names::ERRORS_4XX, count((400..500).contains(&r.status)), "Count"),
+        (
+            names::ERRORS_4XX,
+            count((400..500).contains(&r.status)),
+            "Count",
+        ),
         (names::ERRORS_5XX, count(r.status >= 500), "Count"),
         (names::DEGRADED, count(r.degraded), "Count"),
         (names::POPULAR, count(r.popular), "Count"),
@@ -237,37 +242,65 @@ mod tests {
         let d: Value = serde_json::from_str(&d.to_string()).unwrap();
         assert_eq!(
             dims(&d),
-            json!([["Function"], ["Function", "Variant"], ["Function", "Model", "Variant"]])
+            json!([
+                ["Function"],
+                ["Function", "Variant"],
+                ["Function", "Model", "Variant"]
+            ])
         );
         assert_eq!(d["_aws"]["CloudWatchMetrics"][0]["Namespace"], "NS");
         assert_eq!(d["_aws"]["Timestamp"], 1_700_000_000_000u64);
         assert_eq!(
             (&d["Function"], &d["Variant"], &d["Model"]),
-            (&json!("recommend"), &json!("candidate"), &json!("product-recommender"))
+            (
+                &json!("recommend"),
+                &json!("candidate"),
+                &json!("product-recommender")
+            )
         );
         assert_eq!(d["Requests"], 1);
-        assert_eq!((d["Errors4xx"].clone(), d["Errors5xx"].clone()), (json!(0), json!(0)));
+        assert_eq!(
+            (d["Errors4xx"].clone(), d["Errors5xx"].clone()),
+            (json!(0), json!(0))
+        );
         assert_eq!(d["Errors"], 0);
         assert_eq!(d["Latency"], json!([4.5]));
         assert_eq!(d["StoreLatency"], json!([1.25]));
-        assert_eq!((d["Degraded"].clone(), d["Popular"].clone()), (json!(0), json!(0)));
+        assert_eq!(
+            (d["Degraded"].clone(), d["Popular"].clone()),
+            (json!(0), json!(0))
+        );
         // Every metric named in the directive is a member of the document.
         for (name, unit) in units(&d) {
             assert!(d.get(&name).is_some(), "{name}");
-            assert!(["Count", "Milliseconds"].contains(&unit.as_str()), "{name} {unit}");
+            assert!(
+                ["Count", "Milliseconds"].contains(&unit.as_str()),
+                "{name} {unit}"
+            );
         }
     }
 
     #[test]
     fn errors_are_counted_by_family_with_the_code_as_a_property() {
-        for (status, e4, e5) in [(400u16, 1, 0), (404, 1, 0), (413, 1, 0), (503, 0, 1), (500, 0, 1), (200, 0, 0)] {
+        for (status, e4, e5) in [
+            (400u16, 1, 0),
+            (404, 1, 0),
+            (413, 1, 0),
+            (503, 0, 1),
+            (500, 0, 1),
+            (200, 0, 0),
+        ] {
             let r = RequestFigures {
                 status,
                 error_code: (status >= 400).then_some("model_unavailable"),
                 ..RequestFigures::default()
             };
             let d = &request_documents("NS", "predict", 0, &r)[0];
-            assert_eq!((d["Errors4xx"].as_u64(), d["Errors5xx"].as_u64()), (Some(e4), Some(e5)), "{status}");
+            assert_eq!(
+                (d["Errors4xx"].as_u64(), d["Errors5xx"].as_u64()),
+                (Some(e4), Some(e5)),
+                "{status}"
+            );
             assert_eq!(d["Errors"].as_u64(), Some(e4 + e5), "{status}");
             assert_eq!(d["error_code"].is_string(), status >= 400);
             // No model answered: no Model dimension (a URL's name must not become one).
@@ -295,7 +328,10 @@ mod tests {
         };
         let docs = request_documents("NS", "recommend", 0, &r);
         assert_eq!(docs.len(), 3);
-        let variants: Vec<&str> = docs.iter().map(|d| d["Variant"].as_str().unwrap()).collect();
+        let variants: Vec<&str> = docs
+            .iter()
+            .map(|d| d["Variant"].as_str().unwrap())
+            .collect();
         assert_eq!(variants, ["active", "candidate", "shadow"]);
         let with_function: Vec<bool> = docs
             .iter()
@@ -303,14 +339,20 @@ mod tests {
             .collect();
         // The request and the shadow figures are each counted once at the function level.
         assert_eq!(with_function, [true, false, true]);
-        assert!(docs[..2].iter().all(|d| d["Requests"] == 1 && d["Degraded"] == 1));
+        assert!(docs[..2]
+            .iter()
+            .all(|d| d["Requests"] == 1 && d["Degraded"] == 1));
         let shadow = &docs[2];
         assert_eq!(shadow["ShadowScoreDelta"], json!([0.01]));
         assert_eq!(shadow["ShadowTopKOverlap"], json!([0.75]));
         assert!(shadow.get("Requests").is_none() && shadow.get("ShadowFailed").is_none());
         assert_eq!(
             dims(shadow),
-            json!([["Function"], ["Function", "Variant"], ["Function", "Model", "Variant"]])
+            json!([
+                ["Function"],
+                ["Function", "Variant"],
+                ["Function", "Model", "Variant"]
+            ])
         );
     }
 

@@ -218,22 +218,35 @@ mod tests {
         assert_eq!(f["Function"], "recommend");
         assert_eq!(f["ColdStart"], 1);
         assert_eq!(f["InitDuration"], serde_json::json!([88.0]));
-        assert!(f.get("Requests").is_none(), "counted once, in the variant document");
+        assert!(
+            f.get("Requests").is_none(),
+            "counted once, in the variant document"
+        );
 
         let rw = &r["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(rw["Namespace"], "WarmstartTest");
         assert_eq!(
             rw["Dimensions"],
-            serde_json::json!([["Function"], ["Function", "Variant"], ["Function", "Model", "Variant"]])
+            serde_json::json!([
+                ["Function"],
+                ["Function", "Variant"],
+                ["Function", "Model", "Variant"]
+            ])
         );
-        assert_eq!((r["Function"].as_str(), r["Variant"].as_str()), (Some("recommend"), Some("candidate")));
+        assert_eq!(
+            (r["Function"].as_str(), r["Variant"].as_str()),
+            (Some("recommend"), Some("candidate"))
+        );
         assert_eq!(r["Model"], "product-recommender");
         assert_eq!(r["Requests"], 1);
         assert_eq!(r["Popular"], 1);
         assert_eq!(r["Degraded"], 0);
         assert_eq!(r["Latency"], serde_json::json!([1.5]));
         assert_eq!(r["StoreLatency"], serde_json::json!([0.7]));
-        assert_eq!((r["model_version"].as_str(), r["request_id"].as_str()), (Some("v2"), Some("rid")));
+        assert_eq!(
+            (r["model_version"].as_str(), r["request_id"].as_str()),
+            (Some("v2"), Some("rid"))
+        );
         let units: std::collections::HashMap<&str, &str> = rw["Metrics"]
             .as_array()
             .unwrap()

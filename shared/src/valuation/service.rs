@@ -494,7 +494,8 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
                         }
                     });
                     if self.config.capture.sampled(rid) {
-                        let outputs = || m.bundle().manifest().outputs.iter().map(|o| o.code.clone());
+                        let outputs =
+                            || m.bundle().manifest().outputs.iter().map(|o| o.code.clone());
                         stats.capture.push(CaptureRow {
                             version: m.version().to_string(),
                             variant: variant.unwrap_or("active"),

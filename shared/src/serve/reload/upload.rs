@@ -269,9 +269,7 @@ impl ReloadApp {
                     };
                     error(out, &e)
                 }
-                Err(RegistryError::Op(e)) => {
-                    self.reject(out, &key, e.code(), &e.to_string()).await
-                }
+                Err(RegistryError::Op(e)) => self.reject(out, &key, e.code(), &e.to_string()).await,
                 Err(e) => error(out, &e),
             };
         }
