@@ -406,13 +406,13 @@ impl super::HttpApp for PredictApp {
                     status: stats.status,
                     error_code: stats.error_code,
                     latency_ms,
-                    shadow: (p.shadow_delta.is_some() || p.shadow_failed > 0).then(|| {
+                    shadow: (p.shadow_delta.is_some() || p.shadow_failed > 0).then_some(
                         ShadowFigures {
                             score_delta: p.shadow_delta,
                             topk_overlap: None,
                             failed: Some(p.shadow_failed as u64),
-                        }
-                    }),
+                        },
+                    ),
                     ..RequestFigures::default()
                 }),
                 cold_start,
