@@ -116,23 +116,26 @@ fn figures(m: &Manifest) -> Vec<Figure> {
     }
 }
 
-/// The figure of `name` in `active`, made comparable with `new`'s: a mean AUC over the outputs
-/// both report (and `new`'s over the same outputs).
-fn comparable(name: &str, new: &Manifest, active: &Manifest) -> Option<(f64, f64)> {
+/// The figure of `name` in `new` and in `active`, made comparable: a mean AUC over the outputs
+/// both report (with their number when that is not all of either's).
+fn comparable(name: &str, new: &Manifest, active: &Manifest) -> Option<(f64, f64, Option<usize>)> {
     let a = figures(active).into_iter().find(|f| f.name == name)?;
     let n = figures(new).into_iter().find(|f| f.name == name)?;
     if matches!(name, "mean_auc" | "auc") {
         if let (Some(na), Some(aa)) = (aucs(new), aucs(active)) {
             let common: Vec<&String> = na.keys().filter(|k| aa.contains_key(*k)).collect();
             if !common.is_empty() {
+                let subset =
+                    (common.len() != na.len() || common.len() != aa.len()).then_some(common.len());
                 return Some((
                     mean(common.iter().map(|k| na[*k]))?,
                     mean(common.iter().map(|k| aa[*k]))?,
+                    subset,
                 ));
             }
         }
     }
-    Some((n.value, a.value))
+    Some((n.value, a.value, None))
 }
 
 /// A number with four significant digits.
@@ -226,7 +229,7 @@ pub fn evaluate(
             ));
             continue;
         }
-        let Some((n, av)) = comparable(a.name, new, active) else {
+        let Some((n, av, subset)) = comparable(a.name, new, active) else {
             continue;
         };
         let change_pct = if av == 0.0 {
@@ -240,7 +243,7 @@ pub fn evaluate(
         };
         let too_worse = worse_by > tol * av.abs();
         let line = format!(
-            "{} {} vs the active {active_version}'s {} ({:+.1}%{})",
+            "{} {} vs the active {active_version}'s {} ({:+.1}%{}{})",
             a.name,
             fig(n),
             fig(av),
@@ -248,7 +251,10 @@ pub fn evaluate(
             match a.better {
                 Better::Higher => ", higher is better",
                 Better::Lower => ", lower is better",
-            }
+            },
+            subset.map_or(String::new(), |k| format!(
+                ", over the {k} outputs both report"
+            ))
         );
         if too_worse {
             report.failures.push(line);
@@ -346,7 +352,13 @@ mod tests {
         let active = reco("v1", 0.03, 0.02, &[("a", 0.80), ("b", 0.60)]);
         // Product b has no AUC in the new holdout; a alone is compared: 0.80 vs 0.80.
         let new = reco("v2", 0.03, 0.02, &[("a", 0.80)]);
-        check(&new, Some(("v1", &active)), 2.0).unwrap();
+        let r = check(&new, Some(("v1", &active)), 2.0).unwrap();
+        assert!(
+            r.checks
+                .iter()
+                .any(|c| c.contains("over the 1 outputs both report")),
+            "{r:?}"
+        );
         // 0.625 vs 0.70 over a and b: refused, though c's AUC would lift the plain mean.
         let worse = reco("v2", 0.03, 0.02, &[("a", 0.70), ("b", 0.55), ("c", 0.99)]);
         let e = check(&worse, Some(("v1", &active)), 2.0).unwrap_err();
