@@ -3,7 +3,7 @@
 
 use crate::train::bundle_out::block_on;
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use warmstart_core::bundle::{sha256_hex, Manifest, MANIFEST_FILE};
 use warmstart_core::registry::gate;
 use warmstart_core::{Bundle, DirSource};
