@@ -431,8 +431,8 @@ impl ModelStore {
 pub enum ChangeError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    /// A rollback target unknown to history failed re-validation from S3.
-    #[error("version `{version}` cannot be rolled back to: {rejected}")]
+    /// A rollback (or forced promotion) target unknown to history failed re-validation from S3.
+    #[error("version `{version}` cannot be made active: {rejected}")]
     Invalid { version: String, rejected: Rejected },
 }
 
@@ -446,8 +446,8 @@ impl ChangeError {
 }
 
 /// Applies an admin change with conditional writes (see [`RegistryTable::update`]). A rollback
-/// to a version history does not know is re-validated from S3 first (when `store` is given),
-/// so only a bundle that passes validation can become active.
+/// (or a forced promotion) to a version history does not know is re-validated from S3 first
+/// (when `store` is given), so only a bundle that passes validation can become active.
 pub async fn apply_change(
     table: &RegistryTable,
     store: Option<&ModelStore>,
@@ -468,10 +468,11 @@ pub async fn apply_change(
     match (first, change, store) {
         (
             Err(RegistryError::Op(OpError::UnknownVersion { version, .. })),
-            Change::Rollback { to: Some(_), .. },
+            Change::Rollback { to: Some(_), .. } | Change::ForcePromote { .. },
             Some(store),
         ) => {
-            tracing::info!(model, version = %version, "rollback target not in history; re-validating it from S3");
+            tracing::info!(model, version = %version, action = change.name(), "version not in history; re-validating it from S3");
+            // Everything but the quality gate, which a forced promotion overrides.
             let validated =
                 store
                     .validate(model, &version)
@@ -480,9 +481,13 @@ pub async fn apply_change(
                         version: version.clone(),
                         rejected,
                     })?;
-            let change = Change::Rollback {
-                to: Some(version),
-                validated: Some(store.reference(model, &validated)),
+            let validated = Some(store.reference(model, &validated));
+            let change = match change {
+                Change::ForcePromote { .. } => Change::ForcePromote { version, validated },
+                _ => Change::Rollback {
+                    to: Some(version),
+                    validated,
+                },
             };
             Ok(table
                 .update(model, |cur| apply(cur, model, &change, &ctx))
