@@ -15,6 +15,7 @@ pub use manifest::{
 pub use source::{write_bundle, BundleSource, DirSource, SourceError};
 
 use crate::model::{Model, ModelError};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +137,46 @@ impl Bundle {
         Self::from_parts(manifest, files)
     }
 
+    /// What a serving container loads: `manifest.json`, then only the compiled file when the
+    /// manifest lists one this scorer reads and it is sound (its sha256 is in the manifest,
+    /// which the registry pins, and it names the sha256 of every text model it was compiled
+    /// from), so init fetches two objects and parses nothing; otherwise everything, as
+    /// [`Self::load`] does. Reload validates uploads with [`Self::load`], which reads and
+    /// verifies the text models too: they stay the source of truth.
+    pub async fn load_for_serving<S: BundleSource>(source: &S) -> Result<Self, BundleError> {
+        let manifest = Manifest::from_json(&source.read(MANIFEST_FILE).await?)?;
+        manifest.validate()?;
+        let Some(entry) = manifest.compiled_file() else {
+            return Self::load_files(source, manifest).await;
+        };
+        let models = match source.read(&entry.path).await {
+            Ok(bytes) => compiled::models(&manifest, entry, &bytes),
+            Err(e) => Err(e.to_string()),
+        };
+        match models {
+            Ok(models) => Self::assemble(manifest, &[], Some(models)),
+            Err(reason) => {
+                compiled::fall_back(&entry.path, &reason);
+                let mut text = manifest;
+                text.files.retain(|f| f.compiled.is_none());
+                Self::load_files(source, text).await
+            }
+        }
+    }
+
+    async fn load_files<S: BundleSource>(
+        source: &S,
+        manifest: Manifest,
+    ) -> Result<Self, BundleError> {
+        let reads = manifest.files.iter().map(|f| async move {
+            let bytes = source.read(&f.path).await?;
+            verify_file(f, &bytes)?;
+            Ok::<_, BundleError>((f.path.clone(), bytes))
+        });
+        let files = futures::future::try_join_all(reads).await?;
+        Self::from_parts(manifest, files)
+    }
+
     /// Builds a bundle from a manifest and file contents already in memory (verified here).
     /// A compiled file among `files` is used as [`Self::load`] uses it.
     pub fn from_parts(
@@ -150,7 +191,7 @@ impl Bundle {
                 compiled::fall_back(&f.path, &format!("unknown layout version {version}"));
             }
         }
-        let mut from_compiled = manifest.compiled_file().and_then(|entry| {
+        let from_compiled = manifest.compiled_file().and_then(|entry| {
             let bytes = files.iter().find(|(p, _)| *p == entry.path).map(|(_, b)| b);
             let Some(bytes) = bytes else {
                 compiled::fall_back(&entry.path, "not read");
@@ -160,6 +201,15 @@ impl Bundle {
                 .map_err(|reason| compiled::fall_back(&entry.path, &reason))
                 .ok()
         });
+        Self::assemble(manifest, &files, from_compiled)
+    }
+
+    /// The bundle from its models: those of the compiled file, the rest parsed from `files`.
+    fn assemble(
+        manifest: Manifest,
+        files: &[(String, Vec<u8>)],
+        mut from_compiled: Option<HashMap<String, Model>>,
+    ) -> Result<Self, BundleError> {
         let compiled = from_compiled.is_some();
         let mut models: Vec<Arc<Model>> = Vec::new();
         let mut model_paths: Vec<String> = Vec::new();
@@ -170,7 +220,7 @@ impl Bundle {
                 None => {
                     let model = match from_compiled.as_mut().and_then(|m| m.remove(&output.model)) {
                         Some(model) => model,
-                        None => parse_text(&manifest, &files, &output.model)?,
+                        None => parse_text(&manifest, files, &output.model)?,
                     };
                     check_compatible(&manifest, &output.model, &model)?;
                     models.push(Arc::new(model));

@@ -26,7 +26,10 @@ pub use serving::{
     mean_abs_diff, refresh, top_k_overlap, Loader, RefreshGate, RefreshReport, ServingSet, Slot,
     Variant,
 };
-pub use validate::{load_for_serving, validate_bundle, validate_source, Rejected, Validated};
+pub use validate::{
+    load_for_serving, load_for_serving_timed, validate_bundle, validate_source, LoadTimes,
+    Rejected, Validated,
+};
 
 /// EMF metric names of the registry's life cycle (dimension `Function`).
 pub mod metric {

@@ -123,8 +123,8 @@ pub async fn validate_source<S: BundleSource>(
     })
 }
 
-/// Loads the bundle a serving container was told to serve by the registry: everything
-/// [`Bundle::load`] checks, the manifest's sha256 equal to the registry's (when it records
+/// Loads the bundle a serving container was told to serve by the registry: the compiled file
+/// alone when it is sound, else every file ([`Bundle::load_for_serving`]), the manifest's sha256 equal to the registry's (when it records
 /// one: the bytes validated by reload), name and version as expected, golden rows exact. The
 /// kind-specific serving check is the caller's.
 pub async fn load_for_serving<S: BundleSource>(
@@ -132,8 +132,18 @@ pub async fn load_for_serving<S: BundleSource>(
     name: &str,
     reference: &super::item::VersionRef,
 ) -> Result<Bundle, Rejected> {
+    Ok(load_for_serving_timed(source, name, reference).await?.0)
+}
+
+/// [`load_for_serving`], with how long fetching and loading took and how long the golden rows.
+pub async fn load_for_serving_timed<S: BundleSource>(
+    source: &S,
+    name: &str,
+    reference: &super::item::VersionRef,
+) -> Result<(Bundle, LoadTimes), Rejected> {
+    let started = std::time::Instant::now();
     let hashing = HashingSource::new(source);
-    let bundle = Bundle::load(&hashing).await?;
+    let bundle = Bundle::load_for_serving(&hashing).await?;
     if let (Some(want), Some(got)) = (&reference.sha256, hashing.manifest_sha256()) {
         if !want.eq_ignore_ascii_case(&got) {
             return Err(Rejected::new(
@@ -158,8 +168,23 @@ pub async fn load_for_serving<S: BundleSource>(
             ),
         ));
     }
+    let load = started.elapsed();
     bundle.verify_golden()?;
-    Ok(bundle)
+    let times = LoadTimes {
+        load_ms: load.as_secs_f64() * 1e3,
+        golden_ms: (started.elapsed() - load).as_secs_f64() * 1e3,
+    };
+    Ok((bundle, times))
+}
+
+/// Where a serving load's time went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadTimes {
+    /// Fetching the manifest and the compiled file (or the text models), verifying their
+    /// sha256 and building the models.
+    pub load_ms: f64,
+    /// Reproducing the golden rows.
+    pub golden_ms: f64,
 }
 
 /// Validates a loaded bundle: key, kind contract, metrics, golden rows. Returns the number of

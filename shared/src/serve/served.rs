@@ -12,7 +12,7 @@ use crate::aws::{
 };
 use crate::bundle::{Bundle, BundleSource};
 use crate::registry::{
-    load_for_serving, metric, refresh, RefreshGate, RegistryItem, ServingSet, VersionRef,
+    load_for_serving_timed, metric, refresh, RefreshGate, RegistryItem, ServingSet, VersionRef,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,6 +63,7 @@ pub async fn load_served<T: Send + Sync>(
             load_timeout: config.load_timeout,
         })
     });
+    let resolving = Instant::now();
     let (source, reference, origin, item) = match resolve(config, bucket, s3, dynamo).await {
         Ok(r) => r,
         Err(e) => {
@@ -73,19 +74,20 @@ pub async fn load_served<T: Send + Sync>(
             }
         }
     };
+    let registry_ms = resolving.elapsed().as_secs_f64() * 1e3;
     let location = source.location();
     let started = Instant::now();
     let loaded = async {
-        let bundle = load_for_serving(&source, &config.model_name, &reference)
+        let (bundle, times) = load_for_serving_timed(&source, &config.model_name, &reference)
             .await
             .map_err(|e| format!("loading bundle from {location}: {e}"))?;
         let golden = bundle.manifest().golden.len();
         let compiled = bundle.is_compiled();
         let model =
             build(bundle).map_err(|e| format!("bundle at {location} cannot be served: {e}"))?;
-        Ok::<_, String>((model, golden, compiled))
+        Ok::<_, String>((model, golden, compiled, times))
     };
-    let (model, golden, compiled) = match loaded.await {
+    let (model, golden, compiled, times) = match loaded.await {
         Ok(m) => m,
         Err(e) => {
             return Served {
@@ -95,7 +97,9 @@ pub async fn load_served<T: Send + Sync>(
             }
         }
     };
+    let bundle_ms = started.elapsed().as_secs_f64() * 1e3;
     let mut set = ServingSet::single(config.model_name.clone(), reference, model);
+    let others = Instant::now();
     // The registry's candidate and shadow, loaded now so the canary holds from the first
     // request; the active model just loaded is reused.
     if let (Some(f), Some(item)) = (&follower, &item) {
@@ -124,7 +128,11 @@ pub async fn load_served<T: Send + Sync>(
         location = %location,
         golden_rows = golden,
         compiled,
-        bundle_ms = started.elapsed().as_secs_f64() * 1e3,
+        registry_ms,
+        load_ms = times.load_ms,
+        golden_ms = times.golden_ms,
+        bundle_ms,
+        candidates_ms = others.elapsed().as_secs_f64() * 1e3,
         "{} model loaded",
         config.model_name
     );
