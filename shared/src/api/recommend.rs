@@ -7,13 +7,13 @@ use crate::recommend::{BatchRequest, RecommendRequest, Recommender, RequestStats
 use crate::store::FeatureStore;
 
 #[derive(Debug, Clone, Copy)]
-enum Route {
+pub(crate) enum Route {
     Recommend,
     Batch,
     Health,
 }
 
-const ROUTES: &[(&str, &str, Route)] = &[
+pub(crate) const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/recommend", Route::Recommend),
     ("POST", "/recommend/batch", Route::Batch),
     ("GET", "/health", Route::Health),
