@@ -9,8 +9,8 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let src = manifest_dir.join("../docs/openapi.yaml");
     println!("cargo:rerun-if-changed={}", src.display());
-    let text = std::fs::read_to_string(&src)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
+    let text =
+        std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
     let spec: serde_json::Value = serde_yaml_ng::from_str(&text)
         .unwrap_or_else(|e| panic!("{} is not valid YAML for JSON: {e}", src.display()));
     let json = serde_json::to_string(&spec).expect("a JSON value serializes");

@@ -14,7 +14,10 @@ pub fn response(request_id: &str) -> Response<Body> {
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json"));
-    h.insert("cache-control", HeaderValue::from_static("public, max-age=300"));
+    h.insert(
+        "cache-control",
+        HeaderValue::from_static("public, max-age=300"),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }
@@ -202,7 +205,10 @@ mod tests {
         let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
         let mut checked = 0;
         for (name, ex) in spec["components"]["examples"].as_object().unwrap() {
-            let Some(file) = ex["summary"].as_str().and_then(|s| s.strip_prefix("events/")) else {
+            let Some(file) = ex["summary"]
+                .as_str()
+                .and_then(|s| s.strip_prefix("events/"))
+            else {
                 continue;
             };
             let event: Value =
