@@ -13,8 +13,8 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use warmstart_core::bundle::{Bundle, Manifest};
 use warmstart_core::predict::testing::generic_parts;
-use warmstart_core::predict::{explain, fairness, predict, FairnessRequest, PredictRequest};
 use warmstart_core::predict::Predictor;
+use warmstart_core::predict::{explain, fairness, predict, FairnessRequest, PredictRequest};
 use warmstart_core::recommend::{BatchRequest, RecommendRequest};
 use warmstart_core::registry::{ServingSet, VersionRef};
 use warmstart_core::valuation::{value, ValuationRequest};
@@ -29,7 +29,7 @@ fn served() -> &'static ServingSet<Predictor> {
             generic_parts(text, "fuzz", "v1", &[("cat_small", &["a", "b", "c"])]);
         let bundle = Bundle::from_parts(manifest, files).expect("fixture bundle");
         let predictor = Predictor::servable(bundle).expect("servable");
-        ServingSet::single("fuzz".into(), VersionRef::new("v1"), predictor)
+        ServingSet::single("fuzz", VersionRef::new("v1"), predictor)
     })
 }
 
