@@ -11,7 +11,8 @@
 //! - [`RuntimeApi`]: a Lambda Runtime API emulator (`/runtime/invocation/next`, `.../response`,
 //!   `.../error`, `/runtime/init/error`) to run a function binary through its real runtime loop,
 //!   [`FunctionProcess`] to spawn one against it (both re-exported from `warmstart-devkit`),
-//!   and [`Running`], the two together with the calls a test makes.
+//!   and [`Running`], the two together with the calls a test makes; every API Gateway answer
+//!   a [`Running`] function gives is checked against docs/openapi.yaml ([`check_answer`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use warmstart_core::aws::sdk::{config as aws_config, dynamodb, s3};
 
+mod contract;
 mod synthetic;
+pub use contract::check_answer;
 pub use synthetic::*;
 
 pub const MODEL_NAME: &str = warmstart_devkit::bundles::RECOMMENDER_NAME;
@@ -378,6 +381,9 @@ pub struct Running {
     /// Shared, so a background task can invoke too.
     pub api: std::sync::Arc<RuntimeApi>,
     pub process: FunctionProcess,
+    /// The binary's name (`recommend`, `predict`, …): whose routes its answers are checked
+    /// against.
+    pub function: String,
 }
 
 impl Running {
@@ -391,6 +397,10 @@ impl Running {
         Running {
             api: std::sync::Arc::new(api),
             process,
+            function: bin
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
         }
     }
 
@@ -399,12 +409,17 @@ impl Running {
         self.process.lines().join("\n")
     }
 
-    /// One invocation with `event`, answered or failed.
+    /// One invocation with `event`, answered or failed. An answer to an API Gateway event must
+    /// conform to docs/openapi.yaml ([`check_answer`]).
     pub async fn outcome(&self, event: &[u8]) -> Outcome {
-        match self.api.invoke(event, FUNCTION_TIMEOUT).await {
+        let outcome = match self.api.invoke(event, FUNCTION_TIMEOUT).await {
             Ok(o) => o,
             Err(e) => panic!("{e}\nfunction output:\n{}", self.output()),
+        };
+        if let Outcome::Response(answer) = &outcome {
+            check_answer(&self.function, event, answer);
         }
+        outcome
     }
 
     /// The invocation's JSON answer (a direct invoke); panics on an invocation error.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need, idempotently, on a fresh Debian machine with Rust and
 # Python: libclang + a C++ compiler and cmake >= 3.28 (lightgbm3, the training oracle), the
-# S3/DynamoDB emulator (moto), the template linters, and cargo-lambda with a pinned zig.
+# S3/DynamoDB emulator (moto), the template linters, cargo-lambda with a pinned zig, and (in a
+# venv of their own) checkov, schemathesis and openapi-spec-validator.
 # WARMSTART_BOOTSTRAP=run (what `make run` sets) installs only what building and running the
 # local stack needs: the C++ toolchain and cmake.
 set -euo pipefail
@@ -42,6 +43,20 @@ if [ "${#pip_pkgs[@]}" -gt 0 ]; then
   say "installing ${pip_pkgs[*]} (pip)"
   python3 -m pip install -q --disable-pip-version-check "${pip_pkgs[@]}"
   command -v pyenv >/dev/null && pyenv rehash || true
+fi
+
+# The contract and security checks, pinned, in their own venv (see env.sh).
+tools=("checkov==3.3.30" "schemathesis==4.32.5" "openapi-spec-validator==0.9.0")
+tools_ok() {
+  local v="$WARMSTART_TOOLS_VENV/bin" frozen t
+  [ -x "$v/checkov" ] && [ -x "$v/st" ] && [ -x "$v/openapi-spec-validator" ] || return 1
+  frozen="$("$v/python" -m pip freeze --disable-pip-version-check 2>/dev/null)" || return 1
+  for t in "${tools[@]}"; do grep -qxF "$t" <<<"$frozen" || return 1; done
+}
+if ! tools_ok; then
+  say "installing ${tools[*]} (pip, venv $WARMSTART_TOOLS_VENV)"
+  python3 -m venv "$WARMSTART_TOOLS_VENV"
+  "$WARMSTART_TOOLS_VENV/bin/python" -m pip install -q --disable-pip-version-check "${tools[@]}"
 fi
 
 for c in clippy rustfmt; do

@@ -3,6 +3,9 @@
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/warmstart/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export SAM_CLI_TELEMETRY=0
+# checkov, schemathesis and openapi-spec-validator live in a venv of their own (bootstrap.sh):
+# checkov pins dozens of libraries that must not move the ones sam and cfn-lint run with.
+export WARMSTART_TOOLS_VENV="${WARMSTART_TOOLS_VENV:-$HOME/.cache/warmstart/tools-venv}"
 # pip-installed tools (moto_server, cfn-lint, sam, cargo-lambda, zig) live in Python's scripts dir.
 PY_SCRIPTS="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)"
 if [ -n "$PY_SCRIPTS" ]; then export PATH="$PY_SCRIPTS:$PATH"; fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check, in the order a failure is cheapest to find: formatting, lints, unit +
-# integration + end-to-end tests (emulators started by the tests), template lint, and `sam build`
+# integration + end-to-end tests (emulators started by the tests), the API contract (spec
+# validation, schemathesis against the local stack), template lint and checkov, and `sam build`
 # (arm64 bootstraps of the three functions). Installs its own prerequisites first. `make test` runs this.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,8 +24,16 @@ step "cargo clippy (core without aws)" \
 # End-to-end tests spawn the function binaries: build them before the tests run.
 step "cargo build (binaries)" cargo build --workspace --bins --locked
 step "cargo test" cargo test --workspace --locked
+# The API contract: a valid OpenAPI 3.1 document, and the local stack answering what it says
+# to property-based requests generated from it (bounded; see the script).
+step "openapi-spec-validator docs/openapi.yaml" \
+  "$WARMSTART_TOOLS_VENV/bin/openapi-spec-validator" docs/openapi.yaml
+step "schemathesis (local stack)" infra/scripts/schemathesis.sh
 step "cfn-lint" cfn-lint template.yaml
 step "sam validate --lint" sam validate --lint
+# Zero failed checks; each skip is justified in its resource's Metadata (checkov: skip).
+step "checkov template.yaml" "$WARMSTART_TOOLS_VENV/bin/checkov" -f template.yaml \
+  --framework cloudformation --compact --quiet --skip-download
 if [ "${WARMSTART_SKIP_ARM64:-0}" != 1 ]; then
   # What a user's `sam build` does: `cargo lambda build --release --arm64` per function
   # (BuildMethod: rust-cargolambda), then the bootstraps copied into the build dir.

@@ -253,6 +253,11 @@ fn local_stack_serves_the_routes_delivers_manifests_and_keeps_its_data() {
     );
     assert_eq!(status, 200, "{v}");
     assert!(v["valuation_results"]["dcf_forecast_details"]["value_per_share"].is_number());
+    // The contract, served by predict without a token.
+    let (status, spec) = http(&api, "GET", "/openapi.json", None);
+    assert_eq!(status, 200, "{spec}");
+    assert_eq!(spec["openapi"], "3.1.0", "{spec}");
+    assert!(spec["paths"]["/models/{name}/predict"]["post"].is_object());
     let (status, nf) = http(&api, "GET", "/nope", None);
     assert_eq!((status, nf["message"].as_str()), (404, Some("Not Found")));
 

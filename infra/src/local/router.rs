@@ -28,7 +28,7 @@ use warmstart_devkit::Outcome;
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// `(method, path, function)`: the routes of template.yaml (`{name}`: a path parameter).
-pub const ROUTES: [(&str, &str, &str); 10] = [
+pub const ROUTES: [(&str, &str, &str); 11] = [
     ("POST", "/recommend", "recommend"),
     ("POST", "/recommend/batch", "recommend"),
     ("POST", "/recommend/fairness", "recommend"),
@@ -39,6 +39,7 @@ pub const ROUTES: [(&str, &str, &str); 10] = [
     ("POST", "/models/{name}/predict", "predict"),
     ("POST", "/models/{name}/explain", "predict"),
     ("POST", "/models/{name}/fairness", "predict"),
+    ("GET", "/openapi.json", "predict"),
 ];
 
 /// The function serving `method path`, and the route key (`POST /models/{name}/predict`).
@@ -400,6 +401,7 @@ mod tests {
             ("predict", "POST /models/{name}/predict".to_string())
         );
         assert_eq!(route("GET", "/models").unwrap().0, "predict");
+        assert_eq!(route("GET", "/openapi.json").unwrap().0, "predict");
         assert_eq!(route("GET", "/models/a/b"), None);
         assert_eq!(route("GET", "/recommend"), None);
         assert_eq!(route("POST", "/nope"), None);

@@ -1,6 +1,8 @@
 //! The predict function's routes: `GET /models`, `GET /models/{name}`,
-//! `POST /models/{name}/predict`, `POST /models/{name}/explain`, `POST /models/{name}/fairness`. The models come from a [`ModelSource`]: the S3 + registry
-//! one of the function (`crate::serve::predict`), or bundles in memory in tests.
+//! `POST /models/{name}/predict`, `POST /models/{name}/explain`, `POST /models/{name}/fairness`,
+//! and the API's contract, `GET /openapi.json` ([`super::openapi`]). The models come from a
+//! [`ModelSource`]: the S3 + registry one of the function (`crate::serve::predict`), or bundles
+//! in memory in tests.
 
 use super::answer;
 use crate::http::{self, ApiError, Body, Request, Response};
@@ -31,20 +33,22 @@ pub trait ModelSource: Sync {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Route {
+pub(crate) enum Route {
     List,
     Describe,
     Predict,
     Explain,
     Fairness,
+    OpenApi,
 }
 
-const ROUTES: &[(&str, &str, Route)] = &[
+pub(crate) const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/models", Route::List),
     ("GET", "/models/{name}", Route::Describe),
     ("POST", "/models/{name}/predict", Route::Predict),
     ("POST", "/models/{name}/explain", Route::Explain),
     ("POST", "/models/{name}/fairness", Route::Fairness),
+    ("GET", "/openapi.json", Route::OpenApi),
 ];
 
 /// What one request did, for the log line and metrics.
@@ -152,6 +156,10 @@ pub async fn handle<M: ModelSource>(models: &M, req: &Request) -> (Response<Body
                 },
                 Err(e) => Err(e),
             }
+        }
+        Ok(Route::OpenApi) => {
+            stats.route = "openapi";
+            Ok(super::openapi::response(rid))
         }
         Err(e) => {
             stats.route = "unrouted";

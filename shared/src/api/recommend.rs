@@ -11,14 +11,14 @@ use crate::recommend::{
 use crate::store::FeatureStore;
 
 #[derive(Debug, Clone, Copy)]
-enum Route {
+pub(crate) enum Route {
     Recommend,
     Batch,
     Fairness,
     Health,
 }
 
-const ROUTES: &[(&str, &str, Route)] = &[
+pub(crate) const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/recommend", Route::Recommend),
     ("POST", "/recommend/batch", Route::Batch),
     ("POST", "/recommend/fairness", Route::Fairness),

@@ -8,12 +8,12 @@ use crate::valuation::{
 };
 
 #[derive(Debug, Clone, Copy)]
-enum Route {
+pub(crate) enum Route {
     Valuation,
     Health,
 }
 
-const ROUTES: &[(&str, &str, Route)] = &[
+pub(crate) const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/valuation", Route::Valuation),
     ("GET", "/health", Route::Health),
 ];
