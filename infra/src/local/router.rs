@@ -28,11 +28,12 @@ use warmstart_devkit::Outcome;
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// `(method, path, function)`: the routes of template.yaml (`{name}`: a path parameter).
-pub const ROUTES: [(&str, &str, &str); 9] = [
+pub const ROUTES: [(&str, &str, &str); 10] = [
     ("POST", "/recommend", "recommend"),
     ("POST", "/recommend/batch", "recommend"),
     ("GET", "/health", "recommend"),
     ("POST", "/valuation", "valuation"),
+    ("GET", "/valuation/health", "valuation"),
     ("GET", "/models", "predict"),
     ("GET", "/models/{name}", "predict"),
     ("POST", "/models/{name}/predict", "predict"),
@@ -395,6 +396,10 @@ mod tests {
         assert_eq!(route("GET", "/health").unwrap().0, "recommend");
         assert_eq!(route("POST", "/valuation").unwrap().0, "valuation");
         assert_eq!(
+            route("GET", "/valuation/health"),
+            Some(("valuation", "GET /valuation/health".into()))
+        );
+        assert_eq!(
             route("POST", "/models/churn/predict").unwrap(),
             ("predict", "POST /models/{name}/predict".to_string())
         );
@@ -402,6 +407,32 @@ mod tests {
         assert_eq!(route("GET", "/models/a/b"), None);
         assert_eq!(route("GET", "/recommend"), None);
         assert_eq!(route("POST", "/nope"), None);
+    }
+
+    /// `(method, path)` of every HttpApi event in template.yaml.
+    fn template_routes() -> Vec<(String, String)> {
+        let text = include_str!("../../../template.yaml");
+        text.lines()
+            .filter_map(|l| {
+                let rest = l.split("ApiId: !Ref HttpApi, Method: ").nth(1)?;
+                let (method, rest) = rest.split_once(", Path: ")?;
+                let path = rest.trim_end().trim_end_matches('}').trim_matches('"');
+                Some((method.to_string(), path.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_local_routes_are_the_templates() {
+        let mut template = template_routes();
+        template.sort();
+        let mut local: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p, _)| (m.to_string(), p.to_string()))
+            .collect();
+        local.sort();
+        assert!(template.len() >= 10, "{template:?}");
+        assert_eq!(template, local);
     }
 
     #[test]

@@ -486,6 +486,54 @@ async fn failing_store_answers_degraded_popularity() {
 }
 
 #[tokio::test]
+async fn a_store_outage_never_recommends_the_owned_products_the_request_named() {
+    // The three most popular products (what popularity would answer first).
+    let owned = ["ind_recibo_ult1", "ind_cco_fin_ult1", "ind_nom_pens_ult1"];
+    let top = popular(&DEFAULT_POPULARITY, [], 3, false);
+    assert_eq!(
+        top.iter().map(|r| r.product).collect::<Vec<_>>(),
+        owned,
+        "the popularity order this test relies on changed"
+    );
+    for faults in [
+        Faults {
+            fail: Some(StoreError::Backend {
+                op: "GetItem",
+                message: "connection refused".into(),
+            }),
+            ..Faults::default()
+        },
+        Faults {
+            delay: Duration::from_secs(5),
+            ..Faults::default()
+        },
+    ] {
+        let store = stored();
+        store.set_faults(faults);
+        let svc = service(store);
+        let body = json!({"customer_id": "15889", "k": 24, "owned_products": owned}).to_string();
+        let (resp, stats) = svc.recommend(&req(&body), "r").await;
+        assert_eq!(resp.source, Source::Popular);
+        assert!(resp.degraded && stats.degraded);
+        assert_eq!(resp.recommendations.len(), NUM_PRODUCTS - owned.len());
+        assert!(
+            resp.recommendations
+                .iter()
+                .all(|r| !owned.contains(&r.product)),
+            "{:?}",
+            resp.recommendations
+        );
+        // k = 3: the next three by popularity.
+        let body = json!({"customer_id": "15889", "k": 3, "owned_products": owned}).to_string();
+        let (resp, _) = svc.recommend(&req(&body), "r").await;
+        assert_eq!(
+            resp.recommendations,
+            popular(&DEFAULT_POPULARITY, [23, 2, 22], 3, false)
+        );
+    }
+}
+
+#[tokio::test]
 async fn batch_keeps_order_and_isolates_item_failures() {
     let store = stored();
     store.set_faults(Faults {
