@@ -23,6 +23,8 @@ step "cargo clippy (core without aws)" \
 # End-to-end tests spawn the function binaries: build them before the tests run.
 step "cargo build (binaries)" cargo build --workspace --bins --locked
 step "cargo test" cargo test --workspace --locked
+# The local stack under load and faults (docs/RELIABILITY.md): ~75 s, loopback only.
+step "make chaos" infra/scripts/chaos.sh
 step "cfn-lint" cfn-lint template.yaml
 step "sam validate --lint" sam validate --lint
 if [ "${WARMSTART_SKIP_ARM64:-0}" != 1 ]; then

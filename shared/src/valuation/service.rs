@@ -113,12 +113,15 @@ pub struct ValuationConfig {
     pub peers_deadline: Duration,
     /// Lifetime of a cached answer; 0 turns the cache off.
     pub cache_ttl_secs: u64,
+    /// After a failed or timed-out company read, skip the store for this long (one probe
+    /// then); zero: always read ([`crate::store::Breaker`]).
+    pub store_cool_down: Duration,
 }
 
 impl ValuationConfig {
     /// `STORE_DEADLINE_MS` (150), `PEERS_DEADLINE_MS` (4 × the store deadline: one index
-    /// GetItem plus one BatchGetItem of up to 100 companies), and `CACHE_TTL_SECS` (3600) when
-    /// there is a cache table, else 0 (no cache).
+    /// GetItem plus one BatchGetItem of up to 100 companies), `CACHE_TTL_SECS` (3600) when
+    /// there is a cache table, else 0 (no cache), and `STORE_COOL_DOWN_MS` (1000).
     pub fn from_env(cache_table: bool) -> Result<Self, String> {
         use crate::lambda::env::number;
         let store_ms = number("STORE_DEADLINE_MS", 150, 1)?;
@@ -130,6 +133,7 @@ impl ValuationConfig {
             } else {
                 0
             },
+            store_cool_down: Duration::from_millis(number("STORE_COOL_DOWN_MS", 1000, 0)?),
         })
     }
 }
@@ -140,6 +144,7 @@ impl Default for ValuationConfig {
             store_deadline: Duration::from_millis(150),
             peers_deadline: Duration::from_millis(600),
             cache_ttl_secs: 3600,
+            store_cool_down: Duration::ZERO,
         }
     }
 }
@@ -235,6 +240,8 @@ pub struct ValuationService<S, C> {
     /// The latest answers of this container, by request key (a full store outage takes the
     /// cache table with it).
     recent: Mutex<lru::LruCache<String, Cached>>,
+    /// Skips company reads for a while after one failed.
+    breaker: crate::store::Breaker,
     process_start: Instant,
     init_ms: f64,
     first_invocation_ms: OnceLock<f64>,
@@ -258,6 +265,7 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
             recent: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(RECENT_ANSWERS).expect("non-zero"),
             )),
+            breaker: crate::store::Breaker::new(config.store_cool_down),
             process_start,
             init_ms: process_start.elapsed().as_secs_f64() * 1e3,
             first_invocation_ms: OnceLock::new(),
@@ -393,13 +401,25 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
         let mut store_ms = 0.0;
 
         // Company.
-        let company = match within(
-            self.config.store_deadline,
-            self.store.get_company(&ts_code),
-            &mut store_ms,
-        )
-        .await
-        {
+        let read = if self.breaker.allow() {
+            let r = within(
+                self.config.store_deadline,
+                self.store.get_company(&ts_code),
+                &mut store_ms,
+            )
+            .await;
+            match &r {
+                Err((kind, _)) if *kind != "decode" => self.breaker.failed(),
+                _ => self.breaker.succeeded(),
+            }
+            r
+        } else {
+            Err((
+                crate::store::BREAKER_OPEN,
+                "a recent read failed; not reading for a cool-down".to_string(),
+            ))
+        };
+        let company = match read {
             Ok(Some(c)) => c,
             Ok(None) => {
                 stats.store_ms = Some(store_ms);

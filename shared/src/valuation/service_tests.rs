@@ -424,6 +424,53 @@ async fn a_store_outage_answers_the_latest_cached_valuation_degraded() {
 }
 
 #[tokio::test]
+async fn after_a_failed_company_read_the_breaker_skips_the_store_for_a_cool_down() {
+    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
+    let s = ValuationService::new(
+        MemoryCompanyStore::new(synthetic_companies(60, 1, "20250331")),
+        MemoryCache::default(),
+        Some(model),
+        ValuationConfig {
+            store_cool_down: Duration::from_millis(300),
+            ..ValuationConfig::default()
+        },
+        Instant::now(),
+    );
+    let ev = event("apigw-valuation-valid.json");
+    assert_eq!(call(&s, &ev).await.0, 200);
+    let reads = s.store().calls();
+    s.store().set_company_faults(Faults {
+        delay: Duration::from_millis(400),
+        ..Faults::default()
+    });
+    let (status, v, stats) = call(&s, &ev).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(stats.store_failure, Some("timeout"));
+    assert_eq!(s.store().calls(), reads + 1);
+    // Open: the latest answer at once, the store not asked.
+    let (status, v, stats) = call(&s, &ev).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["degraded"], true);
+    assert_eq!(stats.store_failure, Some(crate::store::BREAKER_OPEN));
+    assert_eq!(s.store().calls(), reads + 1);
+    // Without an answer to fall back on: 503, still without asking the store.
+    let (status, _, _) = call(
+        &s,
+        &with_body(ev.clone(), r#"{"ts_code":"600519.SH","beta":1.3}"#),
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert_eq!(s.store().calls(), reads + 1);
+    // Back after the cool-down (one probe closes it).
+    s.store().set_company_faults(Faults::default());
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let (status, v, stats) = call(&s, &ev).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["degraded"], false);
+    assert_eq!(stats.store_failure, None);
+}
+
+#[tokio::test]
 async fn request_problems_name_the_field() {
     let s = service();
     let ev = event("apigw-valuation-valid.json");
