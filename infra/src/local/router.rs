@@ -34,6 +34,7 @@ pub const MAX_BODY: usize = 10 * 1024 * 1024;
 pub const ROUTES: [(&str, &str, &str); 10] = [
     ("POST", "/recommend", "recommend"),
     ("POST", "/recommend/batch", "recommend"),
+    ("POST", "/recommend/fairness", "recommend"),
     ("GET", "/health", "recommend"),
     ("POST", "/valuation", "valuation"),
     ("GET", "/valuation/health", "valuation"),
