@@ -545,6 +545,7 @@ async fn after_a_store_timeout_the_breaker_answers_degraded_without_calling_the_
         store_deadline: Duration::from_millis(60),
         batch_store_deadline: Duration::from_millis(120),
         store_cool_down: Duration::from_millis(300),
+        ..ServiceConfig::default()
     };
     let svc = Recommender::new(bundle(), store, config, Instant::now()).unwrap();
     let (resp, stats) = svc.recommend(&req(r#"{"customer_id":"15889"}"#), "r").await;
