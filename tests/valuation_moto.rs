@@ -151,6 +151,24 @@ async fn cache_items_expire_by_their_ttl_attribute() {
     // Past its expiry the item is a miss even though DynamoDB has not deleted it yet.
     assert_eq!(cache.get("k1", now() + 61).await.unwrap(), None);
     assert_eq!(cache.get("missing", now()).await.unwrap(), None);
+    // The request's latest answer is its own item (what a Features outage is answered from).
+    assert_eq!(cache.get_latest("req", now()).await.unwrap(), None);
+    cache.put_latest("req", &entry).await.unwrap();
+    let latest = cache.get_latest("req", now()).await.unwrap().unwrap();
+    assert_eq!(
+        (latest.body.as_str(), latest.expires_at),
+        (entry.body.as_str(), entry.expires_at)
+    );
+    assert_eq!(cache.get_latest("req", now() + 61).await.unwrap(), None);
+    assert_eq!(
+        cache
+            .get_cached("k1", now())
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
+        entry.expires_at
+    );
     // A missing table is a backend error, not a miss.
     let nowhere = DynamoValuationCache::new(emu.dynamo.clone(), "no-such-cache");
     assert!(nowhere.get("k1", now()).await.is_err());

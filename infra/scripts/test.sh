@@ -29,6 +29,8 @@ step "cargo test" cargo test --workspace --locked
 step "openapi-spec-validator docs/openapi.yaml" \
   "$WARMSTART_TOOLS_VENV/bin/openapi-spec-validator" docs/openapi.yaml
 step "schemathesis (local stack)" infra/scripts/schemathesis.sh
+# The local stack under load and faults (docs/RELIABILITY.md): ~75 s, loopback only.
+step "make chaos" infra/scripts/chaos.sh
 step "cfn-lint" cfn-lint template.yaml
 step "sam validate --lint" sam validate --lint
 # Zero failed checks; each skip is justified in its resource's Metadata (checkov: skip).

@@ -13,15 +13,18 @@
 //! - [`aws`]: SDK configuration with the emulators' dummy credentials, clients, and table
 //!   creation;
 //! - [`http`]: the HTTP/1.1 accept loop the emulators and the local router share;
+//! - [`fault_proxy`]: a TCP proxy that stalls or refuses on command (`warmstart local chaos`);
 //! - [`bundles`]: the recommender manifest the trainer and the tests' synthetic bundles share.
 
 pub mod aws;
 pub mod bundles;
+pub mod fault_proxy;
 pub mod http;
 mod process;
 mod runtime_api;
 pub mod stores;
 
+pub use fault_proxy::{Fault, FaultProxy};
 pub use process::{FunctionProcess, SpawnOptions};
 pub use runtime_api::{Outcome, RuntimeApi};
 pub use stores::Stores;

@@ -208,6 +208,11 @@ impl FunctionProcess {
         }
     }
 
+    /// SIGKILL to the process (its group when it has one), without waiting: a crash.
+    pub fn kill(&self) {
+        self.signal(libc::SIGKILL);
+    }
+
     fn signal(&self, sig: libc::c_int) {
         let Some(pid) = self.pid().and_then(|p| libc::pid_t::try_from(p).ok()) else {
             return;

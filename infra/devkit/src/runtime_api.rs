@@ -55,6 +55,8 @@ struct Queued {
 #[derive(Default)]
 struct ApiState {
     pending: HashMap<String, oneshot::Sender<Outcome>>,
+    /// Handed out by `/next` and not answered yet.
+    in_flight: std::collections::HashSet<String>,
     init_error: Option<Vec<u8>>,
     next_calls: usize,
 }
@@ -67,7 +69,9 @@ struct PendingGuard<'a> {
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.state.lock().expect("state").pending.remove(self.id);
+        let mut state = self.state.lock().expect("state");
+        state.pending.remove(self.id);
+        state.in_flight.remove(self.id);
     }
 }
 
@@ -178,6 +182,29 @@ impl RuntimeApi {
         }
     }
 
+    /// Invocations a process has taken (`/next`) and not answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.state.lock().expect("state").in_flight.len()
+    }
+
+    /// Ends every invocation a process has taken but not answered with the error `body`, as
+    /// Lambda fails the invocation of an execution environment whose runtime exited
+    /// (`Runtime.ExitError`). Queued invocations stay queued for the next process. Returns how
+    /// many were failed.
+    pub fn fail_in_flight(&self, body: &[u8]) -> usize {
+        let mut state = self.state.lock().expect("state");
+        let ids: Vec<String> = state.in_flight.drain().collect();
+        let mut failed = 0;
+        for id in ids {
+            if let Some(tx) = state.pending.remove(&id) {
+                if tx.send(Outcome::Error(body.to_vec())).is_ok() {
+                    failed += 1;
+                }
+            }
+        }
+        failed
+    }
+
     /// How many times a function has polled `/next` so far.
     pub fn next_calls(&self) -> usize {
         self.state.lock().expect("state").next_calls
@@ -263,18 +290,14 @@ struct Shared {
 }
 
 impl Shared {
-    /// The next queued event whose caller is still waiting.
+    /// The next queued event whose caller is still waiting, now in flight.
     async fn next_event(&self) -> Option<Queued> {
         let mut queue = self.queue.lock().await;
         loop {
             let q = queue.recv().await?;
-            if self
-                .state
-                .lock()
-                .expect("state")
-                .pending
-                .contains_key(&q.id)
-            {
+            let mut state = self.state.lock().expect("state");
+            if state.pending.contains_key(&q.id) {
+                state.in_flight.insert(q.id.clone());
                 return Some(q);
             }
         }
@@ -321,7 +344,11 @@ impl Shared {
 
     /// `POST /invocation/{id}/response|error`: hands the body to the waiting caller.
     fn answer(&self, id: &str, outcome: Outcome) -> Response<Full<Bytes>> {
-        let tx = self.state.lock().expect("state").pending.remove(id);
+        let tx = {
+            let mut state = self.state.lock().expect("state");
+            state.in_flight.remove(id);
+            state.pending.remove(id)
+        };
         match tx {
             Some(tx) => {
                 let _ = tx.send(outcome);
@@ -414,6 +441,65 @@ mod tests {
         let mut rest = Vec::new();
         r.read_to_end(&mut rest).await.unwrap();
         String::from_utf8(body).unwrap()
+    }
+
+    /// Takes one event and never answers it (a process that dies mid-invocation); returns
+    /// the event.
+    async fn take_one(address: &str) -> (TcpStream, String) {
+        let mut conn = TcpStream::connect(address).await.unwrap();
+        conn.write_all(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        loop {
+            let text = String::from_utf8_lossy(&got);
+            if let Some((_, body)) = text.split_once("\r\n\r\n") {
+                if body.len() >= 2 && body.ends_with('"') {
+                    break;
+                }
+            }
+            let n = conn.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&got).into_owned();
+        let body = text.rsplit("\r\n\r\n").next().unwrap().to_string();
+        (conn, body)
+    }
+
+    #[tokio::test]
+    async fn a_dead_process_fails_only_the_invocation_it_had_taken() {
+        let api = Arc::new(RuntimeApi::start_for("demo").await.unwrap());
+        let second = Duration::from_secs(5);
+        let taken = {
+            let api = api.clone();
+            tokio::spawn(async move { api.invoke(b"\"taken\"", second).await })
+        };
+        let (dead, body) = take_one(&api.address()).await;
+        assert_eq!(body, "\"taken\"");
+        assert_eq!(api.in_flight(), 1);
+        let queued = {
+            let api = api.clone();
+            tokio::spawn(async move { api.invoke(b"\"queued\"", second).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(dead);
+        assert_eq!(
+            api.fail_in_flight(br#"{"errorType":"Runtime.ExitError"}"#),
+            1
+        );
+        assert_eq!(
+            taken.await.unwrap().unwrap(),
+            Outcome::Error(br#"{"errorType":"Runtime.ExitError"}"#.to_vec())
+        );
+        assert_eq!(api.in_flight(), 0);
+        // The queued one goes to the next process.
+        assert_eq!(echo_once(&api.address()).await, "\"queued\"");
+        assert_eq!(
+            queued.await.unwrap().unwrap(),
+            Outcome::Response(b"\"queued\"".to_vec())
+        );
+        assert_eq!(api.fail_in_flight(b"{}"), 0);
     }
 
     #[tokio::test]

@@ -1,6 +1,8 @@
-//! The three functions as Lambda runs them: each binary under its own Runtime API emulator,
-//! its output echoed with a `[name]` prefix. A process that exits (crash, failed init) is
-//! replaced on the next invocation, as Lambda starts a new execution environment.
+//! The functions as Lambda runs them: each binary under its own Runtime API emulator, its
+//! output echoed with a `[name]` prefix. A process that exits (crash, failed init, killed) is
+//! replaced as Lambda replaces an execution environment: the invocation it was running fails
+//! with Lambda's `Runtime.ExitError` (the router answers it 502, API Gateway's answer to a
+//! failed integration), and the invocations still queued are handed to the new process.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -26,6 +28,19 @@ pub struct LocalFunction {
     api: RuntimeApi,
     process: Mutex<Option<FunctionProcess>>,
     options: SpawnOptions,
+    restarts: std::sync::atomic::AtomicU64,
+}
+
+/// The error Lambda reports for an invocation whose runtime process exited.
+pub const EXIT_ERROR_TYPE: &str = "Runtime.ExitError";
+
+fn exit_error(status: &str) -> Vec<u8> {
+    serde_json::json!({
+        "errorType": EXIT_ERROR_TYPE,
+        "errorMessage": format!("Runtime exited with error: {status}"),
+    })
+    .to_string()
+    .into_bytes()
 }
 
 /// EMF metric documents are for CloudWatch; locally they only hide the logs.
@@ -63,6 +78,7 @@ impl LocalFunction {
             api,
             process: Mutex::new(None),
             options,
+            restarts: Default::default(),
         })
     }
 
@@ -71,15 +87,19 @@ impl LocalFunction {
     }
 
     /// Spawns a process unless one is running; returns the `/next` poll count to wait past
-    /// when it spawned one.
+    /// when it spawned one. The invocation a dead process had taken fails here, once.
     async fn ensure_process(&self) -> Result<Option<usize>, String> {
         let mut guard = self.process.lock().await;
         if let Some(p) = guard.as_mut() {
             match p.try_exit_status() {
                 None => return Ok(None),
                 Some(status) => {
+                    let failed = self.api.fail_in_flight(&exit_error(&status.to_string()));
+                    self.restarts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     eprintln!(
-                        "{}process exited ({status}); starting a new one",
+                        "{}process exited ({status}); {failed} invocation(s) in flight failed \
+                         (Runtime.ExitError); starting a new one",
                         prefix(self.spec.name)
                     );
                 }
@@ -130,16 +150,49 @@ impl LocalFunction {
         }
     }
 
-    /// One invocation, as the Lambda service makes it.
+    /// One invocation, as the Lambda service makes it. When the process dies meanwhile, a
+    /// new one starts: the invocation fails (`Runtime.ExitError`) if the dead process had
+    /// taken it, else the new process gets it.
     pub async fn invoke(&self, event: &[u8]) -> Result<Outcome, String> {
         self.ensure_process().await?;
-        tokio::select! {
-            r = self.api.invoke(event, self.spec.timeout) => r,
-            status = self.exited() => Err(self.with_init_error(format!(
-                "{} exited before answering ({status})",
-                self.spec.name
-            ))),
+        let invocation = self.api.invoke(event, self.spec.timeout);
+        tokio::pin!(invocation);
+        loop {
+            tokio::select! {
+                r = &mut invocation => return r,
+                _ = self.exited() => {
+                    if let Some(e) = self.api.init_error() {
+                        return Err(format!("{} failed its init: {e}", self.spec.name));
+                    }
+                    self.ensure_process().await?;
+                }
+            }
         }
+    }
+
+    /// SIGKILL to the process while it runs an invocation (waits up to `within` for one to be
+    /// in flight); false when none was. The next invocation (or one queued) restarts it.
+    pub async fn kill_mid_invocation(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while self.api.in_flight() == 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        let guard = self.process.lock().await;
+        match guard.as_ref() {
+            Some(p) => {
+                p.kill();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Processes started to replace one that exited.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops the process (SIGTERM to its process group, SIGKILL after a grace period).

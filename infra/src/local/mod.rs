@@ -14,6 +14,7 @@
 //! 5. [`watcher`]: new `manifest.json` uploads become S3 notifications to `reload`;
 //! 6. Ctrl-C (SIGINT) or SIGTERM stops all of it.
 
+pub mod chaos;
 pub mod functions;
 pub mod merchant_models;
 pub mod router;
@@ -127,9 +128,9 @@ pub(crate) fn bundle(
     Ok(cache.to_path_buf())
 }
 
-/// Starts the stack and serves until SIGINT/SIGTERM.
-pub fn up(args: UpArgs) -> Result<()> {
-    let started = Instant::now();
+/// The bundles to serve (given, cached under `<data>/bundles/`, or trained now): the
+/// recommender, the fair multiple and the generic merchant models.
+pub fn prepare_bundles(args: &UpArgs) -> Result<(PathBuf, PathBuf, Vec<PathBuf>)> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let bundles = args.data_dir.join("bundles");
@@ -175,7 +176,14 @@ pub fn up(args: UpArgs) -> Result<()> {
             })
         },
     )?;
-    let generic = merchant_models::bundles(&args, &bundles)?;
+    let generic = merchant_models::bundles(args, &bundles)?;
+    Ok((reco, fm, generic))
+}
+
+/// Starts the stack and serves until SIGINT/SIGTERM.
+pub fn up(args: UpArgs) -> Result<()> {
+    let started = Instant::now();
+    let (reco, fm, generic) = prepare_bundles(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -194,13 +202,45 @@ fn bin_dir(args: &UpArgs) -> Result<PathBuf> {
     }
 }
 
-fn function_env(stores: &Stores, json_logs: bool, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+/// Where functions reach S3 and DynamoDB: the stores themselves, or (`warmstart local
+/// chaos`) fault proxies in front of them.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub s3: String,
+    pub dynamodb: String,
+}
+
+impl Endpoints {
+    pub fn of(stores: &Stores) -> Endpoints {
+        Endpoints {
+            s3: stores.s3_endpoint.clone(),
+            dynamodb: stores.dynamodb_endpoint.clone(),
+        }
+    }
+}
+
+/// How the functions are wired.
+#[derive(Debug, Clone)]
+pub struct Wiring {
+    /// recommend, valuation and predict.
+    pub serving: Endpoints,
+    pub reload: Endpoints,
+    /// `REGISTRY_TTL_SECS` of the serving functions.
+    pub registry_ttl_secs: u32,
+    /// The functions' `RUST_LOG` (default: the caller's, else `info`).
+    pub rust_log: Option<String>,
+}
+
+fn function_env(
+    endpoints: &Endpoints,
+    json_logs: bool,
+    registry_ttl: &str,
+    rust_log: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
-        ("AWS_ENDPOINT_URL_S3", stores.s3_endpoint.as_str()),
-        (
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            stores.dynamodb_endpoint.as_str(),
-        ),
+        ("AWS_ENDPOINT_URL_S3", endpoints.s3.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoints.dynamodb.as_str()),
         ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
         ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
         ("AWS_REGION", setup::REGION),
@@ -212,7 +252,7 @@ fn function_env(stores: &Stores, json_logs: bool, extra: &[(&str, &str)]) -> Vec
         ("FEATURES_TABLE", FEATURES_TABLE),
         ("METRICS_NAMESPACE", "WarmstartLocal"),
         ("RUST_LOG", "info"),
-        ("REGISTRY_TTL_SECS", "30"),
+        ("REGISTRY_TTL_SECS", registry_ttl),
         (
             "AWS_LAMBDA_LOG_FORMAT",
             if json_logs { "JSON" } else { "Text" },
@@ -225,6 +265,9 @@ fn function_env(stores: &Stores, json_logs: bool, extra: &[(&str, &str)]) -> Vec
     // Let the caller's RUST_LOG through (e.g. RUST_LOG=debug make run).
     if let Ok(level) = std::env::var("RUST_LOG") {
         env.push(("RUST_LOG".into(), level));
+    }
+    if let Some(level) = rust_log {
+        env.push(("RUST_LOG".into(), level.to_string()));
     }
     env
 }
@@ -337,23 +380,39 @@ async fn serve(
     }
     eprintln!();
     say("stopping: router, S3 watcher, functions, stores");
-    let _ = stack.stop.send(true);
-    for f in &stack.functions {
-        f.stop().await;
-    }
-    for t in stack.tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
-    }
+    stack.shutdown().await;
     stores.stop().await;
     say("stopped");
     Ok(())
 }
 
 /// What runs once the stack is up.
-struct Stack {
-    functions: Vec<Arc<LocalFunction>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    stop: tokio::sync::watch::Sender<bool>,
+pub struct Stack {
+    /// recommend, valuation, predict, reload.
+    pub functions: Vec<Arc<LocalFunction>>,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub stop: tokio::sync::watch::Sender<bool>,
+    /// `http://127.0.0.1:<port>` of the router.
+    pub api: String,
+    /// `Function (init … ms)` per function.
+    pub inits: Vec<String>,
+}
+
+impl Stack {
+    pub fn function(&self, name: &str) -> Option<&Arc<LocalFunction>> {
+        self.functions.iter().find(|f| f.name() == name)
+    }
+
+    /// Stops the router, the watcher and the functions.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for f in &self.functions {
+            f.stop().await;
+        }
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+        }
+    }
 }
 
 async fn run_stack(
@@ -364,6 +423,27 @@ async fn run_stack(
     generic: &[PathBuf],
     started: Instant,
 ) -> Result<Option<Stack>> {
+    let wiring = Wiring {
+        serving: Endpoints::of(stores),
+        reload: Endpoints::of(stores),
+        registry_ttl_secs: 30,
+        rust_log: None,
+    };
+    let stack = start_stack(args, stores, &wiring, reco, fm, generic).await?;
+    print_banner(args, stores, &stack.api, &stack.inits, reco, started);
+    Ok(Some(stack))
+}
+
+/// Tables, features, published bundles, the functions (wired per `wiring`), the router on
+/// `args.port` and the S3 watcher.
+pub async fn start_stack(
+    args: &UpArgs,
+    stores: &Stores,
+    wiring: &Wiring,
+    reco: &Path,
+    fm: &Path,
+    generic: &[PathBuf],
+) -> Result<Stack> {
     let clients = setup::Clients::new(&stores.s3_endpoint, &stores.dynamodb_endpoint).await;
     setup::ensure_bucket(&clients.s3, BUCKET).await?;
     let created = setup::ensure_tables(&clients.dynamodb).await?;
@@ -389,11 +469,22 @@ async fn run_stack(
             );
         }
     }
+    let ttl = wiring.registry_ttl_secs.to_string();
     let spec =
         |name: &'static str, timeout: u64, memory_mb: u32, extra: &[(&str, &str)]| FunctionSpec {
             name,
             bin: bins.join(name),
-            env: function_env(stores, args.json_logs, extra),
+            env: function_env(
+                if name == "reload" {
+                    &wiring.reload
+                } else {
+                    &wiring.serving
+                },
+                args.json_logs,
+                &ttl,
+                wiring.rust_log.as_deref(),
+                extra,
+            ),
             timeout: Duration::from_secs(timeout),
             memory_mb,
         };
@@ -500,12 +591,13 @@ async fn run_stack(
         stopped,
     )));
 
-    print_banner(args, stores, &api, &inits, reco, started);
-    Ok(Some(Stack {
+    Ok(Stack {
         functions: vec![recommend, valuation, predict, reload],
         tasks,
         stop,
-    }))
+        api,
+        inits,
+    })
 }
 
 fn print_banner(

@@ -3,8 +3,11 @@
 //! lower-case `headers`, `cookies`, `queryStringParameters`, `requestContext` with `requestId`
 //! and `http.{method,path,protocol,sourceIp,userAgent}`, `body` with `isBase64Encoded`), and the
 //! function's answer becomes the HTTP response (payload-v2 rules: a `statusCode` object, or
-//! any other JSON as a 200 `application/json` body). Unknown routes answer 404 and failed
-//! invocations 500, with API Gateway's `{"message": …}` bodies.
+//! any other JSON as a 200 `application/json` body). Unknown routes answer 404; an invocation
+//! that ends in a function error (an unhandled error, or `Runtime.ExitError` when the process
+//! died while running it) answers 502 as API Gateway does, naming the error type in the local
+//! diagnostic header `x-warmstart-local-error`; an invocation that could not be made answers
+//! 503. All with API Gateway's `{"message": …}` bodies.
 
 use super::functions::LocalFunction;
 use base64::Engine;
@@ -34,6 +37,7 @@ pub const ROUTES: [(&str, &str, &str); 11] = [
     ("POST", "/recommend/fairness", "recommend"),
     ("GET", "/health", "recommend"),
     ("POST", "/valuation", "valuation"),
+    ("GET", "/valuation/health", "valuation"),
     ("GET", "/models", "predict"),
     ("GET", "/models/{name}", "predict"),
     ("POST", "/models/{name}/predict", "predict"),
@@ -193,6 +197,25 @@ pub fn gateway_error(status: u16, message: &str) -> HttpAnswer {
     }
 }
 
+/// Local diagnostic header naming the Lambda error type of a 502 (API Gateway sends none).
+pub const LOCAL_ERROR_HEADER: &str = "x-warmstart-local-error";
+
+/// API Gateway's answer to a function error (`POST …/error`, or the runtime exiting
+/// mid-invocation): 502 `{"message":"Internal Server Error"}`.
+pub fn function_error(error: &[u8]) -> HttpAnswer {
+    let mut a = gateway_error(502, "Internal Server Error");
+    let kind = serde_json::from_slice::<Value>(error)
+        .ok()
+        .and_then(|v| {
+            v.get("errorType")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "Unknown".into());
+    a.headers.push((LOCAL_ERROR_HEADER.into(), kind));
+    a
+}
+
 /// The HTTP response for a function's payload-v2 answer.
 pub fn from_response(payload: &[u8]) -> HttpAnswer {
     let Ok(v) = serde_json::from_slice::<Value>(payload) else {
@@ -269,6 +292,12 @@ pub fn from_response(payload: &[u8]) -> HttpAnswer {
 }
 
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
+static ACCESS_LOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns the one-line-per-request log off (a load run) or on (the default).
+pub fn set_access_log(on: bool) {
+    ACCESS_LOG.store(on, Ordering::Relaxed);
+}
 
 /// An API Gateway-looking request id, unique within this process.
 fn request_id() -> String {
@@ -339,7 +368,7 @@ async fn handle(
                                 "[router] {function} invocation error: {}",
                                 String::from_utf8_lossy(&b)
                             );
-                            gateway_error(500, "Internal Server Error")
+                            function_error(&b)
                         }
                         Err(e) => {
                             eprintln!("[router] {function}: {e}");
@@ -350,11 +379,13 @@ async fn handle(
             }
         }
     };
-    eprintln!(
-        "[router] {method} {path} -> {} ({:.1} ms)",
-        answer.status,
-        started.elapsed().as_secs_f64() * 1e3
-    );
+    if ACCESS_LOG.load(Ordering::Relaxed) {
+        eprintln!(
+            "[router] {method} {path} -> {} ({:.1} ms)",
+            answer.status,
+            started.elapsed().as_secs_f64() * 1e3
+        );
+    }
     let mut resp = Response::builder().status(answer.status);
     for (k, v) in &answer.headers {
         resp = resp.header(k.as_str(), v.as_str());
@@ -397,6 +428,10 @@ mod tests {
         assert_eq!(route("GET", "/health").unwrap().0, "recommend");
         assert_eq!(route("POST", "/valuation").unwrap().0, "valuation");
         assert_eq!(
+            route("GET", "/valuation/health"),
+            Some(("valuation", "GET /valuation/health".into()))
+        );
+        assert_eq!(
             route("POST", "/models/churn/predict").unwrap(),
             ("predict", "POST /models/{name}/predict".to_string())
         );
@@ -405,6 +440,32 @@ mod tests {
         assert_eq!(route("GET", "/models/a/b"), None);
         assert_eq!(route("GET", "/recommend"), None);
         assert_eq!(route("POST", "/nope"), None);
+    }
+
+    /// `(method, path)` of every HttpApi event in template.yaml.
+    fn template_routes() -> Vec<(String, String)> {
+        let text = include_str!("../../../template.yaml");
+        text.lines()
+            .filter_map(|l| {
+                let rest = l.split("ApiId: !Ref HttpApi, Method: ").nth(1)?;
+                let (method, rest) = rest.split_once(", Path: ")?;
+                let path = rest.trim_end().trim_end_matches('}').trim_matches('"');
+                Some((method.to_string(), path.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_local_routes_are_the_templates() {
+        let mut template = template_routes();
+        template.sort();
+        let mut local: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p, _)| (m.to_string(), p.to_string()))
+            .collect();
+        local.sort();
+        assert!(template.len() >= 10, "{template:?}");
+        assert_eq!(template, local);
     }
 
     #[test]
@@ -500,6 +561,12 @@ mod tests {
         assert_eq!((c.status, c.body.as_slice()), (200, &br#"{"ok":true}"#[..]));
 
         assert_eq!(from_response(b"not json").status, 500);
+        let e = function_error(br#"{"errorType":"Runtime.ExitError","errorMessage":"signal: 9"}"#);
+        assert_eq!(e.status, 502);
+        assert!(e
+            .headers
+            .contains(&(LOCAL_ERROR_HEADER.into(), "Runtime.ExitError".into())));
+        assert_eq!(e.body, br#"{"message":"Internal Server Error"}"#);
         assert_eq!(from_response(br#"{"statusCode":"x"}"#).status, 500);
     }
 }

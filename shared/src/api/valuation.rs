@@ -1,4 +1,6 @@
-//! The valuation function's routes: `POST /valuation`, `GET /health`.
+//! The valuation function's routes: `POST /valuation`, `GET /valuation/health` (the API's
+//! route to it: recommend owns `GET /health`; `GET /health` is still answered when invoked
+//! directly, e.g. `sam local invoke` with the shared health event).
 
 use super::answer;
 use crate::http::{self, Body, Request, Response, MAX_BODY_BYTES};
@@ -15,6 +17,7 @@ pub(crate) enum Route {
 
 pub(crate) const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/valuation", Route::Valuation),
+    ("GET", "/valuation/health", Route::Health),
     ("GET", "/health", Route::Health),
 ];
 

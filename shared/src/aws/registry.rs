@@ -555,6 +555,14 @@ impl<T: Send + Sync> Refresher<T> {
                 return (None, RefreshReport::default());
             }
         };
+        let key = crate::registry::serving::load_key(item.as_ref());
+        if !self.gate.may_load(&key) {
+            tracing::debug!(
+                model,
+                "versions that failed to load are waiting for their retry"
+            );
+            return (None, RefreshReport::default());
+        }
         let refresh = refresh(model, current, item.as_ref(), &self.loader);
         let (next, report) = match tokio::time::timeout(self.load_timeout, refresh).await {
             Ok(r) => r,
@@ -576,6 +584,11 @@ impl<T: Send + Sync> Refresher<T> {
         };
         for (version, error) in &report.failed {
             tracing::error!(model, version = %version, error = %error, "model load failed; keeping the current models");
+        }
+        if report.failed.is_empty() {
+            self.gate.load_succeeded();
+        } else {
+            self.gate.load_failed(&key);
         }
         if report.swapped {
             if let Some(n) = &next {

@@ -7,7 +7,7 @@ use super::dynamo::{backend, batch_get, batch_put, from_item, get_item, to_item,
 use super::RetryPolicy;
 use crate::store::StoreError;
 use crate::valuation::store::{
-    company_key, industry_key, CacheEntry, CompanyStore, ResultCache, MAX_PEERS,
+    company_key, industry_key, latest_key, CacheEntry, Cached, CompanyStore, ResultCache, MAX_PEERS,
 };
 use crate::valuation::Company;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -282,6 +282,28 @@ impl DynamoValuationCache {
 
 impl ResultCache for DynamoValuationCache {
     async fn get(&self, key: &str, now: i64) -> Result<Option<String>, StoreError> {
+        Ok(self.read(key, now).await?.map(|c| c.body))
+    }
+
+    async fn get_cached(&self, key: &str, now: i64) -> Result<Option<Cached>, StoreError> {
+        self.read(key, now).await
+    }
+
+    async fn put(&self, e: &CacheEntry) -> Result<(), StoreError> {
+        self.put_item(e.key.clone(), e).await
+    }
+
+    async fn get_latest(&self, request_key: &str, now: i64) -> Result<Option<Cached>, StoreError> {
+        self.read(&latest_key(request_key), now).await
+    }
+
+    async fn put_latest(&self, request_key: &str, e: &CacheEntry) -> Result<(), StoreError> {
+        self.put_item(latest_key(request_key), e).await
+    }
+}
+
+impl DynamoValuationCache {
+    async fn read(&self, key: &str, now: i64) -> Result<Option<Cached>, StoreError> {
         let Some(item) = get_item(&self.client, &self.table, key).await? else {
             return Ok(None);
         };
@@ -293,7 +315,10 @@ impl ResultCache for DynamoValuationCache {
             return Ok(None);
         }
         match item.get("body") {
-            Some(AttributeValue::S(b)) => Ok(Some(b.clone())),
+            Some(AttributeValue::S(b)) => Ok(Some(Cached {
+                body: b.clone(),
+                expires_at,
+            })),
             _ => Err(StoreError::Decode {
                 key: key.to_string(),
                 message: "cache item has no `body` string".into(),
@@ -301,12 +326,12 @@ impl ResultCache for DynamoValuationCache {
         }
     }
 
-    async fn put(&self, e: &CacheEntry) -> Result<(), StoreError> {
+    async fn put_item(&self, key: String, e: &CacheEntry) -> Result<(), StoreError> {
         let mut req = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item(PK, AttributeValue::S(e.key.clone()))
+            .item(PK, AttributeValue::S(key))
             .item("body", AttributeValue::S(e.body.clone()))
             .item("expires_at", AttributeValue::N(e.expires_at.to_string()))
             .item("ts_code", AttributeValue::S(e.ts_code.clone()))

@@ -23,7 +23,7 @@ use crate::http::ApiError;
 use crate::model::ShapScratch;
 use crate::registry::serving::{mean_abs_diff, top_k_overlap, ServingSet, Variant};
 use crate::registry::VersionRef;
-use crate::store::{customer_key, FeatureStore, StoreError, MAX_BATCH_GET};
+use crate::store::{customer_key, Breaker, FeatureStore, StoreError, BREAKER_OPEN, MAX_BATCH_GET};
 use crate::telemetry::capture::{named, CaptureConfig, CaptureRow};
 use arc_swap::ArcSwap;
 use serde_json::Value;
@@ -43,29 +43,35 @@ pub const VARIANT_MIXED: &str = "mixed";
 pub struct ServiceConfig {
     pub store_deadline: Duration,
     pub batch_store_deadline: Duration,
+    /// After a failed or timed-out store call, answer degraded without calling the store for
+    /// this long (one probe call then); zero: always call ([`crate::store::Breaker`]).
+    pub store_cool_down: Duration,
     /// `CAPTURE_SAMPLE_RATE`: the share of requests whose scored rows are logged as `capture`
     /// records.
     pub capture: CaptureConfig,
 }
 
 impl ServiceConfig {
-    /// `STORE_DEADLINE_MS` (150), `BATCH_STORE_DEADLINE_MS` (1000) and `CAPTURE_SAMPLE_RATE`
-    /// (0).
+    /// `STORE_DEADLINE_MS` (150), `BATCH_STORE_DEADLINE_MS` (1000), `STORE_COOL_DOWN_MS`
+    /// (1000; 0 turns the breaker off) and `CAPTURE_SAMPLE_RATE` (0).
     pub fn from_env() -> Result<Self, String> {
-        use crate::lambda::env::millis;
+        use crate::lambda::env::{millis, number};
         Ok(ServiceConfig {
             store_deadline: millis("STORE_DEADLINE_MS", 150)?,
             batch_store_deadline: millis("BATCH_STORE_DEADLINE_MS", 1000)?,
+            store_cool_down: Duration::from_millis(number("STORE_COOL_DOWN_MS", 1000, 0)?),
             capture: CaptureConfig::from_env()?,
         })
     }
 }
 
 impl Default for ServiceConfig {
+    /// The deadlines' defaults, without the breaker (each call reaches the store).
     fn default() -> Self {
         ServiceConfig {
             store_deadline: Duration::from_millis(150),
             batch_store_deadline: Duration::from_millis(1000),
+            store_cool_down: Duration::ZERO,
             capture: CaptureConfig::default(),
         }
     }
@@ -87,6 +93,7 @@ pub struct Recommender<S> {
     set: ArcSwap<ServingSet<Bundle>>,
     store: S,
     config: ServiceConfig,
+    breaker: Breaker,
     process_start: Instant,
     init_ms: f64,
     first_invocation_ms: OnceLock<f64>,
@@ -168,6 +175,7 @@ impl<S: FeatureStore> Recommender<S> {
             set: ArcSwap::from_pointee(set),
             store,
             config,
+            breaker: Breaker::new(config.store_cool_down),
             process_start,
             init_ms: process_start.elapsed().as_secs_f64() * 1e3,
             first_invocation_ms: OnceLock::new(),
@@ -267,23 +275,33 @@ impl<S: FeatureStore> Recommender<S> {
         stats: &mut RequestStats,
     ) -> RecommendResponse {
         let started = Instant::now();
-        let lookup = match tokio::time::timeout(
-            self.config.store_deadline,
-            self.store.get_customer(&req.customer_id),
-        )
-        .await
-        {
-            Ok(Ok(Some(c))) => Lookup::Found(c),
-            Ok(Ok(None)) => Lookup::Missing,
-            Ok(Err(e)) => {
-                tracing::warn!(customer_id = %req.customer_id, error = %e, "feature store read failed; answering from popularity");
-                Lookup::Failed(e.kind())
-            }
-            Err(_) => {
-                tracing::warn!(customer_id = %req.customer_id, deadline_ms = self.config.store_deadline.as_millis() as u64, "feature store read timed out; answering from popularity");
-                Lookup::Failed("timeout")
+        let lookup = if !self.breaker.allow() {
+            Lookup::Failed(BREAKER_OPEN)
+        } else {
+            match tokio::time::timeout(
+                self.config.store_deadline,
+                self.store.get_customer(&req.customer_id),
+            )
+            .await
+            {
+                Ok(Ok(Some(c))) => Lookup::Found(c),
+                Ok(Ok(None)) => Lookup::Missing,
+                Ok(Err(e)) => {
+                    tracing::warn!(customer_id = %req.customer_id, error = %e, "feature store read failed; answering from popularity");
+                    Lookup::Failed(e.kind())
+                }
+                Err(_) => {
+                    tracing::warn!(customer_id = %req.customer_id, deadline_ms = self.config.store_deadline.as_millis() as u64, "feature store read timed out; answering from popularity");
+                    Lookup::Failed("timeout")
+                }
             }
         };
+        match lookup {
+            Lookup::Failed(BREAKER_OPEN) => {}
+            // A bad item is not the store failing.
+            Lookup::Failed(kind) if kind != "decode" => self.breaker.failed(),
+            _ => self.breaker.succeeded(),
+        }
         stats.store_ms = Some(started.elapsed().as_secs_f64() * 1e3);
         if let Lookup::Failed(why) = lookup {
             stats.store_failure = Some(why);
@@ -334,26 +352,37 @@ impl<S: FeatureStore> Recommender<S> {
             }
         }
         let started = Instant::now();
-        let fetched: Result<HashMap<String, Result<Customer, StoreError>>, &'static str> =
+        let fetched: Result<HashMap<String, Result<Customer, StoreError>>, &'static str> = if !self
+            .breaker
+            .allow()
+        {
+            Err(BREAKER_OPEN)
+        } else {
             match tokio::time::timeout(
                 self.config.batch_store_deadline,
                 self.store.batch_get_customers(&unique),
             )
             .await
             {
-                Ok(Ok(m)) => Ok(m),
+                Ok(Ok(m)) => {
+                    self.breaker.succeeded();
+                    Ok(m)
+                }
                 Ok(Err(e)) => {
+                    self.breaker.failed();
                     tracing::warn!(ids = unique.len(), error = %e, "feature store batch read failed; answering from popularity");
                     Err(e.kind())
                 }
                 Err(_) => {
+                    self.breaker.failed();
                     tracing::warn!(
                         ids = unique.len(),
                         "feature store batch read timed out; answering from popularity"
                     );
                     Err("timeout")
                 }
-            };
+            }
+        };
         stats.store_ms = Some(started.elapsed().as_secs_f64() * 1e3);
         let single = |id: &String| RecommendRequest {
             customer_id: id.clone(),

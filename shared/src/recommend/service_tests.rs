@@ -487,6 +487,101 @@ async fn failing_store_answers_degraded_popularity() {
 }
 
 #[tokio::test]
+async fn a_store_outage_never_recommends_the_owned_products_the_request_named() {
+    // The three most popular products (what popularity would answer first).
+    let owned = ["ind_recibo_ult1", "ind_cco_fin_ult1", "ind_nom_pens_ult1"];
+    let top = popular(&DEFAULT_POPULARITY, [], 3, false);
+    assert_eq!(
+        top.iter().map(|r| r.product).collect::<Vec<_>>(),
+        owned,
+        "the popularity order this test relies on changed"
+    );
+    for faults in [
+        Faults {
+            fail: Some(StoreError::Backend {
+                op: "GetItem",
+                message: "connection refused".into(),
+            }),
+            ..Faults::default()
+        },
+        Faults {
+            delay: Duration::from_secs(5),
+            ..Faults::default()
+        },
+    ] {
+        let store = stored();
+        store.set_faults(faults);
+        let svc = service(store);
+        let body = json!({"customer_id": "15889", "k": 24, "owned_products": owned}).to_string();
+        let (resp, stats) = svc.recommend(&req(&body), "r").await;
+        assert_eq!(resp.source, Source::Popular);
+        assert!(resp.degraded && stats.degraded);
+        assert_eq!(resp.recommendations.len(), NUM_PRODUCTS - owned.len());
+        assert!(
+            resp.recommendations
+                .iter()
+                .all(|r| !owned.contains(&r.product)),
+            "{:?}",
+            resp.recommendations
+        );
+        // k = 3: the next three by popularity.
+        let body = json!({"customer_id": "15889", "k": 3, "owned_products": owned}).to_string();
+        let (resp, _) = svc.recommend(&req(&body), "r").await;
+        assert_eq!(
+            resp.recommendations,
+            popular(&DEFAULT_POPULARITY, [23, 2, 22], 3, false)
+        );
+    }
+}
+
+#[tokio::test]
+async fn after_a_store_timeout_the_breaker_answers_degraded_without_calling_the_store() {
+    let store = stored();
+    store.set_faults(Faults {
+        delay: Duration::from_secs(5),
+        ..Faults::default()
+    });
+    let config = ServiceConfig {
+        store_deadline: Duration::from_millis(60),
+        batch_store_deadline: Duration::from_millis(120),
+        store_cool_down: Duration::from_millis(300),
+        ..ServiceConfig::default()
+    };
+    let svc = Recommender::new(bundle(), store, config, Instant::now()).unwrap();
+    let (resp, stats) = svc.recommend(&req(r#"{"customer_id":"15889"}"#), "r").await;
+    assert!(resp.degraded);
+    assert_eq!(stats.store_failure, Some("timeout"));
+    assert_eq!(svc.store().calls(), 1);
+    // Open: degraded popularity at once, owned products still honoured, no store call.
+    let (resp, stats) = svc
+        .recommend(
+            &req(r#"{"customer_id":"15889","owned_products":["ind_recibo_ult1"]}"#),
+            "r",
+        )
+        .await;
+    assert!(resp.degraded && resp.source == Source::Popular);
+    assert!(resp
+        .recommendations
+        .iter()
+        .all(|r| r.product != "ind_recibo_ult1"));
+    assert_eq!(stats.store_failure, Some(BREAKER_OPEN));
+    let b = BatchRequest::parse(br#"{"customer_ids":["15889","1050935"],"k":3}"#).unwrap();
+    let (resp, stats) = svc.batch(&b, "r").await;
+    assert!(resp.degraded && resp.results.iter().all(|i| i.degraded));
+    assert_eq!(stats.store_failure, Some(BREAKER_OPEN));
+    assert_eq!(svc.store().calls(), 1);
+    // The store is back: after the cool-down one probe goes through and closes it.
+    svc.store().set_faults(Faults::default());
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let (resp, stats) = svc.recommend(&req(r#"{"customer_id":"15889"}"#), "r").await;
+    assert!(!resp.degraded && resp.source == Source::Model);
+    assert_eq!(stats.store_failure, None);
+    let (resp, _) = svc.batch(&b, "r").await;
+    assert!(!resp.degraded);
+    assert_eq!(svc.store().calls(), 3);
+}
+
+#[tokio::test]
 async fn batch_keeps_order_and_isolates_item_failures() {
     let store = stored();
     store.set_faults(Faults {

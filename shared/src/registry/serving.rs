@@ -159,6 +159,29 @@ pub struct RefreshGate {
     next_due_ms: AtomicU64,
     /// A claimed check has not [`Self::release`]d yet.
     busy: AtomicBool,
+    /// The registry versions whose load last failed, when to try them again, and the wait.
+    failed_load: std::sync::Mutex<Option<(String, Instant, Duration)>>,
+}
+
+/// First wait before loading versions that failed to load again (then doubled up to
+/// [`LOAD_RETRY_MAX`]): while S3 fails, a container would otherwise fetch the same failing
+/// versions at every TTL crossing (SDK retries included), competing with the requests for
+/// its CPU and connections; `make chaos` measured the cost (docs/RELIABILITY.md).
+pub const LOAD_RETRY_FIRST: Duration = Duration::from_secs(5);
+pub const LOAD_RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// The versions of `item` a container would load: active, candidate and shadow (a canary
+/// weight change loads nothing).
+pub fn load_key(item: Option<&RegistryItem>) -> String {
+    match item {
+        None => String::new(),
+        Some(i) => format!(
+            "{}|{}|{}",
+            i.active.as_ref().map_or("", |a| a.version.as_str()),
+            i.candidate.as_ref().map_or("", |c| c.version.as_str()),
+            i.shadow.as_ref().map_or("", |s| s.version.as_str()),
+        ),
+    }
 }
 
 impl RefreshGate {
@@ -168,8 +191,33 @@ impl RefreshGate {
             ttl,
             origin: Instant::now(),
             next_due_ms: AtomicU64::new(ttl.as_millis() as u64),
+            failed_load: std::sync::Mutex::new(None),
             busy: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the versions `key` ([`load_key`]) may be loaded now: not the ones that failed
+    /// last, or their wait is over.
+    pub fn may_load(&self, key: &str) -> bool {
+        match &*self.failed_load.lock().expect("gate lock") {
+            Some((k, retry_at, _)) if k == key => Instant::now() >= *retry_at,
+            _ => true,
+        }
+    }
+
+    /// Loading `key` failed: wait [`LOAD_RETRY_FIRST`], doubling per failure of the same key.
+    pub fn load_failed(&self, key: &str) {
+        let mut f = self.failed_load.lock().expect("gate lock");
+        let wait = match &*f {
+            Some((k, _, w)) if k == key => (*w * 2).min(LOAD_RETRY_MAX),
+            _ => LOAD_RETRY_FIRST,
+        };
+        *f = Some((key.to_string(), Instant::now() + wait, wait));
+    }
+
+    /// What the registry names is served (or nothing needed loading).
+    pub fn load_succeeded(&self) {
+        *self.failed_load.lock().expect("gate lock") = None;
     }
 
     pub fn ttl(&self) -> Duration {
@@ -324,6 +372,45 @@ mod tests {
     use super::super::item::{Active, Candidate, Shadow};
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn versions_that_failed_to_load_wait_before_the_next_try() {
+        let gate = RefreshGate::new(Duration::from_secs(1));
+        let mut item = RegistryItem::new("m");
+        item.active = Some(Active {
+            version: "v2".into(),
+            prefix: None,
+            sha256: None,
+            promoted_at: None,
+            by: None,
+            reason: None,
+        });
+        let key = load_key(Some(&item));
+        assert_eq!(key, "v2||");
+        assert!(gate.may_load(&key));
+        gate.load_failed(&key);
+        assert!(!gate.may_load(&key));
+        // Other versions are not held back.
+        assert!(gate.may_load("v3||"));
+        gate.load_failed(&key);
+        let wait = gate.failed_load.lock().unwrap().as_ref().unwrap().2;
+        assert_eq!(wait, LOAD_RETRY_FIRST * 2);
+        for _ in 0..20 {
+            gate.load_failed(&key);
+        }
+        assert_eq!(
+            gate.failed_load.lock().unwrap().as_ref().unwrap().2,
+            LOAD_RETRY_MAX
+        );
+        gate.load_succeeded();
+        assert!(gate.may_load(&key));
+        // A new failing key starts over.
+        gate.load_failed("v3||");
+        assert_eq!(
+            gate.failed_load.lock().unwrap().as_ref().unwrap().2,
+            LOAD_RETRY_FIRST
+        );
+    }
 
     fn r(v: &str) -> VersionRef {
         VersionRef {

@@ -2,6 +2,10 @@
 //! ([`crate::aws::DynamoFeatureStore`]); [`MemoryStore`] serves unit tests, and can be made slow
 //! or failing to exercise the degraded paths.
 
+pub mod breaker;
+
+pub use breaker::{Breaker, BREAKER_OPEN};
+
 use crate::recommend::Customer;
 use std::collections::HashMap;
 use std::future::Future;

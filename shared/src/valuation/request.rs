@@ -384,6 +384,17 @@ impl ValuationRequest {
         Ok(hex::encode(Sha256::digest(&bytes)))
     }
 
+    /// The request's inputs alone: hex sha256 of the canonical JSON of
+    /// `[ts_code, normalized assumptions]`, whatever the company data's date and the model
+    /// version. Keys the latest answer a store outage is answered from.
+    pub fn request_key(&self) -> Result<String, ValuationError> {
+        let material =
+            serde_json::json!([self.normalized_ts_code(), self.normalized_assumptions()?]);
+        let bytes = serde_json::to_vec(&material)
+            .map_err(|e| ValuationError::invalid("body", e.to_string()))?;
+        Ok(hex::encode(Sha256::digest(&bytes)))
+    }
+
     /// Names of the ignored unknown fields.
     pub fn ignored_fields(&self) -> Vec<&str> {
         self.ignored.keys().map(String::as_str).collect()
@@ -448,6 +459,10 @@ mod tests {
         let z2 = ValuationRequest::from_json(br#"{"ts_code":"X","size_premium":0.0}"#).unwrap();
         assert_eq!(k(&z1, None, "d"), k(&z2, None, "d"));
         assert_eq!(k(&a, None, "d").len(), 64);
+        // The request key ignores the data date and model, not the inputs.
+        assert_eq!(a.request_key().unwrap(), b.request_key().unwrap());
+        assert_ne!(a.request_key().unwrap(), c.request_key().unwrap());
+        assert_ne!(a.request_key().unwrap(), k(&a, None, "d"));
         assert_eq!(b.ignored_fields(), vec!["llm_provider"]);
     }
 

@@ -3,10 +3,12 @@
 //! all of it is unit-tested in-process.
 //!
 //! `POST /valuation`: parse and validate (400 naming the field) → company (GetItem; none → 404;
-//! store failure/timeout → 503) → cache lookup by [`ValuationRequest::cache_key`] (hit →
+//! store failure/timeout → the latest cached answer to the same inputs, `cached` and
+//! `degraded`, from the container's memory or the cache table; without one 503) → cache lookup by [`ValuationRequest::cache_key`] (hit →
 //! `cached: true`, the stored numbers unchanged) → industry peers (failure → answer without
 //! peer medians, `degraded`) → fair P/E from the `fair-multiple` model (missing → no ML
-//! section, `degraded`) → [`value`] → cache write (not for degraded answers; best effort,
+//! section, `degraded`) → [`value`] → cache write, exact key and the request's latest (not
+//! for degraded answers; best effort,
 //! awaited before answering because Lambda freezes the container afterwards).
 //! `GET /health`: liveness and what is loaded.
 //!
@@ -21,7 +23,7 @@ use super::error::ValuationError;
 use super::fair_multiple::{Fundamentals, FAIR_MULTIPLE_FEATURES};
 use super::request::ValuationRequest;
 use super::response::ValuationResponse;
-use super::store::{CacheEntry, CompanyStore, ResultCache, MAX_PEERS};
+use super::store::{CacheEntry, Cached, CompanyStore, ResultCache, MAX_PEERS};
 use super::value::{value, FairMultipleInput, NO_PEERS_WARNING};
 use crate::bundle::{Bundle, BundleError, ModelKind};
 use crate::http::{self, ApiError};
@@ -32,11 +34,16 @@ use crate::telemetry::capture::{named, CaptureConfig, CaptureRow};
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The `Function` dimension of this endpoint's metrics.
 pub const FUNCTION: &str = "valuation";
+
+/// Answers a container remembers (by [`ValuationRequest::request_key`]) to serve when the
+/// store, cache table included, cannot be read: a few hundred small JSON bodies.
+pub const RECENT_ANSWERS: usize = 256;
 
 /// The `fair-multiple` bundle, checked to be servable: kind `fair-multiple`, the
 /// [`FAIR_MULTIPLE_FEATURES`] in order, one output (the fair P/E).
@@ -107,6 +114,9 @@ pub struct ValuationConfig {
     pub peers_deadline: Duration,
     /// Lifetime of a cached answer; 0 turns the cache off.
     pub cache_ttl_secs: u64,
+    /// After a failed or timed-out company read, skip the store for this long (one probe
+    /// then); zero: always read ([`crate::store::Breaker`]).
+    pub store_cool_down: Duration,
     /// `CAPTURE_SAMPLE_RATE`: the share of requests whose scored company is logged as a
     /// `capture` record.
     pub capture: CaptureConfig,
@@ -114,8 +124,8 @@ pub struct ValuationConfig {
 
 impl ValuationConfig {
     /// `STORE_DEADLINE_MS` (150), `PEERS_DEADLINE_MS` (4 × the store deadline: one index
-    /// GetItem plus one BatchGetItem of up to 100 companies), and `CACHE_TTL_SECS` (3600) when
-    /// there is a cache table, else 0 (no cache).
+    /// GetItem plus one BatchGetItem of up to 100 companies), `CACHE_TTL_SECS` (3600) when
+    /// there is a cache table, else 0 (no cache), and `STORE_COOL_DOWN_MS` (1000).
     pub fn from_env(cache_table: bool) -> Result<Self, String> {
         use crate::lambda::env::number;
         let store_ms = number("STORE_DEADLINE_MS", 150, 1)?;
@@ -127,6 +137,7 @@ impl ValuationConfig {
             } else {
                 0
             },
+            store_cool_down: Duration::from_millis(number("STORE_COOL_DOWN_MS", 1000, 0)?),
             capture: CaptureConfig::from_env()?,
         })
     }
@@ -138,6 +149,7 @@ impl Default for ValuationConfig {
             store_deadline: Duration::from_millis(150),
             peers_deadline: Duration::from_millis(600),
             cache_ttl_secs: 3600,
+            store_cool_down: Duration::ZERO,
             capture: CaptureConfig::default(),
         }
     }
@@ -233,6 +245,11 @@ pub struct ValuationService<S, C> {
     cache: C,
     model: ArcSwapOption<ServingSet<FairMultipleModel>>,
     config: ValuationConfig,
+    /// The latest answers of this container, by request key (a full store outage takes the
+    /// cache table with it).
+    recent: Mutex<lru::LruCache<String, Cached>>,
+    /// Skips company reads for a while after one failed.
+    breaker: crate::store::Breaker,
     process_start: Instant,
     init_ms: f64,
     first_invocation_ms: OnceLock<f64>,
@@ -253,6 +270,10 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
             cache,
             model: ArcSwapOption::from(model.map(|m| Arc::new(single(m)))),
             config,
+            recent: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(RECENT_ANSWERS).expect("non-zero"),
+            )),
+            breaker: crate::store::Breaker::new(config.store_cool_down),
             process_start,
             init_ms: process_start.elapsed().as_secs_f64() * 1e3,
             first_invocation_ms: OnceLock::new(),
@@ -388,22 +409,41 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
         let mut store_ms = 0.0;
 
         // Company.
-        let company = match within(
-            self.config.store_deadline,
-            self.store.get_company(&ts_code),
-            &mut store_ms,
-        )
-        .await
-        {
+        let read = if self.breaker.allow() {
+            let r = within(
+                self.config.store_deadline,
+                self.store.get_company(&ts_code),
+                &mut store_ms,
+            )
+            .await;
+            match &r {
+                Err((kind, _)) if *kind != "decode" => self.breaker.failed(),
+                _ => self.breaker.succeeded(),
+            }
+            r
+        } else {
+            Err((
+                crate::store::BREAKER_OPEN,
+                "a recent read failed; not reading for a cool-down".to_string(),
+            ))
+        };
+        let company = match read {
             Ok(Some(c)) => c,
             Ok(None) => {
                 stats.store_ms = Some(store_ms);
                 return Err(ValuationError::NotFound { ts_code }.into());
             }
             Err((kind, detail)) => {
-                stats.store_ms = Some(store_ms);
                 stats.store_failure = Some(kind);
                 tracing::warn!(ts_code = %ts_code, error = %detail, "company read failed");
+                let stale = self
+                    .latest_answer(request, kind, model, variant, &mut store_ms, stats)
+                    .await;
+                stats.store_ms = Some(store_ms);
+                if let Some(mut r) = stale {
+                    r.request_id = Some(rid.to_string());
+                    return Ok(r);
+                }
                 return Err(ApiError::StoreUnavailable(format!(
                     "company data for `{ts_code}` could not be read ({kind}); retry later"
                 )));
@@ -417,13 +457,14 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
         if caching {
             match within(
                 self.config.store_deadline,
-                self.cache.get(&key, now_epoch()),
+                self.cache.get_cached(&key, now_epoch()),
                 &mut store_ms,
             )
             .await
             {
-                Ok(Some(body)) => match serde_json::from_str::<ValuationResponse>(&body) {
+                Ok(Some(hit)) => match serde_json::from_str::<ValuationResponse>(&hit.body) {
                     Ok(mut r) => {
+                        self.remember(request, hit);
                         r.cached = true;
                         r.variant = variant.map(str::to_string);
                         r.request_id = Some(rid.to_string());
@@ -544,12 +585,24 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
                         model_version: model_version.map(str::to_string),
                         created_at: now,
                     };
-                    if let Err((kind, detail)) = within(
-                        self.config.store_deadline,
-                        self.cache.put(&entry),
-                        &mut store_ms,
-                    )
-                    .await
+                    let request_key = request.request_key()?;
+                    self.remember(
+                        request,
+                        Cached {
+                            body: entry.body.clone(),
+                            expires_at: entry.expires_at,
+                        },
+                    );
+                    // Both items in parallel, under one deadline.
+                    let both = async {
+                        let (exact, latest) = tokio::join!(
+                            self.cache.put(&entry),
+                            self.cache.put_latest(&request_key, &entry)
+                        );
+                        exact.and(latest)
+                    };
+                    if let Err((kind, detail)) =
+                        within(self.config.store_deadline, both, &mut store_ms).await
                     {
                         stats.cache_failure = Some(kind);
                         tracing::warn!(error = %detail, "cache write failed");
@@ -562,6 +615,89 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
         resp.variant = variant.map(str::to_string);
         resp.request_id = Some(rid.to_string());
         Ok(resp)
+    }
+}
+
+impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
+    /// Keeps `answer` as this container's latest for the request's inputs.
+    fn remember(&self, request: &ValuationRequest, answer: Cached) {
+        if let Ok(k) = request.request_key() {
+            self.recent.lock().expect("recent lock").put(k, answer);
+        }
+    }
+
+    /// When the company cannot be read: the latest unexpired answer to the same inputs, from
+    /// this container's memory or else the cache table, marked `cached` and `degraded` with a
+    /// warning naming the failure and the data date it was computed from. `None` without one
+    /// (or with the cache off): the caller answers 503.
+    async fn latest_answer(
+        &self,
+        request: &ValuationRequest,
+        failure: &'static str,
+        model: Option<&FairMultipleModel>,
+        variant: Option<&'static str>,
+        store_ms: &mut f64,
+        stats: &mut ValuationStats,
+    ) -> Option<ValuationResponse> {
+        if self.config.cache_ttl_secs == 0 {
+            return None;
+        }
+        let request_key = request.request_key().ok()?;
+        let now = now_epoch();
+        let remembered = self
+            .recent
+            .lock()
+            .expect("recent lock")
+            .get(&request_key)
+            .filter(|c| c.expires_at > now)
+            .cloned();
+        let found = match remembered {
+            Some(c) => c,
+            None => match within(
+                self.config.store_deadline,
+                self.cache.get_latest(&request_key, now),
+                store_ms,
+            )
+            .await
+            {
+                Ok(Some(c)) => c,
+                Ok(None) => return None,
+                Err((kind, detail)) => {
+                    stats.cache_failure = Some(kind);
+                    tracing::warn!(error = %detail, "latest-answer read failed too");
+                    return None;
+                }
+            },
+        };
+        let mut r = match serde_json::from_str::<ValuationResponse>(&found.body) {
+            Ok(r) => r,
+            Err(e) => {
+                stats.cache_failure = Some("decode");
+                tracing::warn!(error = %e, "latest answer undecodable");
+                return None;
+            }
+        };
+        let as_of = r
+            .stock_info
+            .as_ref()
+            .map_or("unknown", |i| i.as_of.as_str())
+            .to_string();
+        r.valuation_results.data_warnings.push(format!(
+            "company data could not be read ({failure}): this is the latest cached valuation \
+             of these inputs (company data as of {as_of})"
+        ));
+        r.cached = true;
+        r.degraded = true;
+        // The variant is only known when the model that computed it is the one routed now.
+        let same_model = match (&r.model, model) {
+            (Some(a), Some(b)) => a.version == b.version(),
+            (None, None) => true,
+            _ => false,
+        };
+        r.variant = variant.filter(|_| same_model).map(str::to_string);
+        stats.cache_hit = true;
+        stats.degraded = true;
+        Some(r)
     }
 }
 

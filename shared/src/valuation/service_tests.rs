@@ -313,6 +313,164 @@ async fn store_and_cache_failures() {
 }
 
 #[tokio::test]
+async fn a_store_outage_answers_the_latest_cached_valuation_degraded() {
+    let s = service();
+    let ev = event("apigw-valuation-valid.json");
+    let (status, fresh, _) = call(&s, &ev).await;
+    assert_eq!(status, 200, "{fresh}");
+    assert_eq!(s.cache().latest_len(), 1);
+    let backend = Faults {
+        fail: Some(StoreError::Backend {
+            op: "GetItem",
+            message: "connection refused".into(),
+        }),
+        ..Faults::default()
+    };
+    let degraded_answer = |v: &Value, failure: &str| {
+        assert_eq!(v["cached"], true, "{v}");
+        assert_eq!(v["degraded"], true, "{v}");
+        assert_eq!(
+            v["valuation_results"]["dcf_forecast_details"],
+            fresh["valuation_results"]["dcf_forecast_details"]
+        );
+        assert_eq!(v["model"], fresh["model"]);
+        assert_eq!(v["variant"], "active");
+        let warnings = v["valuation_results"]["data_warnings"].as_array().unwrap();
+        let want = format!("company data could not be read ({failure})");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.as_str().unwrap().starts_with(&want)),
+            "{warnings:?}"
+        );
+    };
+
+    // The company read fails: this container's memory answers.
+    s.store().set_company_faults(backend.clone());
+    let (status, v, stats) = call(&s, &with_rid(ev.clone(), "outage-rid")).await;
+    assert_eq!(status, 200, "{v}");
+    degraded_answer(&v, "backend");
+    assert_eq!(v["request_id"], "outage-rid");
+    assert_eq!(stats.store_failure, Some("backend"));
+    assert!(stats.cache_hit && stats.degraded);
+
+    // ... and when it times out.
+    s.store().set_company_faults(Faults {
+        delay: Duration::from_millis(400),
+        ..Faults::default()
+    });
+    let (status, v, stats) = call(&s, &ev).await;
+    assert_eq!(status, 200, "{v}");
+    degraded_answer(&v, "timeout");
+    assert_eq!(stats.store_failure, Some("timeout"));
+
+    // A new container (nothing in memory) finds it in the cache table.
+    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
+    let fresh_container = ValuationService::new(
+        s.store().clone(),
+        s.cache().clone(),
+        Some(model),
+        ValuationConfig::default(),
+        Instant::now(),
+    );
+    s.store().set_company_faults(backend.clone());
+    let (status, v, _) = call(&fresh_container, &ev).await;
+    assert_eq!(status, 200, "{v}");
+    degraded_answer(&v, "backend");
+
+    // Other inputs were never answered: 503 as before.
+    let (status, p, _) = call(
+        &fresh_container,
+        &with_body(ev.clone(), r#"{"ts_code":"600519.SH","beta":1.3}"#),
+    )
+    .await;
+    assert_eq!(status, 503, "{p}");
+    assert_eq!(p["code"], "store_unavailable");
+
+    // The whole store down, cache table included: only a container that answered it before.
+    s.cache().set_faults(backend.clone());
+    let (status, v, _) = call(&s, &ev).await;
+    assert_eq!(status, 200, "{v}");
+    degraded_answer(&v, "backend");
+    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
+    let cold = ValuationService::new(
+        s.store().clone(),
+        s.cache().clone(),
+        Some(model),
+        ValuationConfig::default(),
+        Instant::now(),
+    );
+    let (status, p, stats) = call(&cold, &ev).await;
+    assert_eq!(status, 503, "{p}");
+    assert_eq!(stats.cache_failure, Some("backend"));
+
+    // Expired answers are not served, even degraded.
+    s.cache().set_faults(Faults::default());
+    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
+    let expired = ValuationService::new(
+        MemoryCompanyStore::new(synthetic_companies(60, 1, "20250331")),
+        MemoryCache::default(),
+        Some(model),
+        ValuationConfig {
+            cache_ttl_secs: 1,
+            ..ValuationConfig::default()
+        },
+        Instant::now(),
+    );
+    assert_eq!(call(&expired, &ev).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    expired.store().set_company_faults(backend);
+    assert_eq!(call(&expired, &ev).await.0, 503);
+}
+
+#[tokio::test]
+async fn after_a_failed_company_read_the_breaker_skips_the_store_for_a_cool_down() {
+    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
+    let s = ValuationService::new(
+        MemoryCompanyStore::new(synthetic_companies(60, 1, "20250331")),
+        MemoryCache::default(),
+        Some(model),
+        ValuationConfig {
+            store_cool_down: Duration::from_millis(300),
+            ..ValuationConfig::default()
+        },
+        Instant::now(),
+    );
+    let ev = event("apigw-valuation-valid.json");
+    assert_eq!(call(&s, &ev).await.0, 200);
+    let reads = s.store().calls();
+    s.store().set_company_faults(Faults {
+        delay: Duration::from_millis(400),
+        ..Faults::default()
+    });
+    let (status, v, stats) = call(&s, &ev).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(stats.store_failure, Some("timeout"));
+    assert_eq!(s.store().calls(), reads + 1);
+    // Open: the latest answer at once, the store not asked.
+    let (status, v, stats) = call(&s, &ev).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["degraded"], true);
+    assert_eq!(stats.store_failure, Some(crate::store::BREAKER_OPEN));
+    assert_eq!(s.store().calls(), reads + 1);
+    // Without an answer to fall back on: 503, still without asking the store.
+    let (status, _, _) = call(
+        &s,
+        &with_body(ev.clone(), r#"{"ts_code":"600519.SH","beta":1.3}"#),
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert_eq!(s.store().calls(), reads + 1);
+    // Back after the cool-down (one probe closes it).
+    s.store().set_company_faults(Faults::default());
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let (status, v, stats) = call(&s, &ev).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["degraded"], false);
+    assert_eq!(stats.store_failure, None);
+}
+
+#[tokio::test]
 async fn request_problems_name_the_field() {
     let s = service();
     let ev = event("apigw-valuation-valid.json");
@@ -402,6 +560,11 @@ async fn health_reports_the_model() {
     assert_eq!(h["model"]["version"], VERSION);
     assert_eq!(h["degraded"], false);
     assert_eq!(h["cache_ttl_secs"], 3600);
+    // The API's route to it (recommend owns GET /health).
+    let (status, h, _) = call(&s, &event("apigw-valuation-health.json")).await;
+    assert_eq!(status, 200, "{h}");
+    assert_eq!(h["function"], "valuation");
+    assert_eq!(h["request_id"], "Vh7kPq2LmN4rT8=");
 }
 
 #[test]

@@ -68,6 +68,20 @@ pub struct CacheEntry {
     pub created_at: i64,
 }
 
+/// A cached answer as read back: its body and when it stops being served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cached {
+    pub body: String,
+    pub expires_at: i64,
+}
+
+/// Partition key of the latest answer to a request's inputs whatever the company data's date
+/// and the model version ([`super::ValuationRequest::request_key`]): what a store outage is
+/// answered from.
+pub fn latest_key(request_key: &str) -> String {
+    format!("latest#{request_key}")
+}
+
 /// The valuation answer cache.
 pub trait ResultCache: Send + Sync {
     /// The body of an entry that has not expired at `now` (epoch seconds).
@@ -77,7 +91,30 @@ pub trait ResultCache: Send + Sync {
         now: i64,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
+    /// [`ResultCache::get`] with the entry's expiry.
+    fn get_cached(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<Cached>, StoreError>> + Send;
+
     fn put(&self, entry: &CacheEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The latest answer written by [`ResultCache::put_latest`] for `request_key`, unless it
+    /// has expired at `now`.
+    fn get_latest(
+        &self,
+        request_key: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<Cached>, StoreError>> + Send;
+
+    /// Records `entry` as the latest answer to `request_key` (beside `put`'s exact entry:
+    /// the company data's date, hence the exact key, is unknown when the company read fails).
+    fn put_latest(
+        &self,
+        request_key: &str,
+        entry: &CacheEntry,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 #[cfg(any(test, feature = "test-util"))]
@@ -172,6 +209,7 @@ impl CompanyStore for MemoryCompanyStore {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryCache {
     entries: Arc<Mutex<HashMap<String, CacheEntry>>>,
+    latest: Arc<Mutex<HashMap<String, CacheEntry>>>,
     faults: Arc<Mutex<Faults>>,
     calls: Arc<AtomicUsize>,
 }
@@ -192,6 +230,11 @@ impl MemoryCache {
 
     pub fn entry(&self, key: &str) -> Option<CacheEntry> {
         self.entries.lock().expect("cache lock").get(key).cloned()
+    }
+
+    /// How many requests have a latest answer.
+    pub fn latest_len(&self) -> usize {
+        self.latest.lock().expect("cache lock").len()
     }
 
     /// Rewrites an entry's expiry (to test expiry).
@@ -221,6 +264,43 @@ impl ResultCache for MemoryCache {
             .lock()
             .expect("cache lock")
             .insert(entry.key.clone(), entry.clone());
+        Ok(())
+    }
+
+    async fn get_cached(&self, key: &str, now: i64) -> Result<Option<Cached>, StoreError> {
+        misbehave(&self.faults, &self.calls).await?;
+        Ok(self
+            .entries
+            .lock()
+            .expect("cache lock")
+            .get(key)
+            .filter(|e| e.expires_at > now)
+            .map(|e| Cached {
+                body: e.body.clone(),
+                expires_at: e.expires_at,
+            }))
+    }
+
+    async fn get_latest(&self, request_key: &str, now: i64) -> Result<Option<Cached>, StoreError> {
+        misbehave(&self.faults, &self.calls).await?;
+        Ok(self
+            .latest
+            .lock()
+            .expect("cache lock")
+            .get(request_key)
+            .filter(|e| e.expires_at > now)
+            .map(|e| Cached {
+                body: e.body.clone(),
+                expires_at: e.expires_at,
+            }))
+    }
+
+    async fn put_latest(&self, request_key: &str, entry: &CacheEntry) -> Result<(), StoreError> {
+        misbehave(&self.faults, &self.calls).await?;
+        self.latest
+            .lock()
+            .expect("cache lock")
+            .insert(request_key.to_string(), entry.clone());
         Ok(())
     }
 }
