@@ -31,7 +31,7 @@ use warmstart_devkit::Outcome;
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// `(method, path, function)`: the routes of template.yaml (`{name}`: a path parameter).
-pub const ROUTES: [(&str, &str, &str); 11] = [
+pub const ROUTES: [(&str, &str, &str); 12] = [
     ("POST", "/recommend", "recommend"),
     ("POST", "/recommend/batch", "recommend"),
     ("POST", "/recommend/fairness", "recommend"),
