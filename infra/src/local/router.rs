@@ -28,7 +28,9 @@ use warmstart_devkit::Outcome;
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// `(method, path, function)`: the routes of template.yaml (`{name}`: a path parameter).
-pub const ROUTES: [(&str, &str, &str); 9] = [
+pub const ROUTES: [(&str, &str, &str); 10] = [
+    // The web console's page (no auth in AWS either; it calls the routes below).
+    ("GET", "/", "predict"),
     ("POST", "/recommend", "recommend"),
     ("POST", "/recommend/batch", "recommend"),
     ("GET", "/health", "recommend"),
@@ -399,6 +401,11 @@ mod tests {
             ("predict", "POST /models/{name}/predict".to_string())
         );
         assert_eq!(route("GET", "/models").unwrap().0, "predict");
+        assert_eq!(
+            route("GET", "/").unwrap(),
+            ("predict", "GET /".to_string())
+        );
+        assert_eq!(route("POST", "/"), None);
         assert_eq!(route("GET", "/models/a/b"), None);
         assert_eq!(route("GET", "/recommend"), None);
         assert_eq!(route("POST", "/nope"), None);

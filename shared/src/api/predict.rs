@@ -1,6 +1,8 @@
 //! The predict function's routes: `GET /models`, `GET /models/{name}`,
-//! `POST /models/{name}/predict`, `POST /models/{name}/explain`, `POST /models/{name}/fairness`. The models come from a [`ModelSource`]: the S3 + registry
-//! one of the function (`crate::serve::predict`), or bundles in memory in tests.
+//! `POST /models/{name}/predict`, `POST /models/{name}/explain`, `POST /models/{name}/fairness`,
+//! and the web console's page at `GET /` ([`super::console`]). The models come from a
+//! [`ModelSource`]: the S3 + registry one of the function (`crate::serve::predict`), or bundles
+//! in memory in tests.
 
 use super::answer;
 use crate::http::{self, ApiError, Body, Request, Response};
@@ -27,6 +29,7 @@ pub trait ModelSource: Sync {
 
 #[derive(Debug, Clone, Copy)]
 enum Route {
+    Console,
     List,
     Describe,
     Predict,
@@ -35,6 +38,7 @@ enum Route {
 }
 
 const ROUTES: &[(&str, &str, Route)] = &[
+    ("GET", "/", Route::Console),
     ("GET", "/models", Route::List),
     ("GET", "/models/{name}", Route::Describe),
     ("POST", "/models/{name}/predict", Route::Predict),
@@ -74,6 +78,10 @@ pub async fn handle<M: ModelSource>(models: &M, req: &Request) -> (Response<Body
     let mut stats = Stats::default();
     let name = http::segment(req, 1).unwrap_or_default().to_string();
     let result = match http::route(ROUTES, req) {
+        Ok(Route::Console) => {
+            stats.route = "console";
+            Ok(super::console::response(rid))
+        }
         Ok(Route::List) => {
             stats.route = "models";
             models.list().await.map(|models| {
