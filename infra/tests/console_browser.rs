@@ -52,7 +52,9 @@ fn settled(b: &Browser, target: &str) -> String {
 
 fn error_text(b: &Browser, target: &str) -> String {
     b.js(
-        &format!("const e = document.querySelector('{target} .error'); return e ? e.textContent : '';"),
+        &format!(
+            "const e = document.querySelector('{target} .error'); return e ? e.textContent : '';"
+        ),
         &[],
     )
     .as_str()
@@ -63,29 +65,38 @@ fn error_text(b: &Browser, target: &str) -> String {
 /// Trains a small recommender with `rollout` and publishes it to the stack's bucket; returns
 /// its version.
 fn publish_recommender(stack: &Stack, dir: &Path, seed: &str, rollout: &str) -> String {
-    let w = warmstart_bin();
-    let out = Command::new(&w)
-        .args(["train", "recommender", "--synthetic", "300", "--trees", "8"])
-        .args(["--seed", seed, "--rollout", rollout, "--out"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = Command::new(w)
-        .arg("publish")
-        .arg(dir)
-        .args(["--bucket", "warmstart-models-local", "--endpoint-url", &stack.s3])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let d = dir.to_str().unwrap();
+    let train = [
+        "train",
+        "recommender",
+        "--synthetic",
+        "300",
+        "--trees",
+        "8",
+        "--seed",
+        seed,
+        "--rollout",
+        rollout,
+        "--out",
+        d,
+    ];
+    let publish = [
+        "publish",
+        d,
+        "--bucket",
+        "warmstart-models-local",
+        "--endpoint-url",
+        &stack.s3,
+    ];
+    for args in [&train[..], &publish[..]] {
+        let out = Command::new(warmstart_bin()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "warmstart {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     manifest["version"].as_str().unwrap().to_string()
@@ -114,7 +125,15 @@ fn the_console_recommends_values_and_shows_the_registry_in_chromium() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let args = ["--customers", "300", "--companies", "120", "--poll-secs", "0.2"].map(|a| a.as_ref());
+    let args = [
+        "--customers",
+        "300",
+        "--companies",
+        "120",
+        "--poll-secs",
+        "0.2",
+    ]
+    .map(|a| a.as_ref());
     let stack = Stack::start(&tmp.path().join("data"), &args);
     let shots = screenshot_dir();
 
@@ -224,15 +243,30 @@ fn the_console_recommends_values_and_shows_the_registry_in_chromium() {
            };"#,
         &[],
     );
-    assert_eq!((grid["rows"].as_u64(), grid["columns"].as_u64()), (Some(5), Some(5)), "{grid}");
+    assert_eq!(
+        (grid["rows"].as_u64(), grid["columns"].as_u64()),
+        (Some(5), Some(5)),
+        "{grid}"
+    );
     assert_eq!(grid["cells"], 25, "{grid}");
     assert_eq!(grid["coloured"], 25, "every cell has a value here: {grid}");
     // The outlined cell is the base case: the DCF value per share itself.
     let base = grid["base"].as_array().unwrap();
     assert_eq!(base.len(), 1, "{grid}");
-    let (cell, value) = (base[0].as_f64().unwrap(), dcf["value_per_share"].as_f64().unwrap());
-    assert!((cell - value).abs() <= 1e-9 * value.abs(), "{cell} vs {value}");
-    let kpi: f64 = grid["kpi"].as_str().unwrap().replace(',', "").parse().unwrap();
+    let (cell, value) = (
+        base[0].as_f64().unwrap(),
+        dcf["value_per_share"].as_f64().unwrap(),
+    );
+    assert!(
+        (cell - value).abs() <= 1e-9 * value.abs(),
+        "{cell} vs {value}"
+    );
+    let kpi: f64 = grid["kpi"]
+        .as_str()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap();
     assert!((kpi - value).abs() <= 0.005, "{kpi} vs {value}");
     let want_ufcf: Vec<f64> = (want["valuation_results"]["detailed_forecast_table"].as_array())
         .unwrap()
@@ -243,7 +277,10 @@ fn the_console_recommends_values_and_shows_the_registry_in_chromium() {
         .map(|v| v.as_f64().unwrap())
         .collect();
     assert_eq!(shown_ufcf, want_ufcf);
-    assert_eq!((grid["pv"].as_u64(), grid["table_rows"].as_u64()), (Some(5), Some(5)));
+    assert_eq!(
+        (grid["pv"].as_u64(), grid["table_rows"].as_u64()),
+        (Some(5), Some(5))
+    );
     b.screenshot(&shots.join("console-valuation.png"), WIDTH);
 
     // An unknown company: the problem JSON's message is what the page shows.
@@ -315,7 +352,13 @@ fn the_console_recommends_values_and_shows_the_registry_in_chromium() {
     assert_eq!(panel["shadow"], shadow.as_str());
     assert_eq!(panel["weight"], "25 % of traffic");
     let versions: Vec<String> = (detail["versions"].as_array().unwrap().iter())
-        .map(|v| format!("{}{}", v["role"].as_str().unwrap(), v["version"].as_str().unwrap()))
+        .map(|v| {
+            format!(
+                "{}{}",
+                v["role"].as_str().unwrap(),
+                v["version"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(versions.len(), 3, "{detail}");
     assert_eq!(panel["versions"], json!(versions));
@@ -323,7 +366,10 @@ fn the_console_recommends_values_and_shows_the_registry_in_chromium() {
         panel["history"].as_u64(),
         Some(detail["history"].as_array().unwrap().len() as u64)
     );
-    assert!(panel["history"].as_u64().unwrap() >= 2, "canary and shadow: {detail}");
+    assert!(
+        panel["history"].as_u64().unwrap() >= 2,
+        "canary and shadow: {detail}"
+    );
     b.screenshot(&shots.join("console-models.png"), WIDTH);
 
     // Nothing failed in the page: no script error, no blocked inline code. (The 404 above is

@@ -401,10 +401,7 @@ mod tests {
             ("predict", "POST /models/{name}/predict".to_string())
         );
         assert_eq!(route("GET", "/models").unwrap().0, "predict");
-        assert_eq!(
-            route("GET", "/").unwrap(),
-            ("predict", "GET /".to_string())
-        );
+        assert_eq!(route("GET", "/").unwrap(), ("predict", "GET /".to_string()));
         assert_eq!(route("POST", "/"), None);
         assert_eq!(route("GET", "/models/a/b"), None);
         assert_eq!(route("GET", "/recommend"), None);

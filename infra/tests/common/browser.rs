@@ -232,7 +232,11 @@ impl Browser {
             if !(v.is_null() || v == Value::Bool(false)) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; browser console: {:?}",
+                self.console_log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -262,7 +266,7 @@ impl Browser {
         self.session_call(
             "POST",
             "/window/rect",
-            Some(json!({"width": width, "height": height.clamp(600, 8000)})),
+            Some(json!({"width": width, "height": (height + 120).clamp(600, 8000)})),
         );
         let png = self.session_call("GET", "/screenshot", None);
         let bytes = base64::engine::general_purpose::STANDARD

@@ -60,7 +60,10 @@ pub fn response(request_id: &str) -> Response<Body> {
     );
     // Revalidated on each load: a deploy changes the page under the same URL.
     h.insert("cache-control", HeaderValue::from_static("no-cache"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     if let Ok(v) = HeaderValue::from_str(&CSP) {
         h.insert("content-security-policy", v);
@@ -80,7 +83,22 @@ mod tests {
         let scripts: Vec<&str> = inline_blocks(PAGE, "script").collect();
         let styles: Vec<&str> = inline_blocks(PAGE, "style").collect();
         assert_eq!((scripts.len(), styles.len()), (1, 1));
-        assert!(scripts[0].contains("fetch("), "the script block is the console's");
+        assert!(
+            scripts[0].contains("fetch("),
+            "the script block is the console's"
+        );
+        // Each block is exactly one element's text (a tag name in a comment above it would make
+        // the hash cover more than the browser hashes).
+        for block in scripts.iter().chain(&styles) {
+            assert!(
+                !block.contains("<script") && !block.contains("<style"),
+                "{block:.80}"
+            );
+            assert!(
+                !block.contains("-->") && !block.contains("</"),
+                "{block:.80}"
+            );
+        }
         let csp = CSP.as_str();
         assert_eq!(csp.matches("'sha256-").count(), 2, "{csp}");
         assert!(csp.contains("connect-src 'self'"), "{csp}");
