@@ -11,6 +11,8 @@
 //! history    [{at, action, version, prefix, sha256, previous, weight, by, reason, revision}]
 //!            the last HISTORY_LIMIT changes, oldest first
 //! rejected   [{version, code, reason, at, key}]  the last REJECTED_LIMIT rejections, oldest first
+//! quality_gate {tolerance_pct}                optional; the quality gate's tolerance for this
+//!                                              model (see `registry::gate`), 2 % when absent
 //! revision   1, 2, 3…  every write is conditional on the revision it read
 //! updated_at RFC 3339
 //! ```
@@ -122,6 +124,11 @@ pub enum Action {
     Rollback,
     /// `version` became active again by name (rollback `--to`).
     RollbackTo,
+    /// `version` became active by an operator's override of the quality gate (`promote
+    /// --force`): the reason says why.
+    ForcePromote,
+    /// The quality gate's tolerance of the model changed (`version`: the active one).
+    SetTolerance,
 }
 
 impl Action {
@@ -135,6 +142,8 @@ impl Action {
             Action::ClearShadow => "clear_shadow",
             Action::Rollback => "rollback",
             Action::RollbackTo => "rollback_to",
+            Action::ForcePromote => "force_promote",
+            Action::SetTolerance => "set_tolerance",
         }
     }
 
@@ -142,7 +151,7 @@ impl Action {
     pub fn activates(self) -> bool {
         matches!(
             self,
-            Action::Promote | Action::Rollback | Action::RollbackTo
+            Action::Promote | Action::Rollback | Action::RollbackTo | Action::ForcePromote
         )
     }
 }
@@ -210,7 +219,20 @@ pub struct RegistryItem {
     pub revision: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// The quality gate's settings for this model; the defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_gate: Option<GateSettings>,
 }
+
+/// Per-model settings of the quality gate (`registry::gate`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GateSettings {
+    /// How much worse than the active version's a gate metric may be, in percent of it.
+    pub tolerance_pct: f64,
+}
+
+// A tolerance is always a finite number (checked where it is set), so equality is reflexive.
+impl Eq for GateSettings {}
 
 impl RegistryItem {
     pub fn new(model: impl Into<String>) -> Self {
@@ -242,6 +264,12 @@ impl RegistryItem {
             prefix: s.prefix.clone(),
             sha256: s.sha256.clone(),
         })
+    }
+
+    /// The quality gate's tolerance for this model, in percent.
+    pub fn tolerance_pct(&self) -> f64 {
+        self.quality_gate
+            .map_or(super::gate::DEFAULT_TOLERANCE_PCT, |g| g.tolerance_pct)
     }
 
     /// Appends a history entry, dropping the oldest beyond [`HISTORY_LIMIT`].
