@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need, idempotently, on a fresh Debian machine with Rust and
 # Python: libclang + a C++ compiler and cmake >= 3.28 (lightgbm3, the training oracle), the
-# S3/DynamoDB emulator (moto), the template linters, cargo-lambda with a pinned zig, and (in a
-# venv of their own) checkov, schemathesis and openapi-spec-validator.
+# S3/DynamoDB emulator (moto), the template linters, cargo-lambda with a pinned zig, (in a venv
+# of their own) checkov, schemathesis and openapi-spec-validator, and headless Chromium +
+# chromedriver for the console's browser test.
 # WARMSTART_BOOTSTRAP=run (what `make run` sets) installs only what building and running the
 # local stack needs: the C++ toolchain and cmake.
 set -euo pipefail
@@ -16,6 +17,15 @@ if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ! command -v clang 
   say "installing clang, libclang-dev, g++ (apt)"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang libclang-dev g++ >/dev/null
+fi
+
+# The console's browser test (infra/tests/console_browser.rs): Debian's headless Chromium and its
+# WebDriver server, and a CJK font for the company names in its screenshots. ~1-2 min once.
+if [ "${WARMSTART_BOOTSTRAP:-all}" != run ] \
+  && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! fc-list 2>/dev/null | grep -qi wqy; }; then
+  say "installing chromium, chromium-driver, fonts-wqy-microhei (apt)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null
 fi
 
 cmake_ok() {

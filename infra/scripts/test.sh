@@ -23,6 +23,8 @@ step "cargo clippy (core without aws)" \
   cargo clippy -p warmstart-core --no-default-features --locked -- -D warnings
 # End-to-end tests spawn the function binaries: build them before the tests run.
 step "cargo build (binaries)" cargo build --workspace --bins --locked
+# Includes the web console in headless Chromium (infra/tests/console_browser.rs, ~30 s; its
+# screenshots are kept in $CARGO_TARGET_DIR/console/).
 step "cargo test" cargo test --workspace --locked
 # The API contract: a valid OpenAPI 3.1 document, and the local stack answering what it says
 # to property-based requests generated from it (bounded; see the script).

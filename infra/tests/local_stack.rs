@@ -6,154 +6,16 @@
 //! Needs the function binaries next to `warmstart` (`cargo build --workspace --bins`, which
 //! the test command runs first). Without them the test is skipped, unless `CI` is set.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use common::stack::{functions_built, Stack};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 use warmstart_core::bundle::write_bundle;
 use warmstart_core::valuation::synthetic::synthetic_fair_multiple_parts;
 use warmstart_tests::synthetic_recommender_bundle;
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_warmstart"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// A running `warmstart local up`.
-struct Stack {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    api: String,
-    s3: String,
-}
-
-impl Stack {
-    fn start(data: &Path, reco: &Path, fm: &Path) -> Stack {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warmstart"))
-            .args([
-                "local",
-                "up",
-                "--port",
-                "0",
-                "--s3-port",
-                "0",
-                "--dynamodb-port",
-                "0",
-            ])
-            .args([
-                "--customers",
-                "60",
-                "--companies",
-                "40",
-                "--no-train",
-                "--poll-secs",
-                "0.2",
-            ])
-            .arg("--data-dir")
-            .arg(data)
-            .arg("--bin-dir")
-            .arg(bin_dir())
-            .arg("--recommender-bundle")
-            .arg(reco)
-            .arg("--fair-multiple-bundle")
-            .arg(fm)
-            .env_remove("WARMSTART_PORT")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starts warmstart local up");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let (tx, rx) = std::sync::mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let (mut api, mut s3) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while api.is_none() || s3.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    let url = line.split_whitespace().find(|w| w.starts_with("http://"));
-                    if line.trim_start().starts_with("API") {
-                        api = url.map(str::to_string);
-                    } else if line.trim_start().starts_with("S3") {
-                        s3 = url.map(str::to_string);
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!(
-                        "the stack did not come up within 60 s:\n{}",
-                        stderr.lock().unwrap()
-                    );
-                }
-            }
-        }
-        std::thread::spawn(move || while rx.recv().is_ok() {});
-        Stack {
-            child,
-            stderr,
-            api: api.unwrap(),
-            s3: s3.unwrap(),
-        }
-    }
-
-    fn logs(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.logs().contains(needle) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
-    /// Sends `signal` and waits for a clean exit.
-    fn stop(mut self, signal: &str) -> String {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exit {status}:\n{}", self.logs());
-                break;
-            }
-            assert!(Instant::now() < deadline, "did not stop:\n{}", self.logs());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.logs()
-    }
-}
 
 /// One HTTP/1.1 exchange (`Connection: close`): status and body.
 fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
@@ -184,16 +46,7 @@ fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, serde
 
 #[test]
 fn local_stack_serves_the_routes_delivers_manifests_and_keeps_its_data() {
-    if ["recommend", "valuation", "predict", "reload"]
-        .iter()
-        .any(|b| !bin_dir().join(b).is_file())
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "function binaries missing in {}: cargo build --workspace --bins",
-            bin_dir().display()
-        );
-        eprintln!("skipped: build the function binaries first (cargo build --workspace --bins)");
+    if !functions_built() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -203,8 +56,21 @@ fn local_stack_serves_the_routes_delivers_manifests_and_keeps_its_data() {
     let (manifest, files) = synthetic_fair_multiple_parts("2026-11-22T10-00-00Z-fmlocal", 1);
     write_bundle(&fm, manifest, &files).unwrap();
     let data = tmp.path().join("data");
+    let args = [
+        "--customers".as_ref(),
+        "60".as_ref(),
+        "--companies".as_ref(),
+        "40".as_ref(),
+        "--no-train".as_ref(),
+        "--poll-secs".as_ref(),
+        "0.2".as_ref(),
+        "--recommender-bundle".as_ref(),
+        reco.as_os_str(),
+        "--fair-multiple-bundle".as_ref(),
+        fm.as_os_str(),
+    ];
 
-    let stack = Stack::start(&data, &reco, &fm);
+    let stack = Stack::start(&data, &args);
     let api = stack.api.clone();
     let (status, health) = http(&api, "GET", "/health", None);
     assert_eq!(status, 200, "{health}");
@@ -300,7 +166,7 @@ fn local_stack_serves_the_routes_delivers_manifests_and_keeps_its_data() {
     );
 
     // Restart on the same data: nothing is seeded again; the customer is still there.
-    let stack = Stack::start(&data, &reco, &fm);
+    let stack = Stack::start(&data, &args);
     let (status, again) = http(
         &stack.api,
         "POST",

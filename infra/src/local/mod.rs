@@ -616,6 +616,7 @@ fn print_banner(
     println!(
         "\nWarmstart is running locally (ready in {:.1} s). Ctrl-C stops everything.\n\
          \n  API (API Gateway routes)  {api}\
+         \n  console (web page)        {api}/  (recommend, valuation, models in a browser)\
          \n  S3                        {s3}  bucket {BUCKET}  (objects in {data}/s3)\
          \n  DynamoDB                  {ddb}  tables {FEATURES_TABLE}, {REGISTRY_TABLE}, {CACHE_TABLE}  ({data}/dynamodb.sqlite)\
          \n  functions                 {fns}\

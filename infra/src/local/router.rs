@@ -31,7 +31,9 @@ use warmstart_devkit::Outcome;
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// `(method, path, function)`: the routes of template.yaml (`{name}`: a path parameter).
-pub const ROUTES: [(&str, &str, &str); 12] = [
+pub const ROUTES: [(&str, &str, &str); 13] = [
+    // The web console's page (no auth in AWS either; it calls the routes below).
+    ("GET", "/", "predict"),
     ("POST", "/recommend", "recommend"),
     ("POST", "/recommend/batch", "recommend"),
     ("POST", "/recommend/fairness", "recommend"),
@@ -437,6 +439,8 @@ mod tests {
         );
         assert_eq!(route("GET", "/models").unwrap().0, "predict");
         assert_eq!(route("GET", "/openapi.json").unwrap().0, "predict");
+        assert_eq!(route("GET", "/").unwrap(), ("predict", "GET /".to_string()));
+        assert_eq!(route("POST", "/"), None);
         assert_eq!(route("GET", "/models/a/b"), None);
         assert_eq!(route("GET", "/recommend"), None);
         assert_eq!(route("POST", "/nope"), None);

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod browser;
+pub mod stack;
+
 use std::path::Path;
 use std::process::{Command, Output};
 

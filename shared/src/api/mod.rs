@@ -3,6 +3,7 @@
 //! and return what the request did for the log line and metrics. The domain modules never see
 //! HTTP types; these never hold domain logic.
 
+pub mod console;
 pub mod openapi;
 pub mod predict;
 pub mod recommend;

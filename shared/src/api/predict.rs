@@ -1,6 +1,7 @@
 //! The predict function's routes: `GET /models`, `GET /models/{name}`,
 //! `POST /models/{name}/predict`, `POST /models/{name}/explain`, `POST /models/{name}/fairness`,
-//! and the API's contract, `GET /openapi.json` ([`super::openapi`]). The models come from a
+//! the API's contract, `GET /openapi.json` ([`super::openapi`]), and the web console's page at
+//! `GET /` ([`super::console`]). The models come from a
 //! [`ModelSource`]: the S3 + registry one of the function (`crate::serve::predict`), or bundles
 //! in memory in tests.
 
@@ -34,6 +35,7 @@ pub trait ModelSource: Sync {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Route {
+    Console,
     List,
     Describe,
     Predict,
@@ -43,6 +45,7 @@ pub(crate) enum Route {
 }
 
 pub(crate) const ROUTES: &[(&str, &str, Route)] = &[
+    ("GET", "/", Route::Console),
     ("GET", "/models", Route::List),
     ("GET", "/models/{name}", Route::Describe),
     ("POST", "/models/{name}/predict", Route::Predict),
@@ -83,6 +86,10 @@ pub async fn handle<M: ModelSource>(models: &M, req: &Request) -> (Response<Body
     let mut stats = Stats::default();
     let name = http::segment(req, 1).unwrap_or_default().to_string();
     let result = match http::route(ROUTES, req) {
+        Ok(Route::Console) => {
+            stats.route = "console";
+            Ok(super::console::response(rid))
+        }
         Ok(Route::List) => {
             stats.route = "models";
             models.list().await.map(|models| {

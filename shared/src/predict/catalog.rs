@@ -1,6 +1,7 @@
 //! What `GET /models` and `GET /models/{name}` say about a registered model: the registry's
 //! view (active / candidate with its weight / shadow, history) joined with the active
-//! version's manifest (features, outputs, metrics, created_at).
+//! version's manifest (features, outputs, metrics, created_at), and the headline metrics of
+//! each served version (active, candidate, shadow) side by side.
 
 use crate::bundle::{Manifest, Metrics, Rollout};
 use crate::registry::{Active, Candidate, HistoryEntry, RegistryItem, Shadow};
@@ -42,6 +43,21 @@ pub struct ModelDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
     pub history: Vec<HistoryEntry>,
+    /// The served versions (active, then candidate and shadow when there are), each with its
+    /// manifest's headline metrics: what a rollout decision compares.
+    pub versions: Vec<VersionMetrics>,
+}
+
+/// One served version of a model and its holdout metrics.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VersionMetrics {
+    /// `active`, `candidate` or `shadow`.
+    pub role: &'static str,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Its headline metrics (see [`headline`]); `null` when its manifest could not be read.
+    pub metrics: Option<BTreeMap<String, f64>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -78,7 +94,30 @@ impl ModelSummary {
 }
 
 impl ModelDetail {
-    pub fn new(item: &RegistryItem, manifest: Option<&Manifest>) -> Self {
+    /// `manifest` is the active version's; `candidate` and `shadow` are those versions'
+    /// manifests, when the item has them and they could be read.
+    pub fn new(
+        item: &RegistryItem,
+        manifest: Option<&Manifest>,
+        candidate: Option<&Manifest>,
+        shadow: Option<&Manifest>,
+    ) -> Self {
+        let roles = [
+            ("active", item.active_ref(), manifest),
+            ("candidate", item.candidate_ref(), candidate),
+            ("shadow", item.shadow_ref(), shadow),
+        ];
+        let versions = roles
+            .into_iter()
+            .filter_map(|(role, r, m)| {
+                Some(VersionMetrics {
+                    role,
+                    version: r?.version,
+                    created_at: m.map(|m| m.created_at.clone()),
+                    metrics: m.map(|m| headline(&m.metrics)),
+                })
+            })
+            .collect();
         let features = manifest.map_or_else(Vec::new, |m| {
             (m.features.iter())
                 .map(|f| FeatureInfo {
@@ -113,6 +152,7 @@ impl ModelDetail {
                 .take(DETAIL_HISTORY)
                 .cloned()
                 .collect(),
+            versions,
         }
     }
 }

@@ -128,6 +128,8 @@ impl ModelSource for InMemoryModels {
         Ok(ModelDetail::new(
             i,
             Some(s.active.model.bundle().manifest()),
+            (s.candidate.as_ref()).map(|(c, _)| c.model.bundle().manifest()),
+            (s.shadow.as_ref()).map(|sh| sh.model.bundle().manifest()),
         ))
     }
 }

@@ -241,6 +241,8 @@ async fn the_routes_list_describe_and_predict() {
         json!({"name": "cat_small", "type": "categorical", "categories": ["a", "b", "c"]})
     );
     assert_eq!(v["outputs"].as_array().unwrap().len(), 3);
+    assert_eq!(v["versions"][0]["role"], "active");
+    assert_eq!(v["versions"][0]["version"], "v1");
     assert_eq!(v["request_id"], "rid-9");
     let body = json!({"rows": [{"cat_small": "c"}]});
     let (status, v) = call("POST", "/models/churn/predict", Some(body)).await;
@@ -250,6 +252,17 @@ async fn the_routes_list_describe_and_predict() {
         json!({"name": "churn", "version": "v1", "outputs": ["class_0", "class_1", "class_2"]})
     );
     assert_eq!(v["predictions"][0].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn the_console_page_is_served_at_the_root() {
+    let (resp, stats) = handle(&source(), &event("GET", "/", None)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(http::body_text(&resp), crate::api::console::PAGE);
+    assert_eq!((stats.route, stats.counted), ("console", false));
+    let (resp, _) = handle(&source(), &event("POST", "/", Some(json!({})))).await;
+    assert_eq!(resp.status(), 405);
 }
 
 #[tokio::test]
@@ -420,4 +433,59 @@ async fn fairness_groups_rows_by_category_or_bin_and_compares_their_means() {
         let (status, v) = call("POST", "/models/churn/fairness", Some(body)).await;
         assert_eq!((status, v["code"].as_str()), (400, Some(code)), "{v}");
     }
+}
+
+#[test]
+fn a_model_detail_compares_the_metrics_of_every_served_version() {
+    use crate::registry::{Active, Candidate, RegistryItem, Shadow};
+    let manifest = |version: &str, rmse: f64| {
+        let (mut m, _) = generic_parts(&fixture("binary_nan"), "churn", version, &[]);
+        m.metrics.other.insert("rmse".into(), rmse);
+        m
+    };
+    let mut item = RegistryItem::new("churn");
+    item.active = Some(Active {
+        version: "v1".into(),
+        prefix: None,
+        sha256: None,
+        promoted_at: None,
+        by: None,
+        reason: None,
+    });
+    item.candidate = Some(Candidate {
+        version: "v2".into(),
+        weight: 10,
+        prefix: None,
+        sha256: None,
+        since: None,
+        by: None,
+        reason: None,
+    });
+    item.shadow = Some(Shadow {
+        version: "v3".into(),
+        prefix: None,
+        sha256: None,
+        since: None,
+        by: None,
+        reason: None,
+    });
+    let (v1, v2) = (manifest("v1", 2.0), manifest("v2", 1.5));
+    // The shadow's manifest could not be read: listed, without metrics.
+    let d = ModelDetail::new(&item, Some(&v1), Some(&v2), None);
+    let v = serde_json::to_value(&d).unwrap();
+    assert_eq!(
+        v["versions"],
+        json!([
+            {"role": "active", "version": "v1", "created_at": "2026-12-02T00:00:00Z", "metrics": {"rmse": 2.0}},
+            {"role": "candidate", "version": "v2", "created_at": "2026-12-02T00:00:00Z", "metrics": {"rmse": 1.5}},
+            {"role": "shadow", "version": "v3", "metrics": null},
+        ])
+    );
+    assert_eq!(v["candidate"]["weight"], 10);
+    // Only what is served is listed.
+    item.candidate = None;
+    item.shadow = None;
+    let d = ModelDetail::new(&item, Some(&v1), None, None);
+    assert_eq!(d.versions.len(), 1);
+    assert_eq!(d.versions[0].role, "active");
 }

@@ -324,11 +324,23 @@ impl ModelSource for RegistryModels {
             return Err(ApiError::UnknownModel(crate::http::clip(name, 64)));
         }
         let item = self.item(name).await?;
-        let manifest = match item.active_ref() {
-            Some(r) => self.manifest(name, &r).await,
-            None => None,
+        let read = |r: Option<VersionRef>| async move {
+            match r {
+                Some(r) => self.manifest(name, &r).await,
+                None => None,
+            }
         };
-        Ok(ModelDetail::new(&item, manifest.as_deref()))
+        let (active, candidate, shadow) = futures::join!(
+            read(item.active_ref()),
+            read(item.candidate_ref()),
+            read(item.shadow_ref())
+        );
+        Ok(ModelDetail::new(
+            &item,
+            active.as_deref(),
+            candidate.as_deref(),
+            shadow.as_deref(),
+        ))
     }
 }
 
