@@ -13,11 +13,15 @@
 //! rejected   [{version, code, reason, at, key}]  the last REJECTED_LIMIT rejections, oldest first
 //! revision   1, 2, 3…  every write is conditional on the revision it read
 //! updated_at RFC 3339
+//! rollout    {version, plan, stepped_at}   optional: the staged rollout of the candidate
+//! bake       {version, until, plan}        optional: after a rollout promoted `version`
+//! alarms     [{name, since, reason}]       candidate alarms in ALARM covering this model
 //! ```
 //!
 //! `sha256` is the sha256 of the bundle's `manifest.json` bytes, which pins every file (the
 //! manifest lists each file's sha256): a container that loads the bundle checks it.
 
+use super::rollout::{AlarmRecord, BakeWindow, RolloutState};
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -122,6 +126,9 @@ pub enum Action {
     Rollback,
     /// `version` became active again by name (rollback `--to`).
     RollbackTo,
+    /// The candidate `version` follows a staged rollout (`weight`: its starting weight), or
+    /// no longer does (see [`super::rollout`]).
+    SetRollout,
 }
 
 impl Action {
@@ -135,6 +142,7 @@ impl Action {
             Action::ClearShadow => "clear_shadow",
             Action::Rollback => "rollback",
             Action::RollbackTo => "rollback_to",
+            Action::SetRollout => "set_rollout",
         }
     }
 
@@ -210,6 +218,15 @@ pub struct RegistryItem {
     pub revision: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// The staged rollout driving the candidate ([`super::rollout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutState>,
+    /// The bake window of a version a rollout promoted: an alarm inside it rolls back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<BakeWindow>,
+    /// Candidate alarms in ALARM that cover this model, by name; they hold staged rollouts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmRecord>,
 }
 
 impl RegistryItem {

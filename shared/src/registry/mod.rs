@@ -2,7 +2,8 @@
 //! ([`ops`]: publish per rollout, promote, canary weight, clear, rollback — idempotent, stale
 //! versions refused), bundle validation against each kind's contract ([`validate`]), admin
 //! payloads ([`admin`]), canary bucketing ([`bucket`]) and what warm containers serve and how
-//! they follow the registry ([`serving`]). `aws::RegistryTable` reads and writes items with
+//! they follow the registry ([`serving`]), and staged rollouts with alarm rollback
+//! ([`rollout`]). `aws::RegistryTable` reads and writes items with
 //! conditional writes; the reload function, the `warmstart registry` CLI and the serving
 //! functions share all of it.
 
@@ -10,6 +11,7 @@ pub mod admin;
 pub mod bucket;
 pub mod item;
 pub mod ops;
+pub mod rollout;
 pub mod serving;
 pub mod validate;
 
@@ -20,6 +22,10 @@ pub use item::{
     Shadow, VersionRef, HISTORY_LIMIT, REJECTED_LIMIT,
 };
 pub use ops::{apply, classify, record_rejection, Applied, Change, Context, Novelty, OpError};
+pub use rollout::{
+    on_alarm, tick, AlarmChange, AlarmEffect, AlarmRecord, AlarmScope, AlarmState, BakeWindow,
+    Plan, RolloutState, Staged,
+};
 pub use serving::{
     mean_abs_diff, refresh, top_k_overlap, Loader, RefreshGate, RefreshReport, ServingSet, Slot,
     Variant,
@@ -41,6 +47,9 @@ pub mod metric {
     pub const SHADOW_SCORE_DELTA: &str = "ShadowScoreDelta";
     /// recommend: |top-k ∩ shadow top-k| / k.
     pub const SHADOW_TOPK_OVERLAP: &str = "ShadowTopKOverlap";
+    /// reload: an alarm cleared a candidate or rolled an active version back
+    /// ([`super::rollout`]).
+    pub const MODEL_ROLLED_BACK: &str = "ModelRolledBack";
 
     /// Describes the counters of a registry-following function (recommend, valuation) and
     /// publishes them at 0, so the `model-load-failed` alarm and the dashboard have data

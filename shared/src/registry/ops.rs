@@ -31,6 +31,7 @@ use super::item::{
     clip_reason, Action, Active, Candidate, HistoryEntry, RegistryItem, Rejection, Shadow,
     VersionRef,
 };
+use super::rollout::{RolloutState, Staged};
 use crate::bundle::Rollout;
 use std::cmp::Ordering;
 
@@ -68,6 +69,11 @@ pub enum Change {
         to: Option<String>,
         validated: Option<VersionRef>,
     },
+    /// The candidate follows this staged rollout from now on (`None`: no rollout; it stays
+    /// where it is). See [`super::rollout`].
+    SetRollout {
+        rollout: Option<Staged>,
+    },
 }
 
 impl Change {
@@ -79,6 +85,7 @@ impl Change {
             Change::ClearCandidate => "clear_candidate",
             Change::ClearShadow => "clear_shadow",
             Change::Rollback { .. } => "rollback",
+            Change::SetRollout { .. } => "set_rollout",
         }
     }
 }
@@ -191,7 +198,7 @@ pub fn classify(item: Option<&RegistryItem>, version: &str, rollout: Rollout) ->
         }
     }
     match rollout {
-        Rollout::Canary(_) => {
+        Rollout::Canary(_) | Rollout::Staged(_) => {
             if let Some(c) = item
                 .candidate
                 .as_ref()
@@ -267,7 +274,14 @@ pub fn apply(
                     supersede(&mut item, &target.version, ctx, rev);
                     format!("{} is active", target.version)
                 }
-                Rollout::Canary(w) => {
+                Rollout::Canary(w) | Rollout::Staged(Staged { weight: w, .. }) => {
+                    if let Rollout::Staged(plan) = rollout {
+                        item.rollout = Some(RolloutState {
+                            version: target.version.clone(),
+                            plan,
+                            stepped_at: ctx.at.to_string(),
+                        });
+                    }
                     let mut e = entry(Action::Canary, target);
                     e.weight = Some(w);
                     e.previous = item.candidate_ref();
@@ -399,6 +413,12 @@ pub fn apply(
             };
             activate(&mut item, &target, entry(action, &target), ctx);
             format!("rolled back to {}", target.version)
+        }
+        Change::SetRollout { rollout } => {
+            match super::rollout::set_rollout(&mut item, model, *rollout, ctx, rev)? {
+                Ok(summary) => summary,
+                Err(why) => return unchanged(why),
+            }
         }
     };
     item.revision = rev;
