@@ -64,11 +64,7 @@ fn outcome<'a>(answer: &'a Value, model: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{model} not in {answer}"))
 }
 
-async fn with_v1_and_staged_v2(
-    emu: &Emulator,
-    reload: &Running,
-    rollout: &str,
-) -> RegistryItem {
+async fn with_v1_and_staged_v2(emu: &Emulator, reload: &Running, rollout: &str) -> RegistryItem {
     let k1 = publish(emu, V1, 1, None).await;
     let a = reload.call(&s3_event(&emu.bucket, &[k1])).await;
     assert_eq!(record(&a, 0)["outcome"], "active", "{a}");
@@ -131,7 +127,9 @@ async fn a_canary_whose_alarm_fires_is_removed_and_customers_fall_back() {
     let (on_canary, off_canary) = customers(50);
     let served = variants(&rec, &on_canary[..50]).await;
     assert!(
-        served.iter().all(|(v, version)| v == "candidate" && version == V2),
+        served
+            .iter()
+            .all(|(v, version)| v == "candidate" && version == V2),
         "{served:?}"
     );
 
@@ -140,7 +138,11 @@ async fn a_canary_whose_alarm_fires_is_removed_and_customers_fall_back() {
     let a = reload.call(&alarm_at(&when, "ALARM")).await;
     assert_eq!(a["ok"], true, "{a}");
     assert_eq!(a["alarm"], ALARM_NAME, "{a}");
-    assert_eq!(outcome(&a, MODEL_NAME)["outcome"], "candidate_cleared", "{a}");
+    assert_eq!(
+        outcome(&a, MODEL_NAME)["outcome"],
+        "candidate_cleared",
+        "{a}"
+    );
     let item = registry_item(&emu, MODEL_NAME).await;
     assert!(item.candidate.is_none(), "{item:?}");
     assert!(item.rollout.is_none());
@@ -161,7 +163,9 @@ async fn a_canary_whose_alarm_fires_is_removed_and_customers_fall_back() {
     for ids in [&on_canary[..50], &off_canary[..50]] {
         let served = variants(&rec, ids).await;
         assert!(
-            served.iter().all(|(v, version)| v == "active" && version == V1),
+            served
+                .iter()
+                .all(|(v, version)| v == "active" && version == V1),
             "{served:?}"
         );
     }
@@ -196,7 +200,10 @@ async fn a_canary_whose_alarm_fires_is_removed_and_customers_fall_back() {
     }
     let a = reload.call(&active_alarm).await;
     assert_eq!(a["models"], json!([]), "{a}");
-    assert_eq!(registry_item(&emu, MODEL_NAME).await.revision, after.revision);
+    assert_eq!(
+        registry_item(&emu, MODEL_NAME).await.revision,
+        after.revision
+    );
 }
 
 /// `canary:10,bake:1`: ticks before the minute wait, the first tick after it promotes, later
@@ -212,7 +219,10 @@ async fn a_bake_1_canary_is_promoted_by_ticks_without_an_alarm() {
 
     let a = reload.call(&tick_at(&plus(&t0, 30))).await;
     assert_eq!(outcome(&a, MODEL_NAME)["outcome"], "waiting", "{a}");
-    assert_eq!(registry_item(&emu, MODEL_NAME).await.revision, staged.revision);
+    assert_eq!(
+        registry_item(&emu, MODEL_NAME).await.revision,
+        staged.revision
+    );
     let a = reload.call(&tick_at(&plus(&t0, 61))).await;
     assert_eq!(outcome(&a, MODEL_NAME)["outcome"], "promoted", "{a}");
     let item = registry_item(&emu, MODEL_NAME).await;
@@ -221,14 +231,20 @@ async fn a_bake_1_canary_is_promoted_by_ticks_without_an_alarm() {
     let bake = item.bake.as_ref().unwrap();
     assert_eq!(bake.version, V2);
     let last = item.history.last().unwrap();
-    assert_eq!((last.action, last.by.as_str()), (Action::Promote, "rollout"));
+    assert_eq!(
+        (last.action, last.by.as_str()),
+        (Action::Promote, "rollout")
+    );
     assert!(last.reason.contains("canary:10,bake:1"), "{}", last.reason);
     // The same tick again, and later ticks: nothing to do.
     for t in [61, 125] {
         let a = reload.call(&tick_at(&plus(&t0, t))).await;
         assert_eq!(a["models"], json!([]), "{a}");
     }
-    assert_eq!(registry_item(&emu, MODEL_NAME).await.revision, item.revision);
+    assert_eq!(
+        registry_item(&emu, MODEL_NAME).await.revision,
+        item.revision
+    );
     wait_health(&rec, "v2 active", |h| {
         h["model"]["version"] == V2 && h["candidate"].is_null()
     })
@@ -249,7 +265,11 @@ async fn a_bake_1_canary_is_promoted_by_ticks_without_an_alarm() {
     let a = reload.call(&tick_at(&plus(&t1, 60))).await;
     assert_eq!(outcome(&a, MODEL_NAME)["outcome"], "stepped", "{a}");
     assert_eq!(
-        registry_item(&emu, MODEL_NAME).await.candidate.unwrap().weight,
+        registry_item(&emu, MODEL_NAME)
+            .await
+            .candidate
+            .unwrap()
+            .weight,
         90
     );
     let a = reload.call(&tick_at(&plus(&t1, 120))).await;
@@ -302,7 +322,10 @@ async fn a_promotion_followed_by_an_alarm_inside_the_bake_window_rolls_back() {
     assert_eq!(rolled_back_docs(&reload), 1, "{}", reload.output());
     wait_health(&rec, "v1 active again", |h| h["model"]["version"] == V1).await;
     let (_, v) = rec.http(&sample_event("apigw-recommend-valid.json")).await;
-    assert_eq!((v["model"]["version"].clone(), v["variant"].clone()), (json!(V1), json!("active")));
+    assert_eq!(
+        (v["model"]["version"].clone(), v["variant"].clone()),
+        (json!(V1), json!("active"))
+    );
 
     // S3 delivers v2's upload again: history knows it, nothing changes.
     let a = reload
@@ -312,7 +335,10 @@ async fn a_promotion_followed_by_an_alarm_inside_the_bake_window_rolls_back() {
         ))
         .await;
     assert_eq!(record(&a, 0)["outcome"], "unchanged", "{a}");
-    assert_eq!(registry_item(&emu, MODEL_NAME).await.revision, item.revision);
+    assert_eq!(
+        registry_item(&emu, MODEL_NAME).await.revision,
+        item.revision
+    );
 }
 
 /// Ticks (every one twice, out of order) and an alarm, from several threads into three reload
@@ -352,7 +378,14 @@ async fn concurrent_ticks_and_alarms_lose_no_update() {
         assert_eq!(answer["ok"], true, "{answer}");
         for m in answer["models"].as_array().unwrap() {
             let o = m["outcome"].as_str().unwrap();
-            if ["stepped", "promoted", "candidate_cleared", "rolled_back", "recorded"].contains(&o)
+            if [
+                "stepped",
+                "promoted",
+                "candidate_cleared",
+                "rolled_back",
+                "recorded",
+            ]
+            .contains(&o)
             {
                 written.push(m["revision"].as_u64().unwrap());
             }
@@ -361,14 +394,21 @@ async fn concurrent_ticks_and_alarms_lose_no_update() {
     }
     let item = registry_item(&emu, MODEL_NAME).await;
     let distinct: BTreeSet<u64> = written.iter().copied().collect();
-    assert_eq!(distinct.len(), written.len(), "two writers wrote one revision: {written:?}");
+    assert_eq!(
+        distinct.len(),
+        written.len(),
+        "two writers wrote one revision: {written:?}"
+    );
     assert_eq!(
         distinct,
         (staged.revision + 1..=item.revision).collect::<BTreeSet<u64>>(),
         "the item's revisions are exactly the writes reported"
     );
     assert_eq!(cleared, 1, "the alarm cleared the candidate once");
-    assert!(item.candidate.is_none() && item.rollout.is_none(), "{item:?}");
+    assert!(
+        item.candidate.is_none() && item.rollout.is_none(),
+        "{item:?}"
+    );
     assert_eq!(item.active.as_ref().unwrap().version, V1);
     // History: the steps before the alarm, weights 20, 30, … in order, then the clearing.
     let after: Vec<_> = item
@@ -385,7 +425,10 @@ async fn concurrent_ticks_and_alarms_lose_no_update() {
     assert_eq!(steps, expected);
     assert_eq!(after.len(), steps.len() + 1, "{after:?}");
     let last = after.last().unwrap();
-    assert_eq!((last.action, last.by.as_str()), (Action::ClearCandidate, "auto-rollback"));
+    assert_eq!(
+        (last.action, last.by.as_str()),
+        (Action::ClearCandidate, "auto-rollback")
+    );
     let revisions: Vec<u64> = after.iter().map(|h| h.revision).collect();
     assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{revisions:?}");
 }

@@ -214,9 +214,7 @@ impl std::str::FromStr for Rollout {
         match s {
             "immediate" => Ok(Rollout::Immediate),
             "shadow" => Ok(Rollout::Shadow),
-            _ if s.starts_with("linear:") || s.contains(",bake:") => {
-                s.parse().map(Rollout::Staged)
-            }
+            _ if s.starts_with("linear:") || s.contains(",bake:") => s.parse().map(Rollout::Staged),
             _ => match s.strip_prefix("canary:").map(str::parse::<u8>) {
                 Some(Ok(w)) if (1..=100).contains(&w) => Ok(Rollout::Canary(w)),
                 _ => Err(format!(

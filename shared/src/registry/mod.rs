@@ -18,8 +18,8 @@ pub mod validate;
 pub use admin::{parse_admin, AdminCommand, AdminError};
 pub use bucket::{bucket, in_canary};
 pub use item::{
-    now_rfc3339, rfc3339, Action, Active, Candidate, HistoryEntry, RegistryItem, Rejection, ServingSpec,
-    Shadow, VersionRef, HISTORY_LIMIT, REJECTED_LIMIT,
+    now_rfc3339, rfc3339, Action, Active, Candidate, HistoryEntry, RegistryItem, Rejection,
+    ServingSpec, Shadow, VersionRef, HISTORY_LIMIT, REJECTED_LIMIT,
 };
 pub use ops::{apply, classify, record_rejection, Applied, Change, Context, Novelty, OpError};
 pub use rollout::{

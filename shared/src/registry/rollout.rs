@@ -353,13 +353,13 @@ pub fn tick(current: Option<&RegistryItem>, model: &str, now: &str) -> Result<Ap
         return unchanged("no staged rollout");
     };
     if let Some(a) = item.alarms.first() {
-        return unchanged(format!(
-            "held: alarm {} in ALARM since {}",
-            a.name, a.since
-        ));
+        return unchanged(format!("held: alarm {} in ALARM since {}", a.name, a.since));
     }
     if candidate.weight == 0 {
-        return unchanged(format!("held: candidate {} paused at 0%", candidate.version));
+        return unchanged(format!(
+            "held: candidate {} paused at 0%",
+            candidate.version
+        ));
     }
     let plan = rollout.plan;
     let (Some(t), Some(since)) = (parse_time(now), parse_time(&rollout.stepped_at)) else {
@@ -473,7 +473,11 @@ pub fn on_alarm(
         let Some(i) = recorded else {
             return Ok((
                 Applied::Unchanged {
-                    why: format!("alarm {} is {}: nothing to do", alarm.name, alarm.state.as_str()),
+                    why: format!(
+                        "alarm {} is {}: nothing to do",
+                        alarm.name,
+                        alarm.state.as_str()
+                    ),
                 },
                 None,
             ));
@@ -554,7 +558,10 @@ pub fn on_alarm(
                 return Ok((
                     Applied::Changed {
                         item: next,
-                        summary: format!("{summary} by alarm {} (inside the bake window)", alarm.name),
+                        summary: format!(
+                            "{summary} by alarm {} (inside the bake window)",
+                            alarm.name
+                        ),
                     },
                     Some(AlarmEffect::RolledBack),
                 ));

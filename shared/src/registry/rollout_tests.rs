@@ -127,7 +127,10 @@ fn a_bake_promotes_after_its_minutes_and_opens_a_bake_window() {
     assert!(promoted.candidate.is_none());
     assert!(promoted.rollout.is_none());
     let bake = promoted.bake.as_ref().unwrap();
-    assert_eq!((bake.version.as_str(), bake.until.as_str()), ("v2", &*at(2.0)));
+    assert_eq!(
+        (bake.version.as_str(), bake.until.as_str()),
+        ("v2", &*at(2.0))
+    );
     let last = promoted.history.last().unwrap();
     assert_eq!(last.action, Action::Promote);
     assert_eq!(last.by, ROLLOUT_ACTOR);
@@ -292,7 +295,10 @@ fn set_rollout_starts_stops_and_is_idempotent() {
         },
         T0,
     );
-    assert!(ticked(&c, &at(60.0)).is_none(), "a plain canary never moves");
+    assert!(
+        ticked(&c, &at(60.0)).is_none(),
+        "a plain canary never moves"
+    );
     let s = write(Some(&c), set("linear:10%/5"), &at(1.0));
     assert_eq!(s.candidate.as_ref().unwrap().weight, 10);
     assert_eq!(s.history.last().unwrap().action, Action::SetRollout);
@@ -310,10 +316,7 @@ fn set_rollout_starts_stops_and_is_idempotent() {
         .unwrap(),
         Applied::Unchanged { .. }
     ));
-    assert_eq!(
-        ticked(&s, &at(6.0)).unwrap().candidate.unwrap().weight,
-        20
-    );
+    assert_eq!(ticked(&s, &at(6.0)).unwrap().candidate.unwrap().weight, 20);
     let stopped = write(Some(&s), Change::SetRollout { rollout: None }, &at(2.0));
     assert!(stopped.rollout.is_none());
     assert!(ticked(&stopped, &at(60.0)).is_none());
@@ -355,7 +358,10 @@ fn scopes_cover_their_model_or_their_function_s_models() {
     assert!(scope("predict", None, true).covers(&reco));
     assert!(scope("recommend", Some("product-recommender"), true).covers(&reco));
     assert!(!scope("predict", Some("churn"), true).covers(&reco));
-    assert!(!scope("recommend", None, false).covers(&reco), "not a candidate alarm");
+    assert!(
+        !scope("recommend", None, false).covers(&reco),
+        "not a candidate alarm"
+    );
     assert!(!scope("valuation", None, true).covers(&reco));
 }
 

@@ -76,13 +76,22 @@ pub fn admin(name: &str, model: &str, edit: impl FnOnce(&mut Value)) -> Value {
 
 /// A valid synthetic recommender bundle, published with `warmstart_core::aws::publish_bundle`
 /// (verified locally, files first, manifest last).
-pub async fn publish(emu: &Emulator, version: &str, variant: u64, rollout: Option<Rollout>) -> String {
+pub async fn publish(
+    emu: &Emulator,
+    version: &str,
+    variant: u64,
+    rollout: Option<Rollout>,
+) -> String {
     let (mut manifest, files) = synthetic_recommender_parts(version, variant, TreeShape::SMALL);
     manifest.rollout = rollout;
     publish_parts(emu, manifest, &files).await
 }
 
-pub async fn publish_parts(emu: &Emulator, manifest: Manifest, files: &[(String, Vec<u8>)]) -> String {
+pub async fn publish_parts(
+    emu: &Emulator,
+    manifest: Manifest,
+    files: &[(String, Vec<u8>)],
+) -> String {
     let dir = tempfile::tempdir().unwrap();
     write_bundle(dir.path(), manifest, files).unwrap();
     aws::publish_bundle(&emu.s3, &emu.bucket, "models/", dir.path())

@@ -7,8 +7,8 @@ use super::ReloadApp;
 use crate::aws::{RegistryError, Updated};
 use crate::registry::rollout::{current_rollout, AlarmEffect};
 use crate::registry::{
-    metric, now_rfc3339, on_alarm, rfc3339, tick, AdminError, AlarmChange, AlarmScope,
-    AlarmState, RegistryItem,
+    metric, now_rfc3339, on_alarm, rfc3339, tick, AdminError, AlarmChange, AlarmScope, AlarmState,
+    RegistryItem,
 };
 use aws_lambda_events::cloudwatch_alarms::{CloudWatchAlarmData, CloudWatchAlarmStateValue};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -61,7 +61,10 @@ impl ReloadApp {
     /// answer. `Err` (an invocation error, retried by Lambda) only when the registry cannot
     /// be read or written.
     pub(super) async fn handle_eventbridge(&self, payload: Value) -> Result<Value, String> {
-        let detail_type = payload["detail-type"].as_str().unwrap_or_default().to_string();
+        let detail_type = payload["detail-type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         match detail_type.as_str() {
             SCHEDULED_EVENT => match serde_json::from_value::<EventBridgeEvent<Value>>(payload) {
                 Ok(e) => {
@@ -215,7 +218,8 @@ mod tests {
 
     #[test]
     fn the_alarm_fixture_parses_with_its_scope_and_time() {
-        let e: AlarmEvent = serde_json::from_value(fixture("cloudwatch-alarm-canary.json")).unwrap();
+        let e: AlarmEvent =
+            serde_json::from_value(fixture("cloudwatch-alarm-canary.json")).unwrap();
         assert_eq!(e.detail_type, ALARM_STATE_CHANGE);
         assert_eq!(e.source, "aws.cloudwatch");
         let d = e.detail;
@@ -241,10 +245,7 @@ mod tests {
         let e: EventBridgeEvent<Value> =
             serde_json::from_value(fixture("schedule-tick.json")).unwrap();
         assert_eq!(e.detail_type, SCHEDULED_EVENT);
-        assert_eq!(
-            stamp!(e.time.as_ref().unwrap()),
-            "2026-11-22T10:01:00.000Z"
-        );
+        assert_eq!(stamp!(e.time.as_ref().unwrap()), "2026-11-22T10:01:00.000Z");
     }
 
     #[test]
