@@ -10,13 +10,13 @@
 //! code.
 
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warmstart_core::aws::{self, DynamoFeatureStore, RegistryTable};
-use warmstart_core::bundle::{write_bundle, Manifest, Rollout, MANIFEST_FILE};
-use warmstart_core::registry::{self, in_canary, Action, Change, RegistryItem};
+use warmstart_core::bundle::{Manifest, Rollout, MANIFEST_FILE};
+use warmstart_core::registry::{self, in_canary, Action, Change};
 use warmstart_core::valuation::synthetic::synthetic_fair_multiple_parts;
 use warmstart_tests::*;
 
