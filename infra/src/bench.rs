@@ -1,6 +1,7 @@
 //! `warmstart bench`: the native scorer against LightGBM (lightgbm3, its C API, one thread) on
 //! the same models and rows: one customer × every model (native, `SingleRowFast`, `predict`),
-//! a 10,000-row batch, and model load (text parse, compiled load, LightGBM). The models are a
+//! a 10,000-row batch, model load (text parse, compiled load, LightGBM), and TreeSHAP
+//! explanations against LightGBM's `predict_contrib` (one model, a recommendation's 7). The models are a
 //! bundle (`--bundle`), a directory of LightGBM text models (`--models-dir`), or, by default,
 //! 24 binary models of 100 trees × 31 leaves trained here deterministically. Figures are the
 //! median of `--rounds` rounds; nothing is asserted on them.
@@ -12,9 +13,11 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use warmstart_cli::train::contrib_oracle::ContribOracle;
 use warmstart_cli::train::lgbm;
 use warmstart_core::bundle::{sha256_hex, Manifest, MANIFEST_FILE};
 use warmstart_core::model::compiled::{self, Entry};
+use warmstart_core::model::ShapScratch;
 use warmstart_core::Model;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -150,6 +153,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .sum()
     });
 
+    let explain = explain_figures(&natives, &models.texts, &pool, nf, args)?;
+
     let n = batch.len() / nf;
     let native_batch = median(args.rounds, || {
         let t = Instant::now();
@@ -226,6 +231,26 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "| load {models_n} models (ms) | text parse {parse_ms:.2}, compiled load {load_ms:.2} | - | {lgbm_load_ms:.2} | - | {:.2} (compiled) |",
         load_ms / lgbm_load_ms
     );
+    if let Some(e) = &explain {
+        println!(
+            "| explain one row x 1 model (us) | {:.1} | - | {:.1} (predict_contrib) | - | {:.2} |",
+            e.one_native,
+            e.one_lgbm,
+            e.one_native / e.one_lgbm
+        );
+        println!(
+            "| explain one row x {} models (us) | {:.1} | - | {:.1} (predict_contrib) | - | {:.2} |",
+            e.k,
+            e.k_native,
+            e.k_lgbm,
+            e.k_native / e.k_lgbm
+        );
+        println!(
+            "contributions vs LightGBM over {} values: {} bit-identical, largest difference {:e} \
+             (relative to the row's largest |contribution|)",
+            e.compared, e.identical, e.max_rel_diff
+        );
+    }
     println!(
         "bytes: text {text_bytes}, compiled {} ({:.2} of the text); {outputs} outputs; {:.1} s",
         compiled_bytes.len(),
@@ -237,6 +262,99 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         native_one / fast_one
     );
     Ok(())
+}
+
+/// TreeSHAP timings and agreement (`None` when a model cannot be explained).
+struct Explain {
+    /// Models explained per row in the second figure: a recommendation's 7 products.
+    k: usize,
+    one_native: f64,
+    one_lgbm: f64,
+    k_native: f64,
+    k_lgbm: f64,
+    compared: usize,
+    identical: usize,
+    max_rel_diff: f64,
+}
+
+/// Explains each pool row with the first model, and with the first 7, natively and with
+/// LightGBM's `predict_contrib` (one row per call, one thread, as a Python service calls it);
+/// then compares every contribution of every model on 256 pool rows.
+fn explain_figures(
+    natives: &[Model],
+    texts: &[String],
+    pool: &[f64],
+    nf: usize,
+    args: &BenchArgs,
+) -> Result<Option<Explain>> {
+    if !natives.iter().all(Model::can_explain) {
+        println!("explain: skipped (a model lacks the node counts TreeSHAP needs)");
+        return Ok(None);
+    }
+    let k = natives.len().min(7);
+    let oracles: Vec<ContribOracle> = (texts.iter().take(k))
+        .map(|t| ContribOracle::load(t).context("LightGBM loading a model"))
+        .collect::<Result<_>>()?;
+    let widest = natives.iter().map(Model::contrib_len).max().unwrap_or(0);
+    let mut phi = vec![0.0; widest];
+    let mut scratch = ShapScratch::new();
+    let rows_n = pool.len() / nf;
+    // TreeSHAP costs ~100× a prediction: fewer rows keep the whole command under a minute.
+    let customers = args.customers.min(200);
+    let mut time = |models: usize, native: bool| {
+        median(args.rounds, || {
+            let t = Instant::now();
+            for c in 0..customers {
+                let row = &pool[(c % rows_n) * nf..][..nf];
+                for (m, o) in natives.iter().zip(&oracles).take(models) {
+                    if native {
+                        let out = &mut phi[..m.contrib_len()];
+                        m.contrib_into(row, out, &mut scratch).expect("explainable");
+                        std::hint::black_box(&out);
+                    } else {
+                        std::hint::black_box(o.contrib(row, nf, m.num_outputs()));
+                    }
+                }
+            }
+            t.elapsed().as_secs_f64() * 1e6 / customers as f64
+        })
+    };
+    let (one_native, one_lgbm) = (time(1, true), time(1, false));
+    let (k_native, k_lgbm) = (time(k, true), time(k, false));
+    let (mut compared, mut identical, mut max_rel_diff) = (0, 0, 0.0f64);
+    for (m, text) in natives.iter().zip(texts) {
+        let oracle = ContribOracle::load(text).context("LightGBM loading a model")?;
+        let sample = &pool[..pool.len().min(256 * nf)];
+        let want = oracle.contrib(sample, nf, m.num_outputs());
+        let w = m.contrib_len();
+        for (r, row) in sample.chunks_exact(nf).enumerate() {
+            let got = &mut phi[..w];
+            m.contrib_into(row, got, &mut scratch).expect("explainable");
+            let want = &want[r * w..][..w];
+            let scale = want
+                .iter()
+                .fold(0.0f64, |a, x| a.max(x.abs()))
+                .max(f64::MIN_POSITIVE);
+            for (g, x) in got.iter().zip(want) {
+                compared += 1;
+                if g.to_bits() == x.to_bits() {
+                    identical += 1;
+                } else {
+                    max_rel_diff = max_rel_diff.max((g - x).abs() / scale);
+                }
+            }
+        }
+    }
+    Ok(Some(Explain {
+        k,
+        one_native,
+        one_lgbm,
+        k_native,
+        k_lgbm,
+        compared,
+        identical,
+        max_rel_diff,
+    }))
 }
 
 /// Runs `f` `rounds` times and returns the median of what it measured.

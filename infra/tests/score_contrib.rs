@@ -5,49 +5,11 @@
 mod common;
 
 use common::{fails, ok, s};
-use std::ffi::{c_void, CString};
 use std::path::{Path, PathBuf};
+use warmstart_cli::train::contrib_oracle::ContribOracle;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/fixtures/models")
-}
-
-/// LightGBM's contributions through the C API (lightgbm3's `predict_contrib` sizes its buffer
-/// for one class only), divided by the iteration count for random forests as Warmstart's are.
-fn lightgbm_contrib(text: &str, rows: &[f64], nf: usize, classes: usize) -> Vec<f64> {
-    let c_text = CString::new(text).unwrap();
-    let params = CString::new("num_threads=1").unwrap();
-    let n = rows.len() / nf;
-    let mut out = vec![0.0; n * classes * (nf + 1)];
-    let (mut handle, mut iterations, mut len) = (std::ptr::null_mut(), 0, 0i64);
-    // SAFETY: NUL-terminated strings, `rows` holds n × nf doubles, `out` is sized for every
-    // class (checked against `len`), and the handle is freed once.
-    unsafe {
-        let rc = lightgbm3_sys::LGBM_BoosterLoadModelFromString(
-            c_text.as_ptr(),
-            &mut iterations,
-            &mut handle,
-        );
-        assert_eq!(rc, 0);
-        let rc = lightgbm3_sys::LGBM_BoosterPredictForMat(
-            handle,
-            rows.as_ptr() as *const c_void,
-            lightgbm3_sys::C_API_DTYPE_FLOAT64 as i32,
-            n as i32,
-            nf as i32,
-            1,
-            lightgbm3_sys::C_API_PREDICT_CONTRIB as i32,
-            0,
-            -1,
-            params.as_ptr(),
-            &mut len,
-            out.as_mut_ptr(),
-        );
-        assert_eq!(rc, 0);
-        lightgbm3_sys::LGBM_BoosterFree(handle);
-    }
-    assert_eq!(len as usize, out.len());
-    out
 }
 
 fn parse_output(stdout: &str) -> Vec<Vec<f64>> {
@@ -91,7 +53,9 @@ fn contributions_match_lightgbm_for_models_and_bundles() {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let want = lightgbm_contrib(&text, &flat, nf, classes);
+        let want = ContribOracle::load(&text)
+            .unwrap()
+            .contrib(&flat, nf, classes);
 
         let from_model = ok(&["score", s(&model), "--input", s(&rows), "--contrib"]);
         let got = parse_output(&from_model);

@@ -5,6 +5,7 @@ pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod bundle;
+pub mod fairness;
 pub mod http;
 pub mod lambda;
 pub mod model;

@@ -1,15 +1,10 @@
 //! Feature contributions must equal LightGBM's `predict_contrib` (C API,
 //! `C_API_PREDICT_CONTRIB`) on every fixture the scorer serves, bit for bit where LightGBM's
-//! arithmetic allows it, and add up to the raw score. Random forests are the one deliberate
-//! difference: Warmstart divides their contributions by the iteration count, as their raw
-//! score is (LightGBM does not: lightgbm-org/LightGBM#6217), so the oracle's values are divided
-//! here the same way.
-//!
-//! The oracle is called through `lightgbm3_sys` directly: `lightgbm3::Booster::predict_contrib`
-//! sizes its output for one class (rows × (features + 1)) and overflows on multiclass models.
+//! arithmetic allows it, and add up to the raw score. Random forests included: as in LightGBM,
+//! their contributions are not divided by the iteration count (lightgbm-org/LightGBM#6217) and
+//! add up to the raw score, which for them is a sum.
 
 use proptest::prelude::*;
-use std::ffi::{c_void, CString};
 use warmstart_core::model::compiled::{self, Entry};
 use warmstart_core::model::ShapScratch;
 use warmstart_core::{Model, ModelError};
@@ -17,62 +12,10 @@ use warmstart_core::{Model, ModelError};
 mod common;
 use common::{fixtures, interesting_values, same, MODELS};
 
-/// LightGBM through its C API.
-struct Oracle(lightgbm3_sys::BoosterHandle);
-
-impl Oracle {
-    fn load(text: &str) -> Self {
-        let text = CString::new(text).unwrap();
-        let mut handle = std::ptr::null_mut();
-        let mut iterations = 0;
-        // SAFETY: a NUL-terminated string and out-pointers that live across the call.
-        let rc = unsafe {
-            lightgbm3_sys::LGBM_BoosterLoadModelFromString(
-                text.as_ptr(),
-                &mut iterations,
-                &mut handle,
-            )
-        };
-        assert_eq!(rc, 0, "LightGBM refused the model");
-        Oracle(handle)
-    }
-
-    /// Contributions of `rows` (row-major, `nf` wide): per row, per class, features + bias.
-    fn contrib(&self, rows: &[f64], nf: usize, classes: usize) -> Vec<f64> {
-        let n = rows.len() / nf;
-        let mut out = vec![0.0; n * classes * (nf + 1)];
-        let mut len: i64 = 0;
-        let params = CString::new("num_threads=1").unwrap();
-        // SAFETY: `rows` holds n × nf doubles; `out` is sized for every class, which is what
-        // LightGBM writes (`len` is checked against it below).
-        let rc = unsafe {
-            lightgbm3_sys::LGBM_BoosterPredictForMat(
-                self.0,
-                rows.as_ptr() as *const c_void,
-                lightgbm3_sys::C_API_DTYPE_FLOAT64 as i32,
-                n as i32,
-                nf as i32,
-                1,
-                lightgbm3_sys::C_API_PREDICT_CONTRIB as i32,
-                0,
-                -1,
-                params.as_ptr(),
-                &mut len,
-                out.as_mut_ptr(),
-            )
-        };
-        assert_eq!(rc, 0);
-        assert_eq!(len as usize, out.len());
-        out
-    }
-}
-
-impl Drop for Oracle {
-    fn drop(&mut self) {
-        // SAFETY: the handle came from LGBM_BoosterLoadModelFromString and is freed once.
-        unsafe { lightgbm3_sys::LGBM_BoosterFree(self.0) };
-    }
-}
+// The one copy of the C API oracle lives with the CLI (see its header for why by path).
+#[path = "../../infra/src/train/contrib_oracle.rs"]
+mod contrib_oracle;
+use contrib_oracle::ContribOracle as Oracle;
 
 struct Pair {
     name: &'static str,
@@ -84,7 +27,7 @@ struct Pair {
 fn load(name: &'static str) -> Pair {
     let text = std::fs::read_to_string(fixtures().join(format!("{name}.txt"))).unwrap();
     let native = Model::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let oracle = Oracle::load(&text);
+    let oracle = Oracle::load(&text).expect("LightGBM loads the fixture");
     Pair {
         name,
         text,

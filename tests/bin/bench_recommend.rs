@@ -171,15 +171,31 @@ async fn main() {
             rt_batch.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
+    // The same customers with `"explain": true`, after the plain ones (their log lines follow).
+    let plain = a.warm;
+    for i in 0..a.warm.div_ceil(2) {
+        let id = &ids[i % ids.len().max(1)];
+        let ev = event_with_body(
+            "apigw-recommend-valid.json",
+            &format!(r#"{{"customer_id":"{id}","k":7,"explain":true}}"#),
+        );
+        let o = api
+            .invoke(&ev, Duration::from_secs(10))
+            .await
+            .expect("invoke");
+        let (status, body) = http_answer(&o);
+        assert_eq!(status, 200, "{body}");
+    }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss = f.peak_rss_kib();
-    let logs = request_logs(&f, "recommend");
+    let all = request_logs(&f, "recommend");
+    let (logs, explained) = all.split_at(plain.min(all.len()));
     let field = |logs: &[Value], k: &str| -> Vec<f64> {
         logs.iter().filter_map(|l| l[k].as_f64()).collect()
     };
-    let handler = Dist::new(field(&logs, "handler_ms"));
-    let store = Dist::new(field(&logs, "store_ms"));
-    let latency = Dist::new(field(&logs, "latency_ms"));
+    let handler = Dist::new(field(logs, "handler_ms"));
+    let store = Dist::new(field(logs, "store_ms"));
+    let latency = Dist::new(field(logs, "latency_ms"));
     let batch_logs = request_logs(&f, "recommend_batch");
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -227,6 +243,11 @@ async fn main() {
     );
     println!(
         "{}",
+        Dist::new(field(explained, "handler_ms"))
+            .row("warm POST /recommend with explain: true (7 products), handler excl. store (ms)")
+    );
+    println!(
+        "{}",
         Dist::new(rt_batch).row("warm POST /recommend/batch (3 ids), round trip (ms)")
     );
     println!(
@@ -240,7 +261,7 @@ async fn main() {
     );
     println!(
         "\nPeak RSS (VmHWM) after {} warm invocations: {}",
-        a.warm + 2 * a.warm.div_ceil(5),
+        a.warm + 2 * a.warm.div_ceil(5) + a.warm.div_ceil(2),
         rss.map_or("n/a".to_string(), |k| format!(
             "{:.1} MB",
             k as f64 / 1024.0

@@ -108,6 +108,26 @@ async fn sample_events_through_the_runtime_loop() {
         .all(|r| r["source"] == "model" && r["degraded"] == false));
     assert_eq!(v["results"][0]["recommendations"], valid["recommendations"]);
 
+    // The fairness report reads the seeded profiles and groups the active model's scores.
+    let (status, v) = f.event("apigw-recommend-fairness-valid.json").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["model"]["version"], VERSION);
+    let groups = v["groups"].as_array().unwrap();
+    let counted: u64 = groups.iter().map(|g| g["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, v["customers"].as_u64().unwrap());
+    assert_eq!(counted + v["skipped"].as_array().unwrap().len() as u64, 3);
+    assert!(groups
+        .iter()
+        .all(|g| g["mean"].as_object().unwrap().len() == 24));
+    let (status, v) = f
+        .event("apigw-recommend-fairness-invalid-group-by.json")
+        .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (400, Some("unknown_feature")),
+        "{v}"
+    );
+
     let invalid = [
         (
             "apigw-recommend-invalid-malformed-json.json",
@@ -197,7 +217,7 @@ async fn sample_events_through_the_runtime_loop() {
     assert_eq!(init["version_from"], "registry");
     assert_eq!(init["level"], "INFO");
     let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
-    assert_eq!(requests.len(), 19);
+    assert_eq!(requests.len(), 21);
     assert!(requests
         .iter()
         .all(|r| r["handler_ms"].is_f64() && r["model_version"] == VERSION));

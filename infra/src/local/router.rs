@@ -28,9 +28,10 @@ use warmstart_devkit::Outcome;
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// `(method, path, function)`: the routes of template.yaml (`{name}`: a path parameter).
-pub const ROUTES: [(&str, &str, &str); 9] = [
+pub const ROUTES: [(&str, &str, &str); 10] = [
     ("POST", "/recommend", "recommend"),
     ("POST", "/recommend/batch", "recommend"),
+    ("POST", "/recommend/fairness", "recommend"),
     ("GET", "/health", "recommend"),
     ("POST", "/valuation", "valuation"),
     ("GET", "/models", "predict"),

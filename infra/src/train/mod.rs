@@ -2,6 +2,7 @@
 //! models, their holdout [`metrics`], and writing a verified bundle ([`bundle_out`]).
 
 pub mod bundle_out;
+pub mod contrib_oracle;
 pub mod fair_multiple;
 pub mod fair_multiple_csv;
 pub mod generic;

@@ -1,21 +1,27 @@
-//! The recommend function's routes: `POST /recommend`, `POST /recommend/batch`, `GET /health`
-//! (which also describes the served versions; `GET /models` is the predict function's).
+//! The recommend function's routes: `POST /recommend`, `POST /recommend/batch`,
+//! `POST /recommend/fairness`, `GET /health` (which also describes the served versions; `GET
+//! /models` is the predict function's).
 
 use super::answer;
 use crate::http::{self, Body, Request, Response, MAX_BODY_BYTES};
-use crate::recommend::{BatchRequest, RecommendRequest, Recommender, RequestStats, VARIANT_ACTIVE};
+use crate::recommend::{
+    BatchRequest, FairnessRequest, RecommendRequest, Recommender, RequestStats,
+    MAX_FAIRNESS_BODY_BYTES, VARIANT_ACTIVE,
+};
 use crate::store::FeatureStore;
 
 #[derive(Debug, Clone, Copy)]
 enum Route {
     Recommend,
     Batch,
+    Fairness,
     Health,
 }
 
 const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/recommend", Route::Recommend),
     ("POST", "/recommend/batch", Route::Batch),
+    ("POST", "/recommend/fairness", Route::Fairness),
     ("GET", "/health", Route::Health),
 ];
 
@@ -53,6 +59,15 @@ pub async fn handle<S: FeatureStore>(
                     stats = s;
                     Ok(http::json_response(200, &answer, rid))
                 }
+                Err(e) => Err(e),
+            }
+        }
+        Ok(Route::Fairness) => {
+            stats.route = "recommend_fairness";
+            stats.counted = true;
+            match http::body(req, MAX_FAIRNESS_BODY_BYTES).and_then(FairnessRequest::parse) {
+                Ok(r) => (svc.fairness(&r, rid).await)
+                    .map(|report| http::json_response(200, &report, rid)),
                 Err(e) => Err(e),
             }
         }

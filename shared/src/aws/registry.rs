@@ -448,20 +448,8 @@ pub struct Refresher<T> {
 }
 
 impl<T: Send + Sync> Refresher<T> {
-    /// When the TTL has passed (for exactly one caller): the next set to serve, if any, and
-    /// what happened. `None` when it was not this caller's turn.
+    /// One registry check: read the item (short timeout), load what it names (load timeout).
     pub async fn check(
-        &self,
-        current: Option<&ServingSet<T>>,
-    ) -> Option<(Option<ServingSet<T>>, RefreshReport)> {
-        if !self.gate.claim() {
-            return None;
-        }
-        Some(self.check_now(current).await)
-    }
-
-    /// The check itself, without the gate (init uses it too).
-    pub async fn check_now(
         &self,
         current: Option<&ServingSet<T>>,
     ) -> (Option<ServingSet<T>>, RefreshReport) {

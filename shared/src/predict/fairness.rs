@@ -5,7 +5,8 @@
 
 use super::score::{numbers, ServedModel};
 use super::Predictor;
-use crate::http::fields::{kind, parse_object, present, reject_unknown};
+use crate::fairness::{report, Grouping, Member};
+use crate::http::fields::{parse_object, reject_unknown};
 use crate::http::{clip, ApiError};
 use crate::registry::ServingSet;
 use serde::Serialize;
@@ -17,9 +18,7 @@ const FIELDS: &str = "rows, group_by, bins";
 #[derive(Debug, Clone, PartialEq)]
 pub struct FairnessRequest {
     pub rows: Vec<Map<String, Value>>,
-    pub group_by: String,
-    /// Bin edges for a numerical `group_by` (ascending); quartiles of the rows when absent.
-    pub bins: Option<Vec<f64>>,
+    pub grouping: Grouping,
 }
 
 impl FairnessRequest {
@@ -27,41 +26,9 @@ impl FairnessRequest {
         let obj = parse_object(body)?;
         reject_unknown(&obj, &["rows", "group_by", "bins"], FIELDS)?;
         let rows = super::request::parse_rows(&obj, super::MAX_ROWS)?;
-        let group_by = match present(&obj, "group_by") {
-            Some(Value::String(s)) => s.clone(),
-            None => return Err(ApiError::MissingField { field: "group_by" }),
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    "group_by",
-                    format!("must be a feature name, not {}", kind(other)),
-                ))
-            }
-        };
-        let bins = match present(&obj, "bins") {
-            None => None,
-            Some(Value::Array(edges)) => {
-                let edges: Option<Vec<f64>> = edges.iter().map(Value::as_f64).collect();
-                match edges {
-                    Some(e) if !e.is_empty() && e.windows(2).all(|w| w[0] < w[1]) => Some(e),
-                    _ => {
-                        return Err(ApiError::invalid(
-                            "bins",
-                            "must be a non-empty array of strictly increasing numbers",
-                        ))
-                    }
-                }
-            }
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    "bins",
-                    format!("must be an array of numbers, not {}", kind(other)),
-                ))
-            }
-        };
         Ok(FairnessRequest {
             rows,
-            group_by,
-            bins,
+            grouping: Grouping::parse(&obj)?,
         })
     }
 }
@@ -92,124 +59,49 @@ pub fn fairness(
 ) -> Result<FairnessReport, ApiError> {
     let model = &set.active.model;
     let schema = model.schema();
-    let Some(feature) = schema.names().iter().position(|n| *n == req.group_by) else {
+    let group_by = &req.grouping.group_by;
+    let Some(feature) = schema.names().iter().position(|n| n == group_by) else {
         return Err(ApiError::UnknownFeature(format!(
             "`group_by` is `{}`, which is not a feature of `{}`",
-            clip(&req.group_by, 64),
+            clip(group_by, 64),
             set.model_name
         )));
     };
     let categorical = model.bundle().manifest().features[feature].categorical;
     let k = model.num_outputs();
     let mut input = vec![0.0; schema.len()];
-    let mut scored: Vec<(String, Vec<f64>)> = Vec::with_capacity(req.rows.len());
-    let mut values = Vec::with_capacity(req.rows.len());
+    let mut members = Vec::with_capacity(req.rows.len());
     for (i, row) in req.rows.iter().enumerate() {
         schema.encode(i, row, &mut input)?;
-        let mut out = vec![0.0; k];
+        let mut outputs = vec![0.0; k];
         model
-            .score_into(&input, false, &mut out)
+            .score_into(&input, false, &mut outputs)
             .map_err(|e| ApiError::Internal(format!("scoring row {i}: {e}")))?;
-        values.push(input[feature]);
-        let label = match row.get(&req.group_by) {
-            None | Some(Value::Null) => "missing".to_string(),
-            Some(Value::String(s)) => s.clone(),
-            Some(v) if categorical => v.to_string(),
-            Some(_) => String::new(), // binned below
+        let category = match row.get(group_by) {
+            None | Some(Value::Null) => Some("missing".to_string()),
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v) if categorical => Some(v.to_string()),
+            Some(_) => None, // binned
         };
-        scored.push((label, out));
+        members.push(Member {
+            category,
+            value: input[feature],
+            outputs,
+        });
     }
-    if !categorical {
-        let edges = match &req.bins {
-            Some(b) => b.clone(),
-            None => quartiles(&values),
-        };
-        for ((label, _), x) in scored.iter_mut().zip(&values) {
-            if label.is_empty() {
-                *label = bin_label(&edges, *x);
-            }
-        }
-    }
-    let mut groups: Vec<(String, Vec<&Vec<f64>>)> = Vec::new();
-    for (label, out) in &scored {
-        match groups.iter_mut().find(|(l, _)| l == label) {
-            Some((_, members)) => members.push(out),
-            None => groups.push((label.clone(), vec![out])),
-        }
-    }
-    groups.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut means: Vec<Vec<f64>> = Vec::new();
-    let groups: Vec<Group> = (groups.into_iter())
-        .map(|(group, members)| {
-            let n = members.len() as f64;
-            let mean: Vec<f64> = (0..k)
-                .map(|c| members.iter().map(|m| m[c]).sum::<f64>() / n)
-                .collect();
-            let std: Vec<f64> = (0..k)
-                .map(|c| {
-                    (members
-                        .iter()
-                        .map(|m| (m[c] - mean[c]).powi(2))
-                        .sum::<f64>()
-                        / n)
-                        .sqrt()
-                })
-                .collect();
-            means.push(mean.clone());
-            Group {
-                group,
-                count: members.len(),
-                mean: numbers(&mean),
-                std: numbers(&std),
-            }
-        })
-        .collect();
-    let ratio: Vec<f64> = (0..k)
-        .map(|c| {
-            let col = means.iter().map(|m| m[c]);
-            let (lo, hi) = col.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
-                (lo.min(x), hi.max(x))
-            });
-            if hi > 0.0 && lo >= 0.0 {
-                lo / hi
-            } else {
-                f64::NAN
-            }
-        })
-        .collect();
+    let (groups, ratio) = report(&members, req.grouping.bins.as_deref(), k);
     Ok(FairnessReport {
         model: ServedModel::of(set),
-        group_by: req.group_by.clone(),
-        groups,
+        group_by: group_by.clone(),
+        groups: (groups.into_iter())
+            .map(|g| Group {
+                group: g.group,
+                count: g.count,
+                mean: numbers(&g.mean),
+                std: numbers(&g.std),
+            })
+            .collect(),
         min_max_ratio: numbers(&ratio),
         request_id: request_id.to_string(),
     })
-}
-
-/// The 25th, 50th and 75th percentiles of the present values (deduplicated).
-fn quartiles(values: &[f64]) -> Vec<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return Vec::new();
-    }
-    let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-    let mut e = vec![at(0.25), at(0.5), at(0.75)];
-    e.dedup();
-    e
-}
-
-/// `< a`, `[a, b)`, …, `>= z`; NaN (missing) is `missing`.
-fn bin_label(edges: &[f64], x: f64) -> String {
-    if x.is_nan() {
-        return "missing".into();
-    }
-    match edges.iter().position(|&e| x < e) {
-        Some(0) => format!("< {}", edges[0]),
-        Some(i) => format!("[{}, {})", edges[i - 1], edges[i]),
-        None => match edges.last() {
-            Some(last) => format!(">= {last}"),
-            None => "all".into(),
-        },
-    }
 }

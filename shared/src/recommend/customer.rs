@@ -141,19 +141,19 @@ impl Customer {
         for (o, v) in out.iter_mut().zip(numeric) {
             *o = v.unwrap_or(f64::NAN);
         }
-        let cats = [
-            (&self.sexo, SEXO),
-            (&self.segmento, SEGMENTO),
-            (&self.ind_empleado, IND_EMPLEADO),
-            (&self.pais_residencia, PAIS),
-            (&self.canal_entrada, CANAL),
-            (&self.tiprel_1mes, TIPREL),
-            (&self.indresi, YES_NO),
-            (&self.indext, YES_NO),
-            (&self.indfall, YES_NO),
+        let dicts = [
+            SEXO,
+            SEGMENTO,
+            IND_EMPLEADO,
+            PAIS,
+            CANAL,
+            TIPREL,
+            YES_NO,
+            YES_NO,
+            YES_NO,
         ];
-        for (o, (v, dict)) in out[NUMERIC.len()..].iter_mut().zip(cats) {
-            *o = encode(v.as_deref(), dict);
+        for ((o, v), dict) in out[NUMERIC.len()..].iter_mut().zip(self.texts()).zip(dicts) {
+            *o = encode(v, dict);
         }
         out[PROFILE_FEATURES - 1] = target_month(&self.as_of).map_or(f64::NAN, f64::from);
         let lags = &mut out[PROFILE_FEATURES..];
@@ -169,6 +169,28 @@ impl Customer {
         let mut row = vec![0.0; NUM_FEATURES];
         self.write_row(&mut row);
         row
+    }
+
+    /// The profile's string for a string feature (`sexo`, `segmento`, …); `None` for any other
+    /// name.
+    pub fn text_field(&self, name: &str) -> Option<Option<&str>> {
+        let i = CATEGORICAL.iter().position(|c| *c == name)?;
+        Some(self.texts()[i])
+    }
+
+    /// The string fields in [`CATEGORICAL`] order.
+    fn texts(&self) -> [Option<&str>; CATEGORICAL.len()] {
+        [
+            self.sexo.as_deref(),
+            self.segmento.as_deref(),
+            self.ind_empleado.as_deref(),
+            self.pais_residencia.as_deref(),
+            self.canal_entrada.as_deref(),
+            self.tiprel_1mes.as_deref(),
+            self.indresi.as_deref(),
+            self.indext.as_deref(),
+            self.indfall.as_deref(),
+        ]
     }
 
     /// Indices of the products owned in the latest month.

@@ -2,6 +2,7 @@
 //! top-k ranking of products a customer does not own yet.
 
 mod customer;
+mod fairness;
 mod products;
 mod rank;
 mod request;
@@ -9,6 +10,10 @@ mod response;
 mod service;
 
 pub use customer::{feature_names, target_month, Customer, OverrideError, NUM_FEATURES};
+pub use fairness::{
+    FairnessReport, FairnessRequest, ProductGroup, Skipped, MAX_FAIRNESS_BODY_BYTES,
+    MAX_FAIRNESS_CUSTOMERS,
+};
 pub use products::{product_index, NUM_PRODUCTS, PRODUCTS};
 pub use rank::{popular, top_k, FeatureContribution, Recommendation, DEFAULT_POPULARITY};
 pub use request::{BatchRequest, RecommendRequest, DEFAULT_K, MAX_BATCH, MAX_ID_LEN, MAX_K};

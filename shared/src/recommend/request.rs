@@ -136,40 +136,42 @@ impl BatchRequest {
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let obj = parse_object(body)?;
         reject_unknown(&obj, &["customer_ids", "k", "return_scores"], BATCH_FIELDS)?;
-        let customer_ids = match present(&obj, "customer_ids") {
-            None => {
-                return Err(ApiError::MissingField {
-                    field: "customer_ids",
-                })
-            }
-            Some(Value::Array(items)) => {
-                if items.is_empty() {
-                    return Err(ApiError::BatchEmpty);
-                }
-                if items.len() > MAX_BATCH {
-                    return Err(ApiError::BatchTooLarge {
-                        got: items.len(),
-                        max: MAX_BATCH,
-                    });
-                }
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| parse_id(v, &format!("customer_ids[{i}]")))
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    "customer_ids",
-                    format!("must be an array of ids, not {}", kind(other)),
-                ))
-            }
-        };
+        let customer_ids = parse_customer_ids(&obj, MAX_BATCH)?;
         Ok(BatchRequest {
             customer_ids,
             k: parse_k(present(&obj, "k"))?,
             return_scores: parse_bool(present(&obj, "return_scores"), "return_scores")?,
         })
+    }
+}
+
+/// `customer_ids`: 1..=`max` ids.
+pub(super) fn parse_customer_ids(
+    obj: &Map<String, Value>,
+    max: usize,
+) -> Result<Vec<String>, ApiError> {
+    match present(obj, "customer_ids") {
+        None => Err(ApiError::MissingField {
+            field: "customer_ids",
+        }),
+        Some(Value::Array(items)) => {
+            if items.is_empty() {
+                return Err(ApiError::BatchEmpty);
+            }
+            if items.len() > max {
+                return Err(ApiError::BatchTooLarge {
+                    got: items.len(),
+                    max,
+                });
+            }
+            (items.iter().enumerate())
+                .map(|(i, v)| parse_id(v, &format!("customer_ids[{i}]")))
+                .collect()
+        }
+        Some(other) => Err(ApiError::invalid(
+            "customer_ids",
+            format!("must be an array of ids, not {}", kind(other)),
+        )),
     }
 }
 

@@ -9,6 +9,7 @@
 //! difference (mean absolute score difference, top-k overlap) lands in [`RequestStats::shadow`]
 //! for logs and metrics and is never returned.
 
+use super::fairness::{fairness, FairnessReport, FairnessRequest, Skipped};
 use super::request::{BatchRequest, RecommendRequest};
 use super::response::{
     BatchItem, BatchResponse, ModelRef, RecommendResponse, RequestStats, ShadowStats, Source,
@@ -18,10 +19,11 @@ use super::{
     NUM_FEATURES, NUM_PRODUCTS, PRODUCTS,
 };
 use crate::bundle::{Bundle, BundleError, ModelKind};
+use crate::http::ApiError;
 use crate::model::ShapScratch;
 use crate::registry::serving::{mean_abs_diff, top_k_overlap, ServingSet, Variant};
 use crate::registry::VersionRef;
-use crate::store::{customer_key, FeatureStore, StoreError};
+use crate::store::{customer_key, FeatureStore, StoreError, MAX_BATCH_GET};
 use arc_swap::ArcSwap;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -417,6 +419,62 @@ impl<S: FeatureStore> Recommender<S> {
             degraded,
             request_id: request_id.to_string(),
         }
+    }
+
+    /// `POST /recommend/fairness` for a validated request, on the active version. The
+    /// profiles are read in BatchGetItem pages, concurrently, under the batch deadline; a
+    /// report cannot be degraded, so a store failure is a 503.
+    pub async fn fairness(
+        &self,
+        req: &FairnessRequest,
+        request_id: &str,
+    ) -> Result<FairnessReport, ApiError> {
+        let set = self.set.load_full();
+        let pages = req.customer_ids.chunks(MAX_BATCH_GET);
+        let reads = futures::future::try_join_all(pages.map(|p| self.store.batch_get_customers(p)));
+        let fetched = match tokio::time::timeout(self.config.batch_store_deadline, reads).await {
+            Ok(Ok(pages)) => pages,
+            Ok(Err(e)) => {
+                return Err(ApiError::StoreUnavailable(format!(
+                    "the feature store failed: {e}"
+                )))
+            }
+            Err(_) => {
+                return Err(ApiError::StoreUnavailable(format!(
+                    "the feature store did not answer within {} ms",
+                    self.config.batch_store_deadline.as_millis()
+                )))
+            }
+        };
+        let mut found = HashMap::with_capacity(req.customer_ids.len());
+        for page in fetched {
+            found.extend(page);
+        }
+        let mut customers = Vec::with_capacity(found.len());
+        let mut skipped = Vec::new();
+        for id in &req.customer_ids {
+            match found.remove(id) {
+                Some(Ok(c)) => customers.push(c),
+                Some(Err(e)) => {
+                    tracing::warn!(customer_id = %id, error = %e, "profile left out of the fairness report");
+                    skipped.push(Skipped {
+                        customer_id: id.clone(),
+                        reason: "unreadable",
+                    });
+                }
+                None => skipped.push(Skipped {
+                    customer_id: id.clone(),
+                    reason: "unknown",
+                }),
+            }
+        }
+        fairness(
+            &set.active.model,
+            &customers,
+            skipped,
+            &req.grouping,
+            request_id,
+        )
     }
 
     /// `GET /health`: what is served, init and cold-start times.

@@ -3,7 +3,7 @@ use crate::bundle::{Feature, GoldenRow, Manifest, Metrics, Output, MANIFEST_FORM
 use crate::http::{ApiError, MAX_BODY_BYTES};
 use crate::model::Model;
 use crate::recommend::DEFAULT_POPULARITY;
-use crate::recommend::{BatchRequest, RecommendRequest, DEFAULT_K};
+use crate::recommend::{BatchRequest, FairnessRequest, RecommendRequest, Skipped, DEFAULT_K};
 use crate::store::{Faults, MemoryStore};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
@@ -1103,4 +1103,175 @@ async fn explain_true_lists_each_products_top_features_from_the_model_used() {
             .map(|r| r.product)
             .collect::<Vec<_>>()
     );
+}
+
+// ---------------------------------------------------------------- fairness
+
+fn fairness_store() -> MemoryStore {
+    let mut customers = Vec::new();
+    for i in 0..30 {
+        let mut c = customer_15889();
+        c.customer_id = format!("c{i}");
+        c.age = Some(18.0 + 2.0 * i as f64);
+        c.sexo = match i % 3 {
+            0 => Some("V".into()),
+            1 => Some("H".into()),
+            _ => None,
+        };
+        customers.push(c);
+    }
+    MemoryStore::new(customers)
+}
+
+fn fairness_req(body: &str) -> FairnessRequest {
+    FairnessRequest::parse(body.as_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn fairness_groups_customers_by_a_string_field_with_per_product_statistics() {
+    let store = fairness_store();
+    let svc = service(store.clone());
+    let ids: Vec<String> = (0..30).map(|i| format!("\"c{i}\"")).collect();
+    let body = format!(
+        r#"{{"customer_ids":[{},"c0","nobody"],"group_by":"sexo"}}"#,
+        ids.join(",")
+    );
+    let report = svc.fairness(&fairness_req(&body), "r").await.unwrap();
+    assert_eq!(report.customers, 30);
+    assert_eq!(
+        report.skipped,
+        [Skipped {
+            customer_id: "nobody".into(),
+            reason: "unknown"
+        }]
+    );
+    let labels: Vec<(&str, usize)> = (report.groups.iter())
+        .map(|g| (g.group.as_str(), g.count))
+        .collect();
+    assert_eq!(labels, [("H", 10), ("V", 10), ("missing", 10)]);
+    // Each group's mean and std are those of the bundle's own probabilities.
+    let b = bundle();
+    for g in &report.groups {
+        let members: Vec<Vec<f64>> = (0..30)
+            .filter(|i| match g.group.as_str() {
+                "V" => i % 3 == 0,
+                "H" => i % 3 == 1,
+                _ => i % 3 == 2,
+            })
+            .map(|i| {
+                let mut c = customer_15889();
+                c.age = Some(18.0 + 2.0 * i as f64);
+                let mut out = vec![0.0; NUM_PRODUCTS];
+                b.score_into(&c.row(), &mut out).unwrap();
+                out
+            })
+            .collect();
+        for (p, (code, _)) in PRODUCTS.iter().enumerate() {
+            let mean = members.iter().map(|m| m[p]).sum::<f64>() / 10.0;
+            let got = g.mean[*code].as_f64().unwrap();
+            assert!((got - mean).abs() < 1e-12, "{code}: {got} vs {mean}");
+            assert!(g.std[*code].as_f64().unwrap() >= 0.0);
+        }
+    }
+    let ratio = report.min_max_ratio["ind_cco_fin_ult1"].as_f64().unwrap();
+    assert!(ratio > 0.0 && ratio <= 1.0, "{ratio}");
+    assert_eq!(report.model.version, b.version());
+}
+
+#[tokio::test]
+async fn fairness_bins_a_numerical_feature_at_the_given_edges() {
+    let svc = service(fairness_store());
+    let ids: Vec<String> = (0..30).map(|i| format!("\"c{i}\"")).collect();
+    let body = format!(
+        r#"{{"customer_ids":[{}],"group_by":"age","bins":[30,60]}}"#,
+        ids.join(",")
+    );
+    let report = svc.fairness(&fairness_req(&body), "r").await.unwrap();
+    let labels: Vec<(&str, usize)> = (report.groups.iter())
+        .map(|g| (g.group.as_str(), g.count))
+        .collect();
+    // Ages 18, 20, …, 76: six under 30, fifteen in [30, 60), nine from 60.
+    assert_eq!(labels, [("< 30", 6), (">= 60", 9), ("[30, 60)", 15)]);
+}
+
+#[tokio::test]
+async fn fairness_reads_a_thousand_customers_in_pages_of_a_hundred() {
+    let store = fairness_store();
+    let svc = service(store.clone());
+    let ids: Vec<String> = (0..1000).map(|i| format!("\"c{i}\"")).collect();
+    let body = format!(
+        r#"{{"customer_ids":[{}],"group_by":"sexo"}}"#,
+        ids.join(",")
+    );
+    let report = svc.fairness(&fairness_req(&body), "r").await.unwrap();
+    assert_eq!((report.customers, report.skipped.len()), (30, 970));
+    assert_eq!(store.calls(), 10);
+    let too_many: Vec<String> = (0..1001).map(|i| format!("\"c{i}\"")).collect();
+    let body = format!(
+        r#"{{"customer_ids":[{}],"group_by":"sexo"}}"#,
+        too_many.join(",")
+    );
+    let e = FairnessRequest::parse(body.as_bytes()).unwrap_err();
+    assert_eq!(e.code(), "batch_too_large");
+}
+
+#[tokio::test]
+async fn fairness_without_the_store_is_a_503_not_a_partial_report() {
+    let store = fairness_store();
+    store.set_faults(Faults {
+        delay: Duration::from_secs(5),
+        ..Faults::default()
+    });
+    let svc = service(store);
+    let (resp, stats) = handle(&svc, &event("apigw-recommend-fairness-valid.json"), "l").await;
+    assert_eq!(resp.status_code, 503);
+    assert_eq!(body_json(&resp)["code"], "store_unavailable");
+    assert_eq!(stats.route, "recommend_fairness");
+}
+
+#[tokio::test]
+async fn fairness_sample_events_answer_as_documented() {
+    let svc = service(stored());
+    let (resp, _) = handle(&svc, &event("apigw-recommend-fairness-valid.json"), "l").await;
+    assert_eq!(resp.status_code, 200);
+    let v = body_json(&resp);
+    assert_eq!(v["group_by"], "sexo");
+    assert_eq!(v["customers"], 2);
+    assert_eq!(v["skipped"][0]["customer_id"], "1050824");
+    assert_eq!(v["groups"][0]["group"], "V");
+    assert_eq!(v["groups"][0]["count"], 2);
+    assert_eq!(
+        v["groups"][0]["mean"].as_object().unwrap().len(),
+        NUM_PRODUCTS
+    );
+    assert_eq!(v["request_id"], "0kbUWXvQF02iGI=");
+    let (resp, _) = handle(
+        &svc,
+        &event("apigw-recommend-fairness-invalid-group-by.json"),
+        "l",
+    )
+    .await;
+    assert_eq!(resp.status_code, 400);
+    let v = body_json(&resp);
+    assert_eq!(v["code"], "unknown_feature");
+    assert!(v["message"].as_str().unwrap().contains("favourite_colour"));
+    for (body, code) in [
+        (r#"{"customer_ids":["1"]}"#, "missing_field"),
+        (r#"{"customer_ids":["1"],"group_by":7}"#, "invalid_field"),
+        (r#"{"customer_ids":[],"group_by":"age"}"#, "batch_empty"),
+        (
+            r#"{"customer_ids":["1"],"group_by":"age","k":3}"#,
+            "unknown_field",
+        ),
+        (
+            r#"{"customer_ids":["1"],"group_by":"age","bins":[3,2]}"#,
+            "invalid_field",
+        ),
+    ] {
+        assert_eq!(
+            FairnessRequest::parse(body.as_bytes()).unwrap_err().code(),
+            code,
+            "{body}"
+        );
+    }
 }

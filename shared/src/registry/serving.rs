@@ -19,7 +19,7 @@
 use super::bucket::in_canary;
 use super::item::{RegistryItem, ServingSpec, VersionRef};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -149,13 +149,16 @@ fn same_bundle(a: &VersionRef, b: &VersionRef) -> bool {
         }
 }
 
-/// Lets one invocation per TTL through to check the registry.
+/// Lets one invocation per TTL through to check the registry, and none while a check it let
+/// through is still running (a check loads models in the background and may outlast the TTL).
 #[derive(Debug)]
 pub struct RefreshGate {
     ttl: Duration,
     origin: Instant,
     /// Milliseconds since `origin` when the next check is due.
     next_due_ms: AtomicU64,
+    /// A claimed check has not [`Self::release`]d yet.
+    busy: AtomicBool,
 }
 
 impl RefreshGate {
@@ -165,6 +168,7 @@ impl RefreshGate {
             ttl,
             origin: Instant::now(),
             next_due_ms: AtomicU64::new(ttl.as_millis() as u64),
+            busy: AtomicBool::new(false),
         }
     }
 
@@ -172,20 +176,32 @@ impl RefreshGate {
         self.ttl
     }
 
-    /// True for exactly one caller once the TTL has passed; that caller then checks.
+    /// True for exactly one caller once the TTL has passed and the previous check has been
+    /// released; that caller then checks and calls [`Self::release`] when done.
     pub fn claim(&self) -> bool {
         let now = self.origin.elapsed().as_millis() as u64;
         let due = self.next_due_ms.load(Ordering::Acquire);
-        now >= due
-            && self
-                .next_due_ms
-                .compare_exchange(
-                    due,
-                    now + self.ttl.as_millis() as u64,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_ok()
+        if now < due || self.busy.load(Ordering::Acquire) {
+            return false;
+        }
+        let won = self
+            .next_due_ms
+            .compare_exchange(
+                due,
+                now + self.ttl.as_millis() as u64,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok();
+        if won {
+            self.busy.store(true, Ordering::Release);
+        }
+        won
+    }
+
+    /// The claimed check is over: the next one may be claimed when due.
+    pub fn release(&self) {
+        self.busy.store(false, Ordering::Release);
     }
 }
 
@@ -525,6 +541,23 @@ mod tests {
         });
         assert_eq!(claims, 1);
         assert!(!g.claim());
+    }
+
+    #[test]
+    fn no_check_is_claimed_while_the_last_one_runs() {
+        let g = RefreshGate::new(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(15));
+        assert!(g.claim());
+        std::thread::sleep(Duration::from_millis(15));
+        assert!(
+            !g.claim(),
+            "due again, but the first check has not finished"
+        );
+        g.release();
+        assert!(
+            g.claim(),
+            "released and overdue: the next check starts at once"
+        );
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl PredictConfig {
 /// One model kept warm: what it serves and how it follows the registry.
 struct Warm {
     set: ArcSwap<ServingSet<Predictor>>,
-    follower: Refresher<Predictor>,
+    follower: Arc<Refresher<Predictor>>,
     last_used: AtomicU64,
 }
 
@@ -181,13 +181,13 @@ impl RegistryModels {
         let m = &self.config.model;
         Ok(Arc::new(Warm {
             set: ArcSwap::from_pointee(set),
-            follower: Refresher {
+            follower: Arc::new(Refresher {
                 gate: RefreshGate::new(m.registry_ttl),
                 table: self.table.clone(),
                 loader,
                 registry_timeout: m.registry_timeout,
                 load_timeout: m.load_timeout,
-            },
+            }),
             last_used: AtomicU64::new(self.tick()),
         }))
     }
@@ -281,7 +281,7 @@ impl ModelSource for RegistryModels {
         let warm = match warm {
             Some(w) => {
                 w.last_used.store(self.tick(), Ordering::Relaxed);
-                follow(Some(&w.follower), &*w).await;
+                follow(Some(&w.follower), &w);
                 w
             }
             None => {

@@ -16,7 +16,7 @@ use std::time::Instant;
 /// The `Function` dimension of recommend's metrics.
 pub const FUNCTION: &str = "recommend";
 
-impl<S: FeatureStore> Serves<Bundle> for Recommender<S> {
+impl<S: FeatureStore + 'static> Serves<Bundle> for Recommender<S> {
     fn current(&self) -> Option<Arc<ServingSet<Bundle>>> {
         Some(self.serving())
     }
@@ -28,17 +28,17 @@ impl<S: FeatureStore> Serves<Bundle> for Recommender<S> {
 
 /// Everything a recommend container holds between invocations. `Send + Sync`.
 pub struct RecommendApp<S> {
-    pub service: Recommender<S>,
-    pub follower: Option<Refresher<Bundle>>,
+    pub service: Arc<Recommender<S>>,
+    pub follower: Option<Arc<Refresher<Bundle>>>,
     metrics: Option<Metrics>,
     invoked: AtomicBool,
 }
 
 impl<S: FeatureStore> RecommendApp<S> {
     /// Installs the metrics recorder (logged and skipped if it cannot be).
-    pub fn new(service: Recommender<S>, follower: Option<Refresher<Bundle>>) -> Self {
+    pub fn new(service: Recommender<S>, follower: Option<Arc<Refresher<Bundle>>>) -> Self {
         RecommendApp {
-            service,
+            service: Arc::new(service),
             follower,
             metrics: super::serving_metrics(FUNCTION, &[]),
             invoked: AtomicBool::new(false),
@@ -50,7 +50,7 @@ impl<S: FeatureStore + 'static> super::HttpApp for RecommendApp<S> {
     /// One invocation: registry check when due, the request, its log line and metrics.
     async fn serve(&self, req: Request) -> Response<Body> {
         let started = Instant::now();
-        follow(self.follower.as_ref(), &self.service).await;
+        follow(self.follower.as_ref(), &self.service);
         let (resp, stats) = crate::api::recommend::handle(&self.service, &req).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         let cold_start = !self.invoked.swap(true, Ordering::Relaxed);

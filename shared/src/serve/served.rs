@@ -17,8 +17,9 @@ use crate::registry::{
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A service that serves a [`ServingSet`] of `T` and takes a new one (recommend, valuation).
-pub trait Serves<T>: Send + Sync {
+/// A service that serves a [`ServingSet`] of `T` and takes a new one (recommend, valuation,
+/// each model of the predict function).
+pub trait Serves<T>: Send + Sync + 'static {
     fn current(&self) -> Option<Arc<ServingSet<T>>>;
     /// Serves `set` from now on; requests in flight finish on the old one.
     fn serve(&self, set: ServingSet<T>) -> Result<(), String>;
@@ -29,7 +30,7 @@ pub struct Served<T> {
     /// The set to serve, or why there is none.
     pub set: Result<ServingSet<T>, String>,
     /// The registry check of warm containers (`None` without `REGISTRY_TABLE` or a bucket).
-    pub follower: Option<Refresher<T>>,
+    pub follower: Option<Arc<Refresher<T>>>,
     /// Where the active version came from: `registry` or `env` (`none` without one).
     pub origin: &'static str,
 }
@@ -49,16 +50,18 @@ pub async fn load_served<T: Send + Sync>(
             origin: "none",
         };
     };
-    let follower = config.registry_table.as_ref().map(|table| Refresher {
-        gate: RefreshGate::new(config.registry_ttl),
-        table: RegistryTable::new(dynamo.clone(), table),
-        loader: S3Loader {
-            store: ModelStore::new(s3.clone(), bucket, &config.models_prefix),
-            model_name: config.model_name.clone(),
-            build,
-        },
-        registry_timeout: config.registry_timeout,
-        load_timeout: config.load_timeout,
+    let follower = config.registry_table.as_ref().map(|table| {
+        Arc::new(Refresher {
+            gate: RefreshGate::new(config.registry_ttl),
+            table: RegistryTable::new(dynamo.clone(), table),
+            loader: S3Loader {
+                store: ModelStore::new(s3.clone(), bucket, &config.models_prefix),
+                model_name: config.model_name.clone(),
+                build,
+            },
+            registry_timeout: config.registry_timeout,
+            load_timeout: config.load_timeout,
+        })
     });
     let (source, reference, origin, item) = match resolve(config, bucket, s3, dynamo).await {
         Ok(r) => r,
@@ -182,28 +185,51 @@ async fn resolve(
     }
 }
 
-/// The registry check, when this invocation is the one that crosses the TTL: swaps in what
-/// the registry now names and counts `ModelSwap` / `ModelLoadFailed`.
-pub async fn follow<T: Send + Sync>(follower: Option<&Refresher<T>>, target: &impl Serves<T>) {
+/// The registry check, when this invocation is the one that crosses the TTL: started on a
+/// task of its own, so neither this request nor any other waits for the registry read or a
+/// model load; requests keep the current set until the new one is built, then it is swapped
+/// in (`ModelSwap`; a failure keeps the current set, `ModelLoadFailed`).
+///
+/// On Lambda the environment is frozen between invocations, so the task makes progress while
+/// this and the following invocations run (and finishes in one of them); a swap that needs
+/// more than one invocation's worth of time simply lands a few requests later.
+pub fn follow<T: Send + Sync + 'static>(
+    follower: Option<&Arc<Refresher<T>>>,
+    target: &Arc<impl Serves<T>>,
+) {
     let Some(follower) = follower else {
         return;
     };
-    let current = target.current();
-    let Some((next, report)) = follower.check(current.as_deref()).await else {
+    if !follower.gate.claim() {
         return;
-    };
-    let mut failed = report.failed.len() as u64;
-    if let Some(next) = next {
-        match target.serve(next) {
-            Ok(()) if report.swapped => metrics::counter!(metric::MODEL_SWAP).increment(1),
-            Ok(()) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "registry models cannot be served; keeping the current ones");
-                failed += 1;
+    }
+    let (follower, target) = (Arc::clone(follower), Arc::clone(target));
+    tokio::spawn(async move {
+        // Released even if the check panics, so the container keeps following.
+        let _release = Release(&follower.gate);
+        let current = target.current();
+        let (next, report) = follower.check(current.as_deref()).await;
+        let mut failed = report.failed.len() as u64;
+        if let Some(next) = next {
+            match target.serve(next) {
+                Ok(()) if report.swapped => metrics::counter!(metric::MODEL_SWAP).increment(1),
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "registry models cannot be served; keeping the current ones");
+                    failed += 1;
+                }
             }
         }
-    }
-    if failed > 0 {
-        metrics::counter!(metric::MODEL_LOAD_FAILED).increment(failed);
+        if failed > 0 {
+            metrics::counter!(metric::MODEL_LOAD_FAILED).increment(failed);
+        }
+    });
+}
+
+struct Release<'a>(&'a RefreshGate);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }

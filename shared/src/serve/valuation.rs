@@ -15,7 +15,9 @@ use std::time::Instant;
 /// The metric counting answers served from `ValuationCache`.
 pub const CACHE_HIT: &str = "CacheHit";
 
-impl<S: CompanyStore, C: ResultCache> Serves<FairMultipleModel> for ValuationService<S, C> {
+impl<S: CompanyStore + 'static, C: ResultCache + 'static> Serves<FairMultipleModel>
+    for ValuationService<S, C>
+{
     fn current(&self) -> Option<Arc<ServingSet<FairMultipleModel>>> {
         self.serving()
     }
@@ -28,8 +30,8 @@ impl<S: CompanyStore, C: ResultCache> Serves<FairMultipleModel> for ValuationSer
 
 /// Everything a valuation container holds between invocations. `Send + Sync`.
 pub struct ValuationApp<S, C> {
-    pub service: ValuationService<S, C>,
-    pub follower: Option<Refresher<FairMultipleModel>>,
+    pub service: Arc<ValuationService<S, C>>,
+    pub follower: Option<Arc<Refresher<FairMultipleModel>>>,
     metrics: Option<Metrics>,
     invoked: AtomicBool,
 }
@@ -38,10 +40,10 @@ impl<S: CompanyStore, C: ResultCache> ValuationApp<S, C> {
     /// Installs the metrics recorder (logged and skipped if it cannot be).
     pub fn new(
         service: ValuationService<S, C>,
-        follower: Option<Refresher<FairMultipleModel>>,
+        follower: Option<Arc<Refresher<FairMultipleModel>>>,
     ) -> Self {
         ValuationApp {
-            service,
+            service: Arc::new(service),
             follower,
             metrics: super::serving_metrics(
                 FUNCTION,
@@ -56,7 +58,7 @@ impl<S: CompanyStore + 'static, C: ResultCache + 'static> super::HttpApp for Val
     /// One invocation: registry check when due, the request, its log line and metrics.
     async fn serve(&self, req: Request) -> Response<Body> {
         let started = Instant::now();
-        follow(self.follower.as_ref(), &self.service).await;
+        follow(self.follower.as_ref(), &self.service);
         let (resp, stats) = crate::api::valuation::handle(&self.service, &req).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         let cold_start = !self.invoked.swap(true, Ordering::Relaxed);
