@@ -29,6 +29,12 @@ fn plus(base: &str, seconds: i64) -> String {
     t.format(&Rfc3339).unwrap()
 }
 
+/// `time` in the registry's timestamp format (what reload makes of an event's time).
+fn canonical(time: &str) -> String {
+    use warmstart_core::registry::rollout::{format_time, parse_time};
+    format_time(parse_time(time).unwrap())
+}
+
 /// `events/schedule-tick.json` at `time`.
 fn tick_at(time: &str) -> Value {
     let mut v = fixture("schedule-tick.json");
@@ -431,4 +437,69 @@ async fn concurrent_ticks_and_alarms_lose_no_update() {
     );
     let revisions: Vec<u64> = after.iter().map(|h| h.revision).collect();
     assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{revisions:?}");
+}
+
+/// The same race at the table, with far more writers than containers: 32 tasks apply ticks
+/// (every minute twice) and the alarm to one item through `RegistryTable::update`, the code
+/// reload runs, at once. Each reported write is a distinct revision and the item's revision
+/// counts exactly those writes: a write that skipped its condition would repeat a revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_on_one_item_serialise_on_its_revision() {
+    use warmstart_core::aws::{RegistryTable, Updated};
+    use warmstart_core::registry::{on_alarm, tick, AlarmChange, AlarmState};
+    let emu = Emulator::start("rollwriters").await;
+    let reload = start(&reload_bin(), reload_env(&emu)).await;
+    let staged = with_v1_and_staged_v2(&emu, &reload, "linear:10%/1").await;
+    let t0 = stepped_at(&staged);
+    let table = Arc::new(RegistryTable::new(emu.dynamo.clone(), &emu.registry_table));
+    let mut tasks = Vec::new();
+    for i in 0..32u32 {
+        let (table, t0) = (table.clone(), t0.clone());
+        tasks.push(tokio::spawn(async move {
+            let updated = if i == 13 {
+                // A little after the first ticks, so steps and the alarm interleave.
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                let alarm = AlarmChange {
+                    name: ALARM_NAME.into(),
+                    state: AlarmState::Alarm,
+                    reason: "drill".into(),
+                    at: canonical(&plus(&t0, 270)),
+                };
+                table
+                    .update(MODEL_NAME, |cur| {
+                        on_alarm(cur, MODEL_NAME, &alarm).map(|(a, _)| a)
+                    })
+                    .await
+            } else {
+                let now = canonical(&plus(&t0, 60 * i64::from(1 + i % 8)));
+                table
+                    .update(MODEL_NAME, |cur| tick(cur, MODEL_NAME, &now))
+                    .await
+            };
+            match updated.unwrap() {
+                Updated::Written { item, .. } => Some(item.revision),
+                Updated::Unchanged { .. } => None,
+            }
+        }));
+    }
+    let mut written = Vec::new();
+    for t in tasks {
+        written.extend(t.await.unwrap());
+    }
+    let item = registry_item(&emu, MODEL_NAME).await;
+    let distinct: BTreeSet<u64> = written.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        written.len(),
+        "a revision written twice: {written:?}"
+    );
+    assert_eq!(
+        distinct,
+        (staged.revision + 1..=item.revision).collect::<BTreeSet<u64>>()
+    );
+    assert!(
+        item.candidate.is_none(),
+        "the alarm's clearing was lost: {item:?}"
+    );
+    assert!(written.len() >= 2, "{written:?}");
 }
