@@ -92,7 +92,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(c) => cmd::train::run(c),
         Command::Examples(c) => cmd::examples::run(c),
         Command::Import(a) => cmd::import::run(a),
-        Command::Inspect(a) => cmd::inspect::run(&a.bundle),
+        Command::Inspect(a) => cmd::inspect::run(&a),
         Command::Score(a) => cmd::score::run_to_stdout(&a),
         Command::Predict(c) => cmd::predict::run(c),
         Command::Seed(c) => cmd::seed::run(c),

@@ -106,6 +106,29 @@ fn synthetic_recommender_trains_inspects_scores_and_detects_tampering() {
     );
     assert!(report.contains("Current Accounts"), "{report}");
     assert!(report.contains("sha256 ok"), "{report}");
+    // Reload's quality gate, previewed: the baseline alone, then against an active version.
+    assert!(report.contains("quality gate (baseline only"), "{report}");
+    assert!(report.contains("ok        map_at_7"), "{report}");
+    assert!(report.contains("beats its baseline"), "{report}");
+    let report = ok(&["inspect", s(&out), "--against", s(&out)]);
+    assert!(
+        report.contains(&format!("against {}", m.version)),
+        "{report}"
+    );
+    assert!(report.contains("(+0.0%, higher is better)"), "{report}");
+    let better = tmp.path().join("better-active");
+    std::fs::create_dir_all(&better).unwrap();
+    let mut b = m.clone();
+    b.version = "2026-01-01T00-00-00Z-better01".into();
+    b.metrics.map_at_7 = Some(model * 1.5);
+    std::fs::write(better.join("manifest.json"), b.to_json()).unwrap();
+    let err = fails(&["inspect", s(&out), "--against", s(&better)]);
+    assert!(
+        err.contains("reload would reject it (quality_gate)")
+            && err.contains("map_at_7")
+            && err.contains("-33.3%"),
+        "{err}"
+    );
 
     // `score` on a bundle prints every output, exactly as the bundle scores in-process.
     let bundle = block_on(Bundle::load(&DirSource::new(&out))).unwrap();

@@ -316,3 +316,120 @@ async fn init_fails_clearly_without_a_version_to_serve() {
         "{err}"
     );
 }
+
+/// `CAPTURE_SAMPLE_RATE`: at 1 every scored customer is logged as one `capture` record (model,
+/// version, variant, the feature row, the 24 scores and the shadow's); at 0 none is; a rate
+/// outside 0..=1 fails init naming the variable. The shadow's comparison is counted under
+/// `Variant=shadow` in the EMF documents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_records_follow_the_sample_rate() {
+    use warmstart_core::aws::RegistryTable;
+    use warmstart_core::registry::{Active, RegistryItem, Shadow};
+    const SHADOW: &str = "2026-11-23T10-00-00Z-e2eshad";
+    let emu = stack("e2ecap").await;
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_recommender_bundle(dir.path(), SHADOW, 2);
+    warmstart_core::aws::publish_bundle(&emu.s3, &emu.bucket, "models/", dir.path())
+        .await
+        .unwrap();
+    let prefix = |v: &str| Some(format!("models/{MODEL_NAME}/{v}/"));
+    let mut item = RegistryItem::new(MODEL_NAME);
+    item.active = Some(Active {
+        version: VERSION.into(),
+        prefix: prefix(VERSION),
+        sha256: None,
+        promoted_at: None,
+        by: None,
+        reason: None,
+    });
+    item.shadow = Some(Shadow {
+        version: SHADOW.into(),
+        prefix: prefix(SHADOW),
+        sha256: None,
+        since: None,
+        by: None,
+        reason: None,
+    });
+    item.revision = 1;
+    RegistryTable::new(emu.dynamo.clone(), &emu.registry_table)
+        .put(&item, None)
+        .await
+        .unwrap();
+
+    let with_rate = |rate: &str| {
+        let mut env = emu.function_env();
+        env.push(("CAPTURE_SAMPLE_RATE".into(), rate.into()));
+        env
+    };
+    let f = run(with_rate("1")).await;
+    let (status, single) = f.event("apigw-recommend-valid.json").await;
+    assert_eq!(status, 200, "{single}");
+    let (status, _) = f.event("apigw-recommend-batch-valid.json").await;
+    assert_eq!(status, 200);
+    // Popularity answers score nothing, so they capture nothing.
+    let (_, v) = f.event("apigw-recommend-unknown-customer.json").await;
+    assert_eq!(v["source"], "popular");
+    let lines = f.settled_json_lines().await;
+    let captured: Vec<&Value> = lines.iter().filter(|l| l["message"] == "capture").collect();
+    assert_eq!(captured.len(), 4, "1 single + 3 batch customers");
+    let ids: Vec<&str> = captured
+        .iter()
+        .map(|c| c["entity"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["15889", "15889", "1050935", "1050824"]);
+    let first = captured[0];
+    assert_eq!(first["function"], "recommend");
+    assert_eq!(first["request_id"], single["request_id"]);
+    assert_eq!(first["model"], MODEL_NAME);
+    assert_eq!(first["version"], VERSION);
+    assert_eq!(first["variant"], "active");
+    let input = first["input"].as_object().unwrap();
+    assert_eq!(input.len(), warmstart_core::recommend::NUM_FEATURES);
+    assert_eq!(input["age"], 56.0, "customer 15889's stored age");
+    let output = first["output"].as_object().unwrap();
+    assert_eq!(output.len(), 24);
+    assert!(output["ind_recibo_ult1"].is_f64());
+    assert_eq!(first["shadow"]["version"], SHADOW);
+    let shadow_out = first["shadow"]["output"].as_object().unwrap();
+    assert_eq!(shadow_out.len(), 24);
+    assert_ne!(shadow_out, output, "the shadow is another model");
+    // The answer's scores are the captured ones.
+    let (_, scored) = f
+        .http(&event_with_body(
+            "apigw-recommend-valid.json",
+            r#"{"customer_id":"15889","k":3,"return_scores":true}"#,
+        ))
+        .await;
+    for r in scored["recommendations"].as_array().unwrap() {
+        let code = r["product"].as_str().unwrap();
+        let got = r["score"].as_f64().unwrap();
+        assert!(
+            (got - output[code].as_f64().unwrap()).abs() < 1e-3,
+            "{code}"
+        );
+    }
+    // The shadow comparison, per variant.
+    let shadow_docs: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("_aws").is_some() && l["Variant"] == "shadow")
+        .collect();
+    assert!(!shadow_docs.is_empty());
+    assert!(shadow_docs
+        .iter()
+        .all(|d| d["ShadowScoreDelta"].is_array() && d["Model"] == MODEL_NAME));
+
+    let f = run(with_rate("0")).await;
+    f.event("apigw-recommend-valid.json").await;
+    f.event("apigw-recommend-batch-valid.json").await;
+    let lines = f.settled_json_lines().await;
+    assert!(lines.iter().any(|l| l["message"] == "request"));
+    assert!(!lines.iter().any(|l| l["message"] == "capture"));
+
+    let api = RuntimeApi::start().await;
+    let _function = FunctionProcess::spawn(binary(), &api, &with_rate("1.5"));
+    let err = api.wait_init_error(Duration::from_secs(30)).await.unwrap();
+    assert!(
+        err.contains("CAPTURE_SAMPLE_RATE `1.5` must be a number from 0 to 1"),
+        "{err}"
+    );
+}

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warmstart_core::aws::{self, DynamoFeatureStore, RegistryTable};
-use warmstart_core::bundle::{Manifest, Rollout, MANIFEST_FILE};
+use warmstart_core::bundle::{sha256_hex, Manifest, Rollout, MANIFEST_FILE};
 use warmstart_core::registry::{self, in_canary, Action, Change};
 use warmstart_core::valuation::synthetic::synthetic_fair_multiple_parts;
 use warmstart_tests::*;
@@ -150,12 +150,51 @@ async fn publish_swap_reject_canary_rollback_through_the_functions() {
     assert_eq!(active.sha256.as_ref().unwrap().len(), 64);
     assert_eq!(item.kind.as_deref(), Some("product-recommender"));
 
+    // v1 was uploaded without the compiled models file: reload wrote it beside the manifest,
+    // rewrote the manifest to list it, and pinned the rewritten manifest; its own S3 event is
+    // a no-op.
+    let get = |key: String| {
+        let s3 = emu.s3.clone();
+        let bucket = emu.bucket.clone();
+        async move {
+            let o = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            o.body.collect().await.unwrap().into_bytes().to_vec()
+        }
+    };
+    let manifest_bytes = get(k1.clone()).await;
+    let manifest = Manifest::from_json(&manifest_bytes).unwrap();
+    let listed = (manifest.files.iter())
+        .find(|f| f.compiled.is_some())
+        .expect("the rewritten manifest lists models.wsc");
+    let wsc = get(format!("models/{MODEL_NAME}/{V1}/{}", listed.path)).await;
+    assert_eq!(sha256_hex(&wsc), listed.sha256);
+    assert_eq!(
+        active.sha256.as_deref(),
+        Some(&*sha256_hex(&manifest_bytes))
+    );
+    let again = reload.call(&s3_event(&emu.bucket, &[&k1])).await;
+    assert_eq!(record(&again, 0)["outcome"], "unchanged", "{again}");
+
     // recommend serves v1.
     let rec = start(&recommend_bin(), recommend_env(&emu)).await;
     let (status, v) = rec.http(&sample_event("apigw-recommend-valid.json")).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["model"]["version"], V1);
     assert_eq!(v["variant"], "active");
+    let loaded = (rec.process.json_lines().into_iter())
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.ends_with("model loaded"))
+        })
+        .expect("a model loaded line");
+    assert_eq!(loaded["compiled"], true, "served from models.wsc: {loaded}");
 
     // A stream of requests while v2 is published and swapped in.
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -315,6 +354,34 @@ async fn publish_swap_reject_canary_rollback_through_the_functions() {
         assert_eq!(v["variant"], "candidate", "{v}");
         assert_eq!(v["model"]["version"], V4);
     }
+    // Counted under Variant=candidate, with the three dimension sets CloudWatch aggregates.
+    let candidate_docs: Vec<Value> = rec
+        .process
+        .json_lines()
+        .into_iter()
+        .filter(|l| l.get("_aws").is_some() && l["Variant"] == "candidate")
+        .collect();
+    assert!(
+        candidate_docs.len() >= 3,
+        "no Variant=candidate EMF documents\n{}",
+        rec.output()
+    );
+    for d in &candidate_docs {
+        assert_eq!(
+            (d["Function"].as_str(), d["Model"].as_str()),
+            (Some("recommend"), Some(MODEL_NAME))
+        );
+        assert_eq!(d["Requests"], 1, "{d}");
+        assert_eq!(
+            d["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap(),
+            &json!(["Function", "Model", "Variant"])
+        );
+    }
+    assert!(candidate_docs.iter().any(|d| d["model_version"] == V4));
     let (_, v) = rec.http(&sample_event("apigw-recommend-valid.json")).await;
     assert_eq!(
         v["variant"],
@@ -353,6 +420,214 @@ async fn publish_swap_reject_canary_rollback_through_the_functions() {
     assert_eq!(status, 200);
     assert_eq!(v["model"]["version"], V1);
     assert_eq!(v["variant"], "active");
+}
+
+/// A recommender bundle whose manifest reports `map_at_7` against `baseline_map_at_7`.
+async fn publish_map(
+    emu: &Emulator,
+    version: &str,
+    variant: u64,
+    rollout: Option<Rollout>,
+    map_at_7: f64,
+    baseline: f64,
+) -> String {
+    let (mut manifest, files) = synthetic_recommender_parts(version, variant, TreeShape::SMALL);
+    manifest.rollout = rollout;
+    manifest.metrics.map_at_7 = Some(map_at_7);
+    manifest.metrics.baseline_map_at_7 = Some(baseline);
+    publish_parts(emu, manifest, &files).await
+}
+
+fn model_rejected_docs(reload: &Running) -> usize {
+    reload
+        .process
+        .json_lines()
+        .iter()
+        .filter(|l| l["ModelRejected"] == 1 && l["Function"] == "reload")
+        .count()
+}
+
+/// The quality gate through the functions: a 50 % canary whose MAP@7 is 19 % below the active
+/// version's is rejected (`quality_gate`, figures in the reason, `ModelRejected`, registry
+/// unchanged) while recommend keeps serving the active version; a version that does not beat
+/// its own baseline is rejected too; an operator forces the first one in with `warmstart
+/// registry promote --force`, recorded in history; a wider tolerance (admin `set_tolerance`)
+/// lets a slightly worse canary through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quality_gate_rejects_worse_models_and_an_operator_can_force_one() {
+    let emu = Emulator::start("reloadgate").await;
+    DynamoFeatureStore::new(emu.dynamo.clone(), &emu.features_table)
+        .put_customers(&seed_customers(20))
+        .await
+        .unwrap();
+    let reload = start(&reload_bin(), reload_env(&emu)).await;
+    let bucket = emu.bucket.clone();
+
+    // v1: MAP@7 0.031 against a popularity baseline of 0.021 (the synthetic fixture's figures).
+    let k1 = publish(&emu, V1, 1, None).await;
+    let a = reload.call(&s3_event(&bucket, &[&k1])).await;
+    assert_eq!(record(&a, 0)["outcome"], "active", "{a}");
+    let rec = start(&recommend_bin(), recommend_env(&emu)).await;
+    let (status, v) = rec.http(&sample_event("apigw-recommend-valid.json")).await;
+    assert_eq!(
+        (status, v["model"]["version"].clone()),
+        (200, json!(V1)),
+        "{v}"
+    );
+
+    // v2, a 50 % canary 19 % worse on MAP@7: refused before it becomes the candidate.
+    let before = registry_item(&emu, MODEL_NAME).await;
+    let k2 = publish_map(&emu, V2, 2, Some(Rollout::Canary(50)), 0.025, 0.021).await;
+    let a = reload.call(&s3_event(&bucket, &[&k2])).await;
+    let r = record(&a, 0);
+    assert_eq!(r["outcome"], "rejected", "{a}");
+    assert_eq!(r["code"], "quality_gate", "{a}");
+    let msg = r["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "map_at_7 0.02500 vs the active {V1}'s 0.03100 (-19.4%"
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("tolerance 2% of the active figure"), "{msg}");
+    let item = registry_item(&emu, MODEL_NAME).await;
+    assert_eq!(
+        item.serving(),
+        before.serving(),
+        "the gate changed what is served"
+    );
+    assert!(item.candidate.is_none());
+    assert_eq!(item.history, before.history);
+    let last = item.rejected.last().unwrap();
+    assert_eq!(
+        (last.version.as_str(), last.code.as_str()),
+        (V2, "quality_gate")
+    );
+    assert!(last.reason.contains("map_at_7 0.02500"), "{}", last.reason);
+    assert_eq!(model_rejected_docs(&reload), 1, "{}", reload.output());
+    assert!(reload
+        .process
+        .json_lines()
+        .iter()
+        .any(|l| l["level"] == "ERROR" && l.to_string().contains("quality_gate")));
+    // A repeated delivery is judged the same and recorded once.
+    let a = reload.call(&s3_event(&bucket, &[&k2])).await;
+    assert_eq!(record(&a, 0)["code"], "quality_gate", "{a}");
+    assert_eq!(
+        registry_item(&emu, MODEL_NAME).await.revision,
+        item.revision
+    );
+    assert_eq!(model_rejected_docs(&reload), 1);
+    // The active version keeps serving everybody.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for id in ["15889", "1050935", "1050824"] {
+        let body = json!({ "customer_id": id }).to_string();
+        let (status, v) = rec
+            .http(&event_with_body("apigw-recommend-valid.json", &body))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(
+            (v["model"]["version"].clone(), v["variant"].clone()),
+            (json!(V1), json!("active")),
+            "{v}"
+        );
+    }
+
+    // v3 as good as the active, but no better than its own baseline: refused.
+    let v3 = "2026-11-24T10-00-00Z-e2e0003";
+    let k3 = publish_map(&emu, v3, 3, None, 0.031, 0.031).await;
+    let a = reload.call(&s3_event(&bucket, &[&k3])).await;
+    assert_eq!(record(&a, 0)["code"], "quality_gate", "{a}");
+    assert!(
+        record(&a, 0)["message"]
+            .as_str()
+            .unwrap()
+            .contains("map_at_7 0.03100 does not beat its baseline 0.03100"),
+        "{a}"
+    );
+    assert_eq!(model_rejected_docs(&reload), 2);
+
+    // The operator overrides the gate for v2, on purpose: re-validated from S3, recorded.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(cli_bin())
+            .arg("registry")
+            .args(args)
+            .args(["--table", &emu.registry_table])
+            .envs(emu.aws_env())
+            .env("MODEL_BUCKET", &bucket)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = cli(&["promote", MODEL_NAME, "--version", V2, "--force"]);
+    assert!(!ok && err.contains("--reason"), "{err}");
+    let (ok, _, err) = cli(&["promote", MODEL_NAME, "--version", V2]);
+    assert!(
+        !ok && err.contains("version_mismatch"),
+        "a plain promote cannot: {err}"
+    );
+    let (ok, out, err) = cli(&[
+        "promote",
+        MODEL_NAME,
+        "--version",
+        V2,
+        "--force",
+        "--actor",
+        "carol",
+        "--reason",
+        "new holdout month; MAP@7 not comparable",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("{V2} is active (quality gate overridden)")),
+        "{out}"
+    );
+    let item = registry_item(&emu, MODEL_NAME).await;
+    assert_eq!(item.active.as_ref().unwrap().version, V2);
+    let h = item.history.last().unwrap();
+    assert_eq!(h.action, Action::ForcePromote);
+    assert_eq!((h.by.as_str(), h.version.as_str()), ("carol", V2));
+    assert_eq!(h.reason, "new holdout month; MAP@7 not comparable");
+    assert_eq!(h.previous.as_ref().unwrap().version, V1);
+    assert_eq!(
+        item.active.as_ref().unwrap().sha256.as_ref().unwrap().len(),
+        64
+    );
+    wait_health(&rec, "the forced v2", |h| h["model"]["version"] == V2).await;
+    // Its S3 event delivered again changes nothing.
+    let a = reload.call(&s3_event(&bucket, &[&k2])).await;
+    assert_eq!(record(&a, 0)["outcome"], "unchanged", "{a}");
+
+    // 4 % worse than v2 on MAP@7: refused at 2 %, accepted as a canary once the model's
+    // tolerance is 5 %.
+    let k4 = publish_map(&emu, V4, 4, Some(Rollout::Canary(10)), 0.024, 0.021).await;
+    let a = reload.call(&s3_event(&bucket, &[&k4])).await;
+    assert_eq!(record(&a, 0)["code"], "quality_gate", "{a}");
+    let a = reload
+        .call(&admin("admin-set-tolerance.json", MODEL_NAME, |_| {}))
+        .await;
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(a["item"]["quality_gate"]["tolerance_pct"], 5.0, "{a}");
+    let v5 = "2026-11-26T10-00-00Z-e2e0005";
+    let k5 = publish_map(&emu, v5, 5, Some(Rollout::Canary(10)), 0.024, 0.021).await;
+    let a = reload.call(&s3_event(&bucket, &[&k5])).await;
+    assert_eq!(record(&a, 0)["outcome"], "candidate", "{a}");
+    let item = registry_item(&emu, MODEL_NAME).await;
+    assert_eq!(item.candidate.as_ref().unwrap().version, v5);
+    assert!(item
+        .history
+        .iter()
+        .any(|h| h.action == Action::SetTolerance && h.reason.contains("2% -> 5%")));
+    assert!(reload
+        .process
+        .json_lines()
+        .iter()
+        .any(|l| l["message"] == "quality gate passed"
+            || l["fields"]["message"] == "quality gate passed"));
 }
 
 /// S3's at-least-once, out-of-order delivery: duplicates are no-ops, older versions never

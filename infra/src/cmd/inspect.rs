@@ -1,20 +1,31 @@
-//! `warmstart inspect <bundle-dir>`: what a bundle holds and whether it is intact.
+//! `warmstart inspect <bundle-dir> [--against <active-bundle-dir>]`: what a bundle holds,
+//! whether it is intact, and what reload's quality gate will say about it.
 
 use crate::train::bundle_out::block_on;
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use warmstart_core::bundle::{sha256_hex, Manifest, MANIFEST_FILE};
+use warmstart_core::registry::gate;
 use warmstart_core::{Bundle, DirSource};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The bundle directory (the one holding manifest.json).
     pub bundle: PathBuf,
+    /// The active version's bundle directory (its manifest.json is enough): run reload's
+    /// quality gate against it, and fail when the gate would reject this bundle.
+    #[arg(long)]
+    pub against: Option<PathBuf>,
+    /// The model's quality gate tolerance, in percent of the active figures.
+    #[arg(long, default_value_t = warmstart_core::registry::gate::DEFAULT_TOLERANCE_PCT)]
+    pub tolerance: f64,
 }
 
-/// Prints the bundle summary, checks every file, loads the bundle as the functions do and
-/// replays its golden rows. Any problem is an error (non-zero exit).
-pub fn run(dir: &Path) -> Result<()> {
+/// Prints the bundle summary, checks every file, loads the bundle as the functions do,
+/// replays its golden rows and runs the quality gate (against `args.against` when given). Any
+/// problem is an error (non-zero exit); a gate verdict is one only with `--against`.
+pub fn run(args: &Args) -> Result<()> {
+    let dir = args.bundle.as_path();
     let manifest_path = dir.join(MANIFEST_FILE);
     let bytes = std::fs::read(&manifest_path).with_context(|| {
         format!(
@@ -120,11 +131,52 @@ pub fn run(dir: &Path) -> Result<()> {
         }
     }
 
+    let active = match &args.against {
+        Some(a) => {
+            let path = a.join(MANIFEST_FILE);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("reading the active manifest {}", path.display()))?;
+            Some(Manifest::from_json(&bytes)?)
+        }
+        None => None,
+    };
+    let against = active.as_ref().map(|a| (a.version.as_str(), a));
+    let report = gate::evaluate(&m, against, args.tolerance);
+    println!(
+        "quality gate ({}, tolerance {}%)",
+        against.map_or(
+            "baseline only; --against <active bundle> compares".to_string(),
+            |(v, _)| { format!("against {v}") }
+        ),
+        args.tolerance
+    );
+    for line in &report.checks {
+        println!("  ok        {line}");
+    }
+    for line in &report.failures {
+        println!("  FAILS     {line}");
+    }
+    if report.checks.is_empty() && report.failures.is_empty() {
+        println!("  {}", report.summary());
+    }
+    if !report.passed() {
+        let verdict = format!(
+            "reload would reject it ({}): {}",
+            gate::QUALITY_GATE,
+            report.failures.join("; ")
+        );
+        if args.against.is_some() {
+            problems.push(verdict);
+        } else {
+            println!("warning: {verdict}");
+        }
+    }
+
     if let Err(e) = m.validate() {
         problems.push(e.to_string());
     }
     if !problems.is_empty() {
-        bail!("the bundle is damaged: {}", problems.join("; "));
+        bail!("the bundle is refused: {}", problems.join("; "));
     }
     let bundle = block_on(Bundle::load(&DirSource::new(dir)))
         .with_context(|| format!("loading the bundle from {}", dir.display()))?;

@@ -41,11 +41,25 @@ pub enum RegistryCommand {
     /// One model's whole registry item: active, candidate, shadow, history, rejections.
     Show { model: String },
     /// Make the candidate active (the old active goes into history).
+    ///
+    /// With --force: make --version active although the quality gate rejected it (re-validated
+    /// from S3 with --bucket unless it is staged or in history); needs --reason, and history
+    /// records it as `force_promote`.
     Promote {
         model: String,
         /// Refuse unless this is the candidate's (or the shadow's) version.
         #[arg(long)]
         version: Option<String>,
+        /// Override the quality gate for --version, on purpose (needs --reason).
+        #[arg(long, requires = "version")]
+        force: bool,
+    },
+    /// Set how much worse than the active version's (in percent of each gate metric) a new
+    /// version's holdout metrics may be before the quality gate rejects it (default 2).
+    Tolerance {
+        model: String,
+        #[arg(value_parser = parse_tolerance)]
+        percent: f64,
     },
     /// Set the share of entities (customers, companies) the candidate serves, 0..=100.
     ///
@@ -80,6 +94,18 @@ pub enum RegistryCommand {
         #[arg(long)]
         to: Option<String>,
     },
+}
+
+fn parse_tolerance(s: &str) -> Result<f64, String> {
+    let t: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of percent"))?;
+    if (0.0..=warmstart_core::registry::gate::MAX_TOLERANCE_PCT).contains(&t) {
+        Ok(t)
+    } else {
+        Err(format!("{t} is outside 0..=100"))
+    }
 }
 
 fn actor(given: Option<String>) -> String {
@@ -157,10 +183,32 @@ async fn execute(args: &RegistryArgs, table_name: &str) -> Result<Value> {
             }
             return Ok(json!({"ok": true, "action": "show", "model": model, "item": item}));
         }
-        RegistryCommand::Promote { model, version } => (
+        RegistryCommand::Promote {
+            model,
+            version: Some(version),
+            force: true,
+        } => {
+            if args.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                bail!("promote --force needs --reason: overriding the quality gate is recorded");
+            }
+            (
+                model,
+                Change::ForcePromote {
+                    version: version.clone(),
+                    validated: None,
+                },
+            )
+        }
+        RegistryCommand::Promote { model, version, .. } => (
             model,
             Change::Promote {
                 version: version.clone(),
+            },
+        ),
+        RegistryCommand::Tolerance { model, percent } => (
+            model,
+            Change::SetTolerance {
+                tolerance_pct: *percent,
             },
         ),
         RegistryCommand::Canary { model, weight } => (model, Change::SetCanary { weight: *weight }),
@@ -280,6 +328,26 @@ mod tests {
             RegistryCommand::Rollout { ref spec, .. } if spec == "linear:10%/5"
         ));
         assert!(parse(&["promote", "m", "--version", "v2"]).is_ok());
+        let a = parse(&[
+            "promote",
+            "m",
+            "--version",
+            "v2",
+            "--force",
+            "--reason",
+            "r",
+        ])
+        .unwrap();
+        assert!(matches!(
+            a.command,
+            RegistryCommand::Promote { force: true, .. }
+        ));
+        // --force overrides one named version, never "whatever the candidate is".
+        assert!(parse(&["promote", "m", "--force"]).is_err());
+        let a = parse(&["tolerance", "m", "5%"]).unwrap();
+        assert!(matches!(a.command, RegistryCommand::Tolerance { percent, .. } if percent == 5.0));
+        assert!(parse(&["tolerance", "m", "101"]).is_err());
+        assert!(parse(&["tolerance", "m", "nan"]).is_err());
         assert!(parse(&["show", "m"]).is_ok());
         assert!(parse(&["list", "--json"]).unwrap().json);
     }

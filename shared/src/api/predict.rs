@@ -9,6 +9,7 @@ use crate::predict::{
     PredictStats, Predictor, MAX_PREDICT_BODY_BYTES,
 };
 use crate::registry::ServingSet;
+use crate::telemetry::capture::CaptureConfig;
 use serde::Serialize;
 use std::future::Future;
 use std::sync::Arc;
@@ -23,6 +24,10 @@ pub trait ModelSource: Sync {
     ) -> impl Future<Output = Result<Arc<ServingSet<Predictor>>, ApiError>> + Send;
     fn list(&self) -> impl Future<Output = Result<Vec<ModelSummary>, ApiError>> + Send;
     fn describe(&self, name: &str) -> impl Future<Output = Result<ModelDetail, ApiError>> + Send;
+    /// Which requests are sampled for the data capture (none by default).
+    fn capture(&self) -> CaptureConfig {
+        CaptureConfig::default()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -101,9 +106,10 @@ pub async fn handle<M: ModelSource>(models: &M, req: &Request) -> (Response<Body
             stats.model = Some(name.clone());
             // The body is checked before the model is needed: a bad request costs no load.
             match http::body(req, MAX_PREDICT_BODY_BYTES).and_then(PredictRequest::parse) {
-                Ok(body) => match models.serving(&name).await {
+                Ok(mut body) => match models.serving(&name).await {
                     Ok(set) => {
                         stats.model_version = Some(set.active.version().to_string());
+                        body.capture = models.capture().sampled(rid);
                         predict(&set, &body, rid).map(|(answer, s)| {
                             stats.predict = s;
                             http::json_response(200, &answer, rid)

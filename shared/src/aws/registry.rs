@@ -7,7 +7,8 @@
 
 use super::s3::{dir_prefix, S3Source};
 use super::sdk_message;
-use crate::bundle::{Bundle, BundleSource};
+use crate::bundle::{compile_bundle, sha256_hex, Bundle, BundleSource, MANIFEST_FILE};
+use crate::model::compiled::FILE_NAME;
 use crate::registry::{
     apply, load_for_serving, now_rfc3339, refresh, validate_source, Applied, Change, Context,
     Loader, OpError, RefreshGate, RefreshReport, RegistryItem, Rejected, ServingSet, Validated,
@@ -301,6 +302,9 @@ pub async fn read_active(
     }))
 }
 
+/// Counted when reload could not add the compiled models file to an upload lacking it.
+pub const COMPILE_FAILED_METRIC: &str = "CompileFailed";
+
 /// Where bundles live: the bucket and the models prefix (`MODEL_BUCKET`, `MODEL_PREFIX`).
 #[derive(Debug, Clone)]
 pub struct ModelStore {
@@ -332,6 +336,82 @@ impl ModelStore {
         validate_source(&self.source(model, version), model, version).await
     }
 
+    /// A validated bundle uploaded without the compiled models file gets one: built from its
+    /// text models and proven to score exactly as they do ([`compile_bundle`]: golden rows and
+    /// 1,000 random rows, bit for bit), written next to the manifest, then the manifest is
+    /// rewritten to list it, so every container that loads this version skips parsing the
+    /// text. The returned bundle is the one the rewritten manifest describes (its sha256 is
+    /// what the registry pins). Any failure keeps the upload as it is, served from its text
+    /// (logged, `CompileFailed`): the compiled file is an optimisation, never a reason to
+    /// refuse a model. The manifest rewrite is itself an upload event; it arrives for a
+    /// version the registry already knows and is a no-op.
+    pub async fn compile_missing(&self, model: &str, v: Validated) -> Validated {
+        if v.bundle
+            .manifest()
+            .files
+            .iter()
+            .any(|f| f.compiled.is_some())
+        {
+            return v;
+        }
+        let started = std::time::Instant::now();
+        match self.write_compiled(model, &v).await {
+            Ok(compiled) => {
+                tracing::info!(
+                    file = FILE_NAME,
+                    compile_ms = started.elapsed().as_secs_f64() * 1e3,
+                    manifest_sha256 = %compiled.manifest_sha256,
+                    "compiled models written beside the manifest"
+                );
+                compiled
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no compiled models file; the bundle is served from its text models");
+                metrics::counter!(COMPILE_FAILED_METRIC).increment(1);
+                v
+            }
+        }
+    }
+
+    async fn write_compiled(&self, model: &str, v: &Validated) -> Result<Validated, String> {
+        let manifest = v.bundle.manifest();
+        let source = self.source(model, &manifest.version);
+        let mut files = Vec::with_capacity(manifest.files.len() + 1);
+        for f in &manifest.files {
+            let bytes =
+                (source.read(&f.path).await).map_err(|e| format!("reading {}: {e}", f.path))?;
+            files.push((f.path.clone(), bytes));
+        }
+        let (entry, bytes) = compile_bundle(manifest, &files).map_err(|e| e.to_string())?;
+        let mut next = manifest.clone();
+        next.files.push(entry);
+        let manifest_bytes = next.to_json().into_bytes();
+        let prefix = bundle_prefix(&self.models_prefix, model, &manifest.version);
+        // The compiled file first: the manifest must never list a file that is not there yet.
+        for (name, body, content_type) in [
+            (FILE_NAME, bytes.clone(), "application/octet-stream"),
+            (MANIFEST_FILE, manifest_bytes.clone(), "application/json"),
+        ] {
+            let key = format!("{prefix}{name}");
+            (self.s3.put_object().bucket(&self.bucket).key(&key))
+                .content_type(content_type)
+                .body(aws_sdk_s3::primitives::ByteStream::from(body))
+                .send()
+                .await
+                .map_err(|e| format!("writing s3://{}/{key}: {}", self.bucket, sdk_message(&e)))?;
+        }
+        files.push((FILE_NAME.to_string(), bytes));
+        let bundle = Bundle::from_parts(next, files).map_err(|e| e.to_string())?;
+        if !bundle.is_compiled() {
+            return Err("the rewritten bundle does not use its compiled file".into());
+        }
+        Ok(Validated {
+            bundle,
+            manifest_sha256: sha256_hex(&manifest_bytes),
+            golden_rows: v.golden_rows,
+        })
+    }
+
     /// The registry reference of a validated bundle.
     pub fn reference(&self, model: &str, v: &Validated) -> VersionRef {
         VersionRef {
@@ -351,8 +431,8 @@ impl ModelStore {
 pub enum ChangeError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    /// A rollback target unknown to history failed re-validation from S3.
-    #[error("version `{version}` cannot be rolled back to: {rejected}")]
+    /// A rollback (or forced promotion) target unknown to history failed re-validation from S3.
+    #[error("version `{version}` cannot be made active: {rejected}")]
     Invalid { version: String, rejected: Rejected },
 }
 
@@ -366,8 +446,8 @@ impl ChangeError {
 }
 
 /// Applies an admin change with conditional writes (see [`RegistryTable::update`]). A rollback
-/// to a version history does not know is re-validated from S3 first (when `store` is given),
-/// so only a bundle that passes validation can become active.
+/// (or a forced promotion) to a version history does not know is re-validated from S3 first
+/// (when `store` is given), so only a bundle that passes validation can become active.
 pub async fn apply_change(
     table: &RegistryTable,
     store: Option<&ModelStore>,
@@ -388,10 +468,11 @@ pub async fn apply_change(
     match (first, change, store) {
         (
             Err(RegistryError::Op(OpError::UnknownVersion { version, .. })),
-            Change::Rollback { to: Some(_), .. },
+            Change::Rollback { to: Some(_), .. } | Change::ForcePromote { .. },
             Some(store),
         ) => {
-            tracing::info!(model, version = %version, "rollback target not in history; re-validating it from S3");
+            tracing::info!(model, version = %version, action = change.name(), "version not in history; re-validating it from S3");
+            // Everything but the quality gate, which a forced promotion overrides.
             let validated =
                 store
                     .validate(model, &version)
@@ -400,9 +481,13 @@ pub async fn apply_change(
                         version: version.clone(),
                         rejected,
                     })?;
-            let change = Change::Rollback {
-                to: Some(version),
-                validated: Some(store.reference(model, &validated)),
+            let validated = Some(store.reference(model, &validated));
+            let change = match change {
+                Change::ForcePromote { .. } => Change::ForcePromote { version, validated },
+                _ => Change::Rollback {
+                    to: Some(version),
+                    validated,
+                },
             };
             Ok(table
                 .update(model, |cur| apply(cur, model, &change, &ctx))

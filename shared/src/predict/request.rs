@@ -29,6 +29,9 @@ pub struct PredictRequest {
     pub raw_score: bool,
     /// Explain requests: how many features each row's `top` lists.
     pub top_n: usize,
+    /// Not part of the body: the adapter sets it when the request is sampled for the data
+    /// capture (`CAPTURE_SAMPLE_RATE`), so scoring keeps each row's outputs and the shadow's.
+    pub capture: bool,
 }
 
 impl PredictRequest {
@@ -95,6 +98,7 @@ impl PredictRequest {
             ids,
             raw_score: parse_bool(present(&obj, "raw_score"), "raw_score")?,
             top_n,
+            capture: false,
         })
     }
 }

@@ -5,6 +5,7 @@
 use super::{PredictRequest, Predictor};
 use crate::http::ApiError;
 use crate::registry::{mean_abs_diff, ServingSet, Variant};
+use crate::telemetry::capture::{named, CaptureRow};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -63,6 +64,8 @@ pub struct PredictStats {
     pub shadow_delta: Option<f64>,
     /// Rows the shadow could not score (its schema refuses them).
     pub shadow_failed: usize,
+    /// Each row's input and outputs (and the shadow's) when the request is captured.
+    pub capture: Vec<CaptureRow>,
 }
 
 /// Scores `req` (see the module docs). A row the serving version cannot read is the request's
@@ -103,6 +106,22 @@ pub fn predict(
             stats.candidate_rows += 1;
         }
         variants.push(variant.as_str());
+        if req.capture {
+            let codes = model
+                .bundle()
+                .manifest()
+                .outputs
+                .iter()
+                .map(|o| o.code.clone());
+            stats.capture.push(CaptureRow {
+                version: slot.version().to_string(),
+                variant: variant.as_str(),
+                entity: req.ids.as_ref().map(|ids| ids[i].clone()),
+                input: row.clone(),
+                output: named(codes, &served[i * outputs..][..outputs]),
+                shadow: None,
+            });
+        }
     }
     if let Some(shadow) = set.shadow().filter(|s| s.model.num_outputs() == outputs) {
         let mut out = vec![0.0; outputs];
@@ -116,6 +135,13 @@ pub fn predict(
             if ok {
                 sum += mean_abs_diff(&out, &served[i * outputs..][..outputs]);
                 scored += 1;
+                if let Some(c) = stats.capture.get_mut(i) {
+                    let codes = shadow.model.bundle().manifest().outputs.iter();
+                    c.shadow = Some((
+                        shadow.version().to_string(),
+                        named(codes.map(|o| o.code.clone()), &out),
+                    ));
+                }
             } else {
                 stats.shadow_failed += 1;
             }

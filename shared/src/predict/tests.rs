@@ -179,6 +179,31 @@ fn the_shadow_is_scored_and_measured_but_never_answers() {
     assert_eq!(stats.shadow_failed, 0);
 }
 
+#[test]
+fn a_captured_request_keeps_each_rows_input_and_outputs_served_and_shadow() {
+    let mut s = set(bundle("binary_nan", "v1", &[]));
+    s.shadow = Some(slot(bundle("binary_nan", "v3", &[])));
+    let mut req = request(json!([{"x_neg": 0.5}, {}]));
+    let (_, stats) = predict(&s, &req, "r").unwrap();
+    assert!(stats.capture.is_empty(), "not sampled: nothing kept");
+    req.capture = true;
+    req.ids = Some(vec!["a".into(), "b".into()]);
+    let (answer, stats) = predict(&s, &req, "r").unwrap();
+    assert_eq!(stats.capture.len(), 2);
+    let c = &stats.capture[0];
+    assert_eq!((c.version.as_str(), c.variant), ("v1", "active"));
+    assert_eq!(c.entity.as_deref(), Some("a"));
+    assert_eq!(c.input, *json!({"x_neg": 0.5}).as_object().unwrap());
+    assert_eq!(
+        Value::Object(c.output.clone()),
+        json!({"prediction": answer.predictions[0]})
+    );
+    let (shadow_version, shadow_out) = c.shadow.as_ref().unwrap();
+    assert_eq!(shadow_version, "v3");
+    assert_eq!(shadow_out, &c.output, "the same model text scores the same");
+    assert!(stats.capture[1].input.is_empty());
+}
+
 fn source() -> InMemoryModels {
     let b = bundle(
         "categorical_multiclass",

@@ -74,6 +74,8 @@ pub struct RequestStats {
     pub variant: &'static str,
     /// The shadow comparison, when a shadow scored this request.
     pub shadow: Option<ShadowStats>,
+    /// The scored rows of a request sampled for the data capture (`CAPTURE_SAMPLE_RATE`).
+    pub capture: Vec<crate::telemetry::capture::CaptureRow>,
 }
 
 /// How the shadow model's answer compared with the served one (means over a batch).

@@ -24,6 +24,7 @@ use crate::model::ShapScratch;
 use crate::registry::serving::{mean_abs_diff, top_k_overlap, ServingSet, Variant};
 use crate::registry::VersionRef;
 use crate::store::{customer_key, FeatureStore, StoreError, MAX_BATCH_GET};
+use crate::telemetry::capture::{named, CaptureConfig, CaptureRow};
 use arc_swap::ArcSwap;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -42,15 +43,20 @@ pub const VARIANT_MIXED: &str = "mixed";
 pub struct ServiceConfig {
     pub store_deadline: Duration,
     pub batch_store_deadline: Duration,
+    /// `CAPTURE_SAMPLE_RATE`: the share of requests whose scored rows are logged as `capture`
+    /// records.
+    pub capture: CaptureConfig,
 }
 
 impl ServiceConfig {
-    /// `STORE_DEADLINE_MS` (150) and `BATCH_STORE_DEADLINE_MS` (1000).
+    /// `STORE_DEADLINE_MS` (150), `BATCH_STORE_DEADLINE_MS` (1000) and `CAPTURE_SAMPLE_RATE`
+    /// (0).
     pub fn from_env() -> Result<Self, String> {
         use crate::lambda::env::millis;
         Ok(ServiceConfig {
             store_deadline: millis("STORE_DEADLINE_MS", 150)?,
             batch_store_deadline: millis("BATCH_STORE_DEADLINE_MS", 1000)?,
+            capture: CaptureConfig::from_env()?,
         })
     }
 }
@@ -60,6 +66,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             store_deadline: Duration::from_millis(150),
             batch_store_deadline: Duration::from_millis(1000),
+            capture: CaptureConfig::default(),
         }
     }
 }
@@ -284,7 +291,14 @@ impl<S: FeatureStore> Recommender<S> {
         let (variant, slot) = set.route(&req.customer_id);
         let bundle: &Bundle = &slot.model;
         let shadow = set.shadow().map(|s| s.model.as_ref());
-        let (recommendations, source, degraded, compared) = answer(bundle, shadow, req, lookup);
+        let sampled = self.config.capture.sampled(request_id);
+        let (recommendations, source, degraded, compared, captured) =
+            answer(bundle, shadow, req, lookup, sampled);
+        if let Some(c) = captured {
+            stats
+                .capture
+                .push(c.row(bundle, variant.as_str(), &req.customer_id));
+        }
         stats.degraded = degraded;
         stats.popular = source == Source::Popular;
         stats.variant = variant.as_str();
@@ -350,6 +364,8 @@ impl<S: FeatureStore> Recommender<S> {
             explain: false,
         };
         let shadow = set.shadow().map(|s| s.model.as_ref());
+        let sampled = self.config.capture.sampled(request_id);
+        let mut captured_rows = Vec::new();
         let (mut delta_sum, mut overlap_sum, mut compared) = (0.0, 0.0, 0usize);
         let mut variants = (false, false);
         let results: Vec<BatchItem> = req
@@ -372,8 +388,11 @@ impl<S: FeatureStore> Recommender<S> {
                     Variant::Active => variants.0 = true,
                     Variant::Candidate => variants.1 = true,
                 }
-                let (recommendations, source, degraded, cmp) =
-                    answer(&slot.model, shadow, &single(id), lookup);
+                let (recommendations, source, degraded, cmp, captured) =
+                    answer(&slot.model, shadow, &single(id), lookup, sampled);
+                if let Some(c) = captured {
+                    captured_rows.push(c.row(&slot.model, variant.as_str(), id));
+                }
                 if let Some((d, o)) = cmp {
                     delta_sum += d;
                     overlap_sum += o;
@@ -398,6 +417,7 @@ impl<S: FeatureStore> Recommender<S> {
         };
         stats.variant = variant;
         stats.model_version = bundle.version().to_string();
+        stats.capture = captured_rows;
         if compared > 0 {
             stats.shadow = Some(ShadowStats {
                 version: shadow.map(|s| s.version().to_string()).unwrap_or_default(),
@@ -507,9 +527,37 @@ fn model_ref(bundle: &Bundle) -> ModelRef {
     }
 }
 
-/// What [`answer`] returns: recommendations, where they came from, degraded, and the shadow
-/// comparison `(mean abs score difference, top-k overlap)` when a shadow scored the row.
-type Answer = (Vec<Recommendation>, Source, bool, Option<(f64, f64)>);
+/// What [`answer`] returns: recommendations, where they came from, degraded, the shadow
+/// comparison `(mean abs score difference, top-k overlap)` when a shadow scored the row, and
+/// the scored row when it is captured.
+type Answer = (
+    Vec<Recommendation>,
+    Source,
+    bool,
+    Option<(f64, f64)>,
+    Option<Captured>,
+);
+
+/// A scored row kept for the data capture: the features, the served scores and the shadow's.
+struct Captured {
+    row: [f64; NUM_FEATURES],
+    scores: [f64; NUM_PRODUCTS],
+    shadow: Option<(String, [f64; NUM_PRODUCTS])>,
+}
+
+impl Captured {
+    fn row(self, bundle: &Bundle, variant: &'static str, customer_id: &str) -> CaptureRow {
+        let codes = || PRODUCTS.iter().map(|(c, _)| *c);
+        CaptureRow {
+            version: bundle.version().to_string(),
+            variant,
+            entity: Some(customer_id.to_string()),
+            input: named(feature_names(), &self.row),
+            output: named(codes(), &self.scores),
+            shadow: self.shadow.map(|(v, s)| (v, named(codes(), &s))),
+        }
+    }
+}
 
 /// The scoring path: stored profile (or, for a what-if call about an unknown customer, an empty
 /// one) → overrides → row → scores → top-k of the products not owned. Unknown customers without
@@ -520,6 +568,7 @@ fn answer(
     shadow: Option<&Bundle>,
     req: &RecommendRequest,
     lookup: Lookup,
+    capture: bool,
 ) -> Answer {
     let profile = match lookup {
         Lookup::Found(c) => Some(c),
@@ -529,11 +578,11 @@ fn answer(
         }),
         Lookup::Missing => None,
         Lookup::Failed(_) => {
-            return (popular_for(bundle, req), Source::Popular, true, None);
+            return (popular_for(bundle, req), Source::Popular, true, None, None);
         }
     };
     let Some(profile) = profile else {
-        return (popular_for(bundle, req), Source::Popular, false, None);
+        return (popular_for(bundle, req), Source::Popular, false, None, None);
     };
     let customer = if req.has_overrides() {
         req.overlay(profile)
@@ -545,6 +594,7 @@ fn answer(
     let mut scores = [0.0f64; NUM_PRODUCTS];
     match bundle.score_into(&row, &mut scores) {
         Ok(()) => {
+            let mut shadow_captured = None;
             let compared = shadow.and_then(|sb| {
                 let mut shadow_scores = [0.0f64; NUM_PRODUCTS];
                 match sb.score_into(&row, &mut shadow_scores) {
@@ -552,6 +602,9 @@ fn answer(
                         let mut owned = [false; NUM_PRODUCTS];
                         for i in customer.owned_indices() {
                             owned[i] = true;
+                        }
+                        if capture {
+                            shadow_captured = Some((sb.version().to_string(), shadow_scores));
                         }
                         Some((
                             mean_abs_diff(&scores, &shadow_scores),
@@ -569,12 +622,17 @@ fn answer(
             if req.explain {
                 explain(bundle, &row, &mut recommendations);
             }
-            (recommendations, Source::Model, false, compared)
+            let captured = capture.then_some(Captured {
+                row,
+                scores,
+                shadow: shadow_captured,
+            });
+            (recommendations, Source::Model, false, compared, captured)
         }
         Err(e) => {
             // Unreachable for a bundle that passed `check_recommender_bundle`.
             tracing::error!(error = %e, key = %customer_key(&req.customer_id), "scoring failed; answering from popularity");
-            (popular_for(bundle, req), Source::Popular, true, None)
+            (popular_for(bundle, req), Source::Popular, true, None, None)
         }
     }
 }

@@ -143,6 +143,7 @@ fn service(store: MemoryStore) -> Recommender<MemoryStore> {
     let config = ServiceConfig {
         store_deadline: Duration::from_millis(60),
         batch_store_deadline: Duration::from_millis(120),
+        ..ServiceConfig::default()
     };
     Recommender::new(bundle(), store, config, Instant::now()).unwrap()
 }

@@ -8,7 +8,13 @@
 //!            | "rollback",
 //!  "model": "product-recommender", "version"?: "…", "weight"?: 10, "rollout"?: "linear:10%/5",
 //!  "actor": "alice", "reason": "canary healthy"}
+//! {"action": "promote", "force": true, "model": "…", "version": "…", "actor": "alice",
+//!  "reason": "MAP@7 dip is the new holdout month"}
+//! {"action": "set_tolerance", "model": "…", "tolerance_pct": 5, "actor": "alice", "reason": "…"}
 //! ```
+//!
+//! `promote` with `"force": true` overrides the quality gate for the named `version` (it
+//! needs `version` and a `reason`); see [`super::gate`].
 //!
 //! Changes need `model` and `actor` (who is recorded in history); `reason` defaults to
 //! `(no reason given)`. `promote` takes an optional `version` that must be the candidate's (or
@@ -66,7 +72,7 @@ impl AdminError {
 }
 
 pub const ACTIONS: &str =
-    "list, show, promote, set_canary, set_rollout, clear_candidate, clear_shadow, rollback";
+    "list, show, promote, set_canary, set_rollout, clear_candidate, clear_shadow, rollback, set_tolerance";
 
 fn text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, AdminError> {
     match obj.get(field) {
@@ -105,6 +111,7 @@ pub fn parse_admin(payload: &Value) -> Result<AdminCommand, AdminError> {
         "clear_candidate",
         "clear_shadow",
         "rollback",
+        "set_tolerance",
     ];
     if !known.contains(&action.as_str()) {
         return Err(AdminError::new(
@@ -121,7 +128,23 @@ pub fn parse_admin(payload: &Value) -> Result<AdminCommand, AdminError> {
         return Ok(AdminCommand::Show { model });
     }
     let version = text(obj, "version")?;
+    let force = match obj.get("force") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(_) => return Err(AdminError::invalid("`force` must be true or false")),
+    };
+    if force && action != "promote" {
+        return Err(AdminError::invalid(format!(
+            "`force` applies to `promote` only, not `{action}`"
+        )));
+    }
     let change = match action.as_str() {
+        "promote" if force => Change::ForcePromote {
+            version: version.ok_or_else(|| {
+                AdminError::invalid("`promote` with `force` needs the `version` it overrides")
+            })?,
+            validated: None,
+        },
         "promote" => Change::Promote { version },
         "set_canary" => {
             let weight = match obj.get("weight") {
@@ -159,6 +182,17 @@ pub fn parse_admin(payload: &Value) -> Result<AdminCommand, AdminError> {
             to: version,
             validated: None,
         },
+        "set_tolerance" => match obj.get("tolerance_pct").and_then(Value::as_f64) {
+            Some(t) if (0.0..=super::gate::MAX_TOLERANCE_PCT).contains(&t) => {
+                Change::SetTolerance { tolerance_pct: t }
+            }
+            _ => {
+                return Err(AdminError::new(
+                    "invalid_tolerance",
+                    "`tolerance_pct` must be a number of percent, 0..=100",
+                ))
+            }
+        },
         _ => unreachable!("checked against the known actions"),
     };
     let actor = text(obj, "actor")?.ok_or_else(|| {
@@ -166,7 +200,14 @@ pub fn parse_admin(payload: &Value) -> Result<AdminCommand, AdminError> {
             "`actor` is required for `{action}`: who makes the change is recorded in history"
         ))
     })?;
-    let reason = text(obj, "reason")?.unwrap_or_else(|| NO_REASON.to_string());
+    let reason =
+        match text(obj, "reason")? {
+            Some(r) => r,
+            None if force => return Err(AdminError::invalid(
+                "`promote` with `force` needs a `reason`: overriding the quality gate is recorded",
+            )),
+            None => NO_REASON.to_string(),
+        };
     Ok(AdminCommand::Apply {
         model,
         change,
@@ -295,5 +336,60 @@ mod tests {
             parse_admin(&json!({"action": "show", "model": "m"})).unwrap(),
             AdminCommand::Show { model: "m".into() }
         );
+    }
+
+    #[test]
+    fn a_forced_promotion_names_its_version_and_gives_a_reason() {
+        let cmd = parse_admin(&fixture("admin-promote-force.json")).unwrap();
+        let AdminCommand::Apply { change, reason, .. } = cmd else {
+            panic!("{cmd:?}")
+        };
+        assert_eq!(
+            change,
+            Change::ForcePromote {
+                version: "2026-11-24T10-00-00Z-9f8e7d6".into(),
+                validated: None
+            }
+        );
+        assert!(reason.contains("holdout"), "{reason}");
+        for (payload, code) in [
+            (
+                json!({"action": "promote", "force": true, "model": "m", "actor": "a", "reason": "r"}),
+                "invalid_request",
+            ),
+            (
+                json!({"action": "promote", "force": true, "model": "m", "actor": "a", "version": "v"}),
+                "invalid_request",
+            ),
+            (
+                json!({"action": "promote", "force": "yes", "model": "m", "actor": "a", "version": "v", "reason": "r"}),
+                "invalid_request",
+            ),
+            (
+                json!({"action": "rollback", "force": true, "model": "m", "actor": "a", "reason": "r"}),
+                "invalid_request",
+            ),
+            (
+                json!({"action": "set_tolerance", "model": "m", "actor": "a", "tolerance_pct": 101}),
+                "invalid_tolerance",
+            ),
+            (
+                json!({"action": "set_tolerance", "model": "m", "actor": "a", "tolerance_pct": "5"}),
+                "invalid_tolerance",
+            ),
+        ] {
+            assert_eq!(parse_admin(&payload).unwrap_err().code, code, "{payload}");
+        }
+        assert!(matches!(
+            parse_admin(&json!({"action": "promote", "force": false, "model": "m", "actor": "a"})),
+            Ok(AdminCommand::Apply {
+                change: Change::Promote { version: None },
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_admin(&fixture("admin-set-tolerance.json")),
+            Ok(AdminCommand::Apply { change: Change::SetTolerance { tolerance_pct }, .. }) if tolerance_pct == 5.0
+        ));
     }
 }

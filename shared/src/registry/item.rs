@@ -11,6 +11,8 @@
 //! history    [{at, action, version, prefix, sha256, previous, weight, by, reason, revision}]
 //!            the last HISTORY_LIMIT changes, oldest first
 //! rejected   [{version, code, reason, at, key}]  the last REJECTED_LIMIT rejections, oldest first
+//! quality_gate {tolerance_pct}                optional; the quality gate's tolerance for this
+//!                                              model (see `registry::gate`), 2 % when absent
 //! revision   1, 2, 3…  every write is conditional on the revision it read
 //! updated_at RFC 3339
 //! rollout    {version, plan, stepped_at}   optional: the staged rollout of the candidate
@@ -129,6 +131,11 @@ pub enum Action {
     /// The candidate `version` follows a staged rollout (`weight`: its starting weight), or
     /// no longer does (see [`super::rollout`]).
     SetRollout,
+    /// `version` became active by an operator's override of the quality gate (`promote
+    /// --force`): the reason says why.
+    ForcePromote,
+    /// The quality gate's tolerance of the model changed (`version`: the active one).
+    SetTolerance,
 }
 
 impl Action {
@@ -143,6 +150,8 @@ impl Action {
             Action::Rollback => "rollback",
             Action::RollbackTo => "rollback_to",
             Action::SetRollout => "set_rollout",
+            Action::ForcePromote => "force_promote",
+            Action::SetTolerance => "set_tolerance",
         }
     }
 
@@ -150,7 +159,7 @@ impl Action {
     pub fn activates(self) -> bool {
         matches!(
             self,
-            Action::Promote | Action::Rollback | Action::RollbackTo
+            Action::Promote | Action::Rollback | Action::RollbackTo | Action::ForcePromote
         )
     }
 }
@@ -227,7 +236,20 @@ pub struct RegistryItem {
     /// Candidate alarms in ALARM that cover this model, by name; they hold staged rollouts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<AlarmRecord>,
+    /// The quality gate's settings for this model; the defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_gate: Option<GateSettings>,
 }
+
+/// Per-model settings of the quality gate (`registry::gate`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GateSettings {
+    /// How much worse than the active version's a gate metric may be, in percent of it.
+    pub tolerance_pct: f64,
+}
+
+// A tolerance is always a finite number (checked where it is set), so equality is reflexive.
+impl Eq for GateSettings {}
 
 impl RegistryItem {
     pub fn new(model: impl Into<String>) -> Self {
@@ -259,6 +281,12 @@ impl RegistryItem {
             prefix: s.prefix.clone(),
             sha256: s.sha256.clone(),
         })
+    }
+
+    /// The quality gate's tolerance for this model, in percent.
+    pub fn tolerance_pct(&self) -> f64 {
+        self.quality_gate
+            .map_or(super::gate::DEFAULT_TOLERANCE_PCT, |g| g.tolerance_pct)
     }
 
     /// Appends a history entry, dropping the oldest beyond [`HISTORY_LIMIT`].

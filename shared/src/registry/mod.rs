@@ -1,7 +1,8 @@
 //! The model registry, without AWS: the `ModelRegistry` item ([`item`]), its state transitions
 //! ([`ops`]: publish per rollout, promote, canary weight, clear, rollback — idempotent, stale
 //! versions refused), bundle validation against each kind's contract ([`validate`]), admin
-//! payloads ([`admin`]), canary bucketing ([`bucket`]) and what warm containers serve and how
+//! payloads ([`admin`]), the quality gate a new version must pass against the active one
+//! ([`gate`]), canary bucketing ([`bucket`]) and what warm containers serve and how
 //! they follow the registry ([`serving`]), and staged rollouts with alarm rollback
 //! ([`rollout`]). `aws::RegistryTable` reads and writes items with
 //! conditional writes; the reload function, the `warmstart registry` CLI and the serving
@@ -9,6 +10,7 @@
 
 pub mod admin;
 pub mod bucket;
+pub mod gate;
 pub mod item;
 pub mod ops;
 pub mod rollout;
@@ -18,8 +20,8 @@ pub mod validate;
 pub use admin::{parse_admin, AdminCommand, AdminError};
 pub use bucket::{bucket, in_canary};
 pub use item::{
-    now_rfc3339, rfc3339, Action, Active, Candidate, HistoryEntry, RegistryItem, Rejection,
-    ServingSpec, Shadow, VersionRef, HISTORY_LIMIT, REJECTED_LIMIT,
+    now_rfc3339, rfc3339, Action, Active, Candidate, GateSettings, HistoryEntry, RegistryItem,
+    Rejection, ServingSpec, Shadow, VersionRef, HISTORY_LIMIT, REJECTED_LIMIT,
 };
 pub use ops::{apply, classify, record_rejection, Applied, Change, Context, Novelty, OpError};
 pub use rollout::{
@@ -34,7 +36,8 @@ pub use validate::{load_for_serving, validate_bundle, validate_source, Rejected,
 
 /// EMF metric names of the registry's life cycle (dimension `Function`).
 pub mod metric {
-    /// reload: a bundle failed validation (the `ModelRejected` alarm watches it).
+    /// reload: a bundle failed validation or the quality gate (the `ModelRejected` alarm
+    /// watches it).
     pub const MODEL_REJECTED: &str = "ModelRejected";
     /// reload: a version became active, candidate or shadow.
     pub const MODEL_PROMOTED: &str = "ModelPromoted";

@@ -26,10 +26,15 @@
 //!   rollbacks after v1→v2→v3 give v2 then v1, never v3 again); `rollback` to a named version
 //!   needs a validated version: one recorded in history, or one the caller re-validated from
 //!   S3. Rollbacks leave the candidate and shadow alone.
+//! - **Quality gate** (`super::gate`, run by the reload function before a publish):
+//!   `force_promote` is the operator's override for one version — it makes a validated
+//!   version active whether or not it was staged (typically one the gate rejected, re-validated
+//!   from S3 by the caller), never one older than the active version (that is a rollback), and
+//!   records `force_promote` with who and why; `set_tolerance` sets the model's tolerance.
 
 use super::item::{
-    clip_reason, Action, Active, Candidate, HistoryEntry, RegistryItem, Rejection, Shadow,
-    VersionRef,
+    clip_reason, Action, Active, Candidate, GateSettings, HistoryEntry, RegistryItem, Rejection,
+    Shadow, VersionRef,
 };
 use super::rollout::{RolloutState, Staged};
 use crate::bundle::Rollout;
@@ -74,6 +79,17 @@ pub enum Change {
     SetRollout {
         rollout: Option<Staged>,
     },
+    /// `version` becomes active despite the quality gate (an operator's override, with a
+    /// reason). `validated` is the caller's re-validation of it from S3 when it is neither
+    /// staged nor in history (a version the gate rejected).
+    ForcePromote {
+        version: String,
+        validated: Option<VersionRef>,
+    },
+    /// The quality gate's tolerance for the model, in percent of the active figures.
+    SetTolerance {
+        tolerance_pct: f64,
+    },
 }
 
 impl Change {
@@ -86,6 +102,8 @@ impl Change {
             Change::ClearShadow => "clear_shadow",
             Change::Rollback { .. } => "rollback",
             Change::SetRollout { .. } => "set_rollout",
+            Change::ForcePromote { .. } => "force_promote",
+            Change::SetTolerance { .. } => "set_tolerance",
         }
     }
 }
@@ -133,6 +151,18 @@ pub enum OpError {
         existing: String,
         got: String,
     },
+    #[error("tolerance {0}% is outside 0..=100")]
+    InvalidTolerance(String),
+    /// The active version changed between the quality gate and the write: the gate must run
+    /// again against the new active version.
+    #[error(
+        "the active version of `{model}` changed from {gated} to {now} while the quality gate ran"
+    )]
+    ActiveChanged {
+        model: String,
+        gated: String,
+        now: String,
+    },
 }
 
 impl OpError {
@@ -146,6 +176,8 @@ impl OpError {
             OpError::UnknownVersion { .. } => "unknown_version",
             OpError::Stale { .. } => "stale_version",
             OpError::KindChanged { .. } => "kind_changed",
+            OpError::InvalidTolerance(_) => "invalid_tolerance",
+            OpError::ActiveChanged { .. } => "active_changed",
         }
     }
 }
@@ -420,6 +452,60 @@ pub fn apply(
                 Err(why) => return unchanged(why),
             }
         }
+        Change::ForcePromote { version, validated } => {
+            if let Some(a) = &item.active {
+                if a.version == *version {
+                    return unchanged(format!("{version} is already active"));
+                }
+                if compare_versions(version, &a.version) == Ordering::Less {
+                    return Err(OpError::Stale {
+                        version: version.clone(),
+                        than: "the active version",
+                        newer: a.version.clone(),
+                    });
+                }
+            }
+            let target = validated_ref(&item, version)
+                .or_else(|| validated.clone().filter(|r| r.version == *version))
+                .ok_or_else(|| OpError::UnknownVersion {
+                    model: model.to_string(),
+                    version: version.clone(),
+                })?;
+            if item
+                .candidate
+                .as_ref()
+                .is_some_and(|c| c.version == *version)
+            {
+                item.candidate = None;
+            }
+            if item.shadow.as_ref().is_some_and(|s| s.version == *version) {
+                item.shadow = None;
+            }
+            activate(
+                &mut item,
+                &target,
+                entry(Action::ForcePromote, &target),
+                ctx,
+            );
+            supersede(&mut item, version, ctx, rev);
+            format!("{version} is active (quality gate overridden)")
+        }
+        Change::SetTolerance { tolerance_pct } => {
+            let t = *tolerance_pct;
+            if !(0.0..=super::gate::MAX_TOLERANCE_PCT).contains(&t) {
+                return Err(OpError::InvalidTolerance(t.to_string()));
+            }
+            let before = item.tolerance_pct();
+            if item.quality_gate.is_some() && before == t {
+                return unchanged(format!("the quality gate's tolerance is already {t}%"));
+            }
+            item.quality_gate = Some(GateSettings { tolerance_pct: t });
+            let r = item.active_ref().unwrap_or_else(|| VersionRef::new("-"));
+            let mut e = entry(Action::SetTolerance, &r);
+            e.reason = clip_reason(&format!("tolerance {before}% -> {t}%: {}", ctx.reason));
+            item.push_history(e);
+            format!("quality gate tolerance {t}% (was {before}%)")
+        }
     };
     item.revision = rev;
     item.updated_at = Some(ctx.at.to_string());
@@ -508,7 +594,7 @@ pub fn previous_active(item: &RegistryItem) -> Option<VersionRef> {
     let mut stack: Vec<VersionRef> = Vec::new();
     for e in &item.history {
         match e.action {
-            Action::Promote | Action::RollbackTo => {
+            Action::Promote | Action::RollbackTo | Action::ForcePromote => {
                 stack.retain(|r| r.version != e.version);
                 if let Some(p) = &e.previous {
                     stack.retain(|r| r.version != p.version);

@@ -391,3 +391,91 @@ fn versions_compare_bytewise() {
     );
     assert_eq!(compare_versions("v1", "v1"), Ordering::Equal);
 }
+
+fn force(v: &str, validated: Option<VersionRef>) -> Change {
+    Change::ForcePromote {
+        version: v.into(),
+        validated,
+    }
+}
+
+#[test]
+fn a_forced_promotion_activates_a_revalidated_version_and_records_the_override() {
+    let v1 = changed(None, publish("v1", Rollout::Immediate));
+    let v3 = changed(Some(&v1), publish("v3", Rollout::Canary(10)));
+    // A version the gate rejected is in no slot and no history: the caller must re-validate.
+    assert_eq!(
+        apply(Some(&v3), "m", &force("v2", None), &ctx()),
+        Err(OpError::UnknownVersion {
+            model: "m".into(),
+            version: "v2".into()
+        })
+    );
+    // A re-validation of another version does not count.
+    assert!(apply(Some(&v3), "m", &force("v2", Some(r("v9"))), &ctx()).is_err());
+    let forced = changed(Some(&v3), force("v2", Some(r("v2"))));
+    assert_eq!(active(&forced), "v2");
+    assert_eq!(
+        forced.active.as_ref().unwrap().sha256.as_deref(),
+        Some("sha-v2")
+    );
+    let last = forced.history.last().unwrap();
+    assert_eq!(last.action, Action::ForcePromote);
+    assert_eq!(
+        (last.by.as_str(), last.reason.as_str()),
+        ("alice", "because")
+    );
+    assert_eq!(last.previous.as_ref().unwrap().version, "v1");
+    // The newer candidate stays; a rollback returns to v1 (force_promote is an activation).
+    assert_eq!(forced.candidate.as_ref().unwrap().version, "v3");
+    assert_eq!(active(&changed(Some(&forced), rollback())), "v1");
+    // Forcing the candidate takes it out of the candidate slot; forcing the active is a no-op.
+    let c = changed(Some(&forced), force("v3", None));
+    assert_eq!((active(&c), c.candidate.is_none()), ("v3", true));
+    assert!(is_unchanged(&c, force("v3", None)));
+    // Never backwards: that is a rollback.
+    assert_eq!(
+        apply(Some(&c), "m", &force("v0", Some(r("v0"))), &ctx())
+            .unwrap_err()
+            .code(),
+        "stale_version"
+    );
+}
+
+#[test]
+fn the_tolerance_is_set_within_bounds_and_recorded() {
+    let v1 = changed(None, publish("v1", Rollout::Immediate));
+    assert_eq!(
+        v1.tolerance_pct(),
+        crate::registry::gate::DEFAULT_TOLERANCE_PCT
+    );
+    let t = changed(Some(&v1), Change::SetTolerance { tolerance_pct: 5.0 });
+    assert_eq!(t.tolerance_pct(), 5.0);
+    assert_eq!(t.revision, v1.revision + 1);
+    let last = t.history.last().unwrap();
+    assert_eq!(
+        (last.action, last.version.as_str()),
+        (Action::SetTolerance, "v1")
+    );
+    assert_eq!(last.reason, "tolerance 2% -> 5%: because");
+    assert!(is_unchanged(
+        &t,
+        Change::SetTolerance { tolerance_pct: 5.0 }
+    ));
+    for bad in [-1.0, 100.5, f64::NAN] {
+        assert_eq!(
+            apply(
+                Some(&t),
+                "m",
+                &Change::SetTolerance { tolerance_pct: bad },
+                &ctx()
+            )
+            .unwrap_err()
+            .code(),
+            "invalid_tolerance"
+        );
+    }
+    // The setting survives DynamoDB's attribute round trip as JSON does.
+    let back: RegistryItem = serde_json::from_value(serde_json::to_value(&t).unwrap()).unwrap();
+    assert_eq!(back, t);
+}

@@ -12,7 +12,8 @@ use crate::http::{ApiError, Body, Request, Response};
 use crate::lambda::env::var;
 use crate::predict::{ModelDetail, ModelSummary, Predictor};
 use crate::registry::{metric, refresh, RefreshGate, RegistryItem, ServingSet, VersionRef};
-use crate::telemetry::{InvocationMetrics, Metrics};
+use crate::telemetry::capture::CaptureConfig;
+use crate::telemetry::{InvocationMetrics, Metrics, RequestFigures, ShadowFigures, VARIANTS};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,6 +32,9 @@ pub struct PredictConfig {
     pub model: ModelConfig,
     /// `MODEL_MEMORY_MB` (64): model data a container keeps warm before evicting.
     pub memory_budget: usize,
+    /// `CAPTURE_SAMPLE_RATE` (0): the share of prediction requests logged as `capture`
+    /// records.
+    pub capture: CaptureConfig,
 }
 
 impl PredictConfig {
@@ -50,6 +54,7 @@ impl PredictConfig {
         Ok(PredictConfig {
             model,
             memory_budget: mb << 20,
+            capture: CaptureConfig::from_env()?,
         })
     }
 }
@@ -273,6 +278,10 @@ impl RegistryModels {
 }
 
 impl ModelSource for RegistryModels {
+    fn capture(&self) -> CaptureConfig {
+        self.config.capture
+    }
+
     async fn serving(&self, name: &str) -> Result<Arc<ServingSet<Predictor>>, ApiError> {
         if !crate::bundle::is_key_segment(name) {
             return Err(ApiError::UnknownModel(crate::http::clip(name, 64)));
@@ -376,19 +385,41 @@ impl super::HttpApp for PredictApp {
             cold_start,
             "request"
         );
+        // Only a model that answered names the Model dimension: a URL's name must not.
+        let model = stats
+            .model
+            .as_deref()
+            .filter(|_| stats.model_version.is_some());
+        if let Some(name) = model {
+            crate::telemetry::capture::log(FUNCTION, request_id, name, &p.capture);
+        }
         if let Some(metrics) = &self.metrics {
+            let variants = match (p.candidate_rows, p.rows) {
+                (0, _) => vec![VARIANTS[0]],
+                (c, n) if c == n => vec![VARIANTS[1]],
+                _ => VARIANTS.to_vec(),
+            };
             metrics.record(&InvocationMetrics {
-                counted: stats.counted,
-                latency_ms,
+                request: stats.counted.then(|| RequestFigures {
+                    model,
+                    variants,
+                    status: stats.status,
+                    error_code: stats.error_code,
+                    latency_ms,
+                    shadow: (p.shadow_delta.is_some() || p.shadow_failed > 0).then_some(
+                        ShadowFigures {
+                            score_delta: p.shadow_delta,
+                            topk_overlap: None,
+                            failed: Some(p.shadow_failed as u64),
+                        },
+                    ),
+                    ..RequestFigures::default()
+                }),
                 cold_start,
                 init_ms: cold_start.then_some(self.init_ms),
                 model_version: stats.model_version.as_deref().unwrap_or("-"),
                 request_id,
-                ..InvocationMetrics::default()
             });
-            if let Some(d) = p.shadow_delta {
-                metrics::histogram!(metric::SHADOW_SCORE_DELTA).record(d);
-            }
             metrics.flush();
         }
         resp

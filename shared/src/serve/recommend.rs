@@ -6,9 +6,9 @@ use crate::aws::Refresher;
 use crate::bundle::Bundle;
 use crate::http::{Body, Request, Response};
 use crate::recommend::Recommender;
-use crate::registry::{metric, ServingSet};
+use crate::registry::ServingSet;
 use crate::store::FeatureStore;
-use crate::telemetry::{InvocationMetrics, Metrics};
+use crate::telemetry::{variants_of, InvocationMetrics, Metrics, RequestFigures, ShadowFigures};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -75,22 +75,35 @@ impl<S: FeatureStore + 'static> super::HttpApp for RecommendApp<S> {
             cold_start,
             "request"
         );
+        crate::telemetry::capture::log(
+            FUNCTION,
+            request_id,
+            self.service.bundle().name(),
+            &stats.capture,
+        );
         if let Some(metrics) = &self.metrics {
+            let model = self.service.bundle();
             metrics.record(&InvocationMetrics {
-                counted: stats.counted,
-                latency_ms,
-                store_ms: stats.store_ms,
-                degraded: stats.degraded,
-                popular: stats.popular,
+                request: stats.counted.then(|| RequestFigures {
+                    model: Some(model.name()),
+                    variants: variants_of(Some(stats.variant)),
+                    status: stats.status,
+                    error_code: stats.error_code,
+                    latency_ms,
+                    store_ms: stats.store_ms,
+                    degraded: stats.degraded,
+                    popular: stats.popular,
+                    shadow: stats.shadow.as_ref().map(|sh| ShadowFigures {
+                        score_delta: Some(sh.score_delta),
+                        topk_overlap: Some(sh.topk_overlap),
+                        failed: None,
+                    }),
+                }),
                 cold_start,
                 init_ms: cold_start.then(|| self.service.init_ms()),
                 model_version: &stats.model_version,
                 request_id,
             });
-            if let Some(sh) = &stats.shadow {
-                metrics::histogram!(metric::SHADOW_SCORE_DELTA).record(sh.score_delta);
-                metrics::histogram!(metric::SHADOW_TOPK_OVERLAP).record(sh.topk_overlap);
-            }
             metrics.flush();
         }
         resp

@@ -80,11 +80,12 @@ pub async fn load_served<T: Send + Sync>(
             .await
             .map_err(|e| format!("loading bundle from {location}: {e}"))?;
         let golden = bundle.manifest().golden.len();
+        let compiled = bundle.is_compiled();
         let model =
             build(bundle).map_err(|e| format!("bundle at {location} cannot be served: {e}"))?;
-        Ok::<_, String>((model, golden))
+        Ok::<_, String>((model, golden, compiled))
     };
-    let (model, golden) = match loaded.await {
+    let (model, golden, compiled) = match loaded.await {
         Ok(m) => m,
         Err(e) => {
             return Served {
@@ -122,6 +123,7 @@ pub async fn load_served<T: Send + Sync>(
         version_from = origin,
         location = %location,
         golden_rows = golden,
+        compiled,
         bundle_ms = started.elapsed().as_secs_f64() * 1e3,
         "{} model loaded",
         config.model_name

@@ -4,8 +4,8 @@
 use super::served::{follow, Serves};
 use crate::aws::Refresher;
 use crate::http::{Body, Request, Response};
-use crate::registry::{metric, ServingSet};
-use crate::telemetry::{InvocationMetrics, Metrics};
+use crate::registry::ServingSet;
+use crate::telemetry::{variants_of, InvocationMetrics, Metrics, RequestFigures, ShadowFigures};
 use crate::valuation::service::FUNCTION;
 use crate::valuation::{CompanyStore, FairMultipleModel, ResultCache, ValuationService};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,13 +85,29 @@ impl<S: CompanyStore + 'static, C: ResultCache + 'static> super::HttpApp for Val
             cold_start,
             "request"
         );
+        let model = self.service.model();
+        let model_name = model.as_ref().map(|m| m.name());
+        if let Some(name) = model_name {
+            crate::telemetry::capture::log(FUNCTION, request_id, name, &stats.capture);
+        }
         if let Some(metrics) = &self.metrics {
             metrics.record(&InvocationMetrics {
-                counted: stats.counted,
-                latency_ms,
-                store_ms: stats.store_ms,
-                degraded: stats.degraded,
-                popular: false,
+                request: stats.counted.then(|| RequestFigures {
+                    // The Model dimension only when a model answered (not a degraded answer
+                    // without one).
+                    model: model_name.filter(|_| stats.variant.is_some()),
+                    variants: variants_of(stats.variant),
+                    status: stats.status,
+                    error_code: stats.error_code,
+                    latency_ms,
+                    store_ms: stats.store_ms,
+                    degraded: stats.degraded,
+                    popular: false,
+                    shadow: stats.shadow.as_ref().map(|(_, delta)| ShadowFigures {
+                        score_delta: Some(*delta),
+                        ..ShadowFigures::default()
+                    }),
+                }),
                 cold_start,
                 init_ms: cold_start.then(|| self.service.init_ms()),
                 model_version,
@@ -99,9 +115,6 @@ impl<S: CompanyStore + 'static, C: ResultCache + 'static> super::HttpApp for Val
             });
             if stats.counted {
                 metrics::counter!(CACHE_HIT).increment(u64::from(stats.cache_hit));
-            }
-            if let Some((_, delta)) = &stats.shadow {
-                metrics::histogram!(metric::SHADOW_SCORE_DELTA).record(*delta);
             }
             metrics.flush();
         }

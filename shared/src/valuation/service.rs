@@ -28,6 +28,7 @@ use crate::http::{self, ApiError};
 use crate::model::ModelError;
 use crate::registry::serving::{ServingSet, Slot};
 use crate::registry::VersionRef;
+use crate::telemetry::capture::{named, CaptureConfig, CaptureRow};
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
 use std::future::Future;
@@ -106,6 +107,9 @@ pub struct ValuationConfig {
     pub peers_deadline: Duration,
     /// Lifetime of a cached answer; 0 turns the cache off.
     pub cache_ttl_secs: u64,
+    /// `CAPTURE_SAMPLE_RATE`: the share of requests whose scored company is logged as a
+    /// `capture` record.
+    pub capture: CaptureConfig,
 }
 
 impl ValuationConfig {
@@ -123,6 +127,7 @@ impl ValuationConfig {
             } else {
                 0
             },
+            capture: CaptureConfig::from_env()?,
         })
     }
 }
@@ -133,6 +138,7 @@ impl Default for ValuationConfig {
             store_deadline: Duration::from_millis(150),
             peers_deadline: Duration::from_millis(600),
             cache_ttl_secs: 3600,
+            capture: CaptureConfig::default(),
         }
     }
 }
@@ -161,6 +167,8 @@ pub struct ValuationStats {
     pub variant: Option<&'static str>,
     /// The shadow model's comparison: `(shadow version, |fair P/E − shadow fair P/E|)`.
     pub shadow: Option<(String, f64)>,
+    /// The scored company of a request sampled for the data capture.
+    pub capture: Vec<CaptureRow>,
 }
 
 #[derive(Serialize)]
@@ -472,15 +480,31 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
             }
             Some(m) => match m.fair_pe(&company.fundamentals()) {
                 Ok(fair_pe) => {
+                    let mut shadow_pe = None;
                     stats.shadow = set.and_then(|s| s.shadow()).and_then(|sh| {
                         match sh.model.fair_pe(&company.fundamentals()) {
-                            Ok(p) => Some((sh.version().to_string(), (p - fair_pe).abs())),
+                            Ok(p) => {
+                                shadow_pe = Some((sh.version().to_string(), p));
+                                Some((sh.version().to_string(), (p - fair_pe).abs()))
+                            }
                             Err(e) => {
                                 tracing::warn!(error = %e, shadow = %sh.version(), "shadow scoring failed");
                                 None
                             }
                         }
                     });
+                    if self.config.capture.sampled(rid) {
+                        let outputs =
+                            || m.bundle().manifest().outputs.iter().map(|o| o.code.clone());
+                        stats.capture.push(CaptureRow {
+                            version: m.version().to_string(),
+                            variant: variant.unwrap_or("active"),
+                            entity: Some(ts_code.clone()),
+                            input: named(FAIR_MULTIPLE_FEATURES, &company.fundamentals().row()),
+                            output: named(outputs(), &[fair_pe]),
+                            shadow: shadow_pe.map(|(v, p)| (v, named(outputs(), &[p]))),
+                        });
+                    }
                     Some(FairMultipleInput {
                         fair_pe,
                         name: m.name().to_string(),

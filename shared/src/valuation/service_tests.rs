@@ -494,6 +494,47 @@ async fn the_fair_multiple_shadow_is_measured_never_returned() {
     assert_eq!(json(&resp)["variant"], "active");
 }
 
+#[tokio::test]
+async fn a_sampled_valuation_captures_the_scored_company_with_the_shadow_pe() {
+    use crate::telemetry::capture::CaptureConfig;
+    let config = |rate: f64| ValuationConfig {
+        cache_ttl_secs: 0,
+        capture: CaptureConfig { rate },
+        ..ValuationConfig::default()
+    };
+    let s = service_with(true, config(0.0));
+    let (_, stats) = handle(&s, &event("apigw-valuation-valid.json"), "lambda-rid").await;
+    assert!(stats.capture.is_empty());
+
+    let s = service_with(true, config(1.0));
+    let mut set = ServingSet::clone(&s.serving().unwrap());
+    set.shadow = Some(Slot::new(
+        VersionRef::new("v-shadow"),
+        FairMultipleModel::new(synthetic_fair_multiple_bundle("v-shadow", 2)).unwrap(),
+    ));
+    s.swap_serving(set);
+    let (resp, stats) = handle(&s, &event("apigw-valuation-valid.json"), "lambda-rid").await;
+    assert_eq!(stats.capture.len(), 1);
+    let c = &stats.capture[0];
+    assert_eq!((c.version.as_str(), c.variant), (VERSION, "active"));
+    assert_eq!(c.entity.as_deref(), Some("600519.SH"));
+    let mut names: Vec<&str> = c.input.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut want = FAIR_MULTIPLE_FEATURES.to_vec();
+    want.sort_unstable();
+    assert_eq!(names, want);
+    let fair = json(&resp)["ml_fair_multiple"]["fair_pe"].as_f64().unwrap();
+    let captured = c.output["fair_pe"].as_f64().unwrap();
+    assert!(
+        (captured - fair).abs() <= 1e-6 * fair.abs().max(1.0),
+        "{captured} vs {fair}"
+    );
+    let (shadow_version, shadow_out) = c.shadow.as_ref().unwrap();
+    assert_eq!(shadow_version, "v-shadow");
+    let delta = (shadow_out["fair_pe"].as_f64().unwrap() - captured).abs();
+    assert!((delta - stats.shadow.as_ref().unwrap().1).abs() < 1e-9);
+}
+
 /// The valuation fixtures as `lambda_http::request::from_str` reads them, answered by the
 /// adapter with their documented statuses.
 #[tokio::test]

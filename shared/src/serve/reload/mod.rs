@@ -7,10 +7,13 @@
 //!   `MODEL_BUCKET` is ignored. A version the registry already knows (active, candidate,
 //!   shadow, history) is a no-op, as S3 delivers at least once. Otherwise the bundle is
 //!   validated before anything changes (every file's size and sha256, models parse, the kind's
-//!   contract, metrics, golden rows bit for bit): a failure is appended to the item's
+//!   contract, metrics, golden rows bit for bit), then put through the quality gate
+//!   (`registry::gate`: its holdout metrics against the active version's, within the model's
+//!   tolerance, and against its own baseline): a failure is appended to the item's
 //!   `rejected` list (code + reason), logged at ERROR and counted in `ModelRejected`; a
 //!   success is promoted per the manifest's `rollout` (`immediate` when absent) with a write
-//!   conditional on the item's `revision`, re-read and re-applied on conflict. A version older
+//!   conditional on the item's `revision`, re-read and re-applied on conflict (and judged
+//!   again when the active version changed meanwhile). A version older
 //!   than the active one (or than the candidate/shadow it would replace) is recorded in
 //!   `rejected` as `stale_version` and logged at WARN, but not counted in `ModelRejected`:
 //!   out-of-order delivery is not a broken bundle. The answer summarises every record; it is
@@ -23,7 +26,8 @@
 //!   version inside its bake window (`ModelRolledBack`); see `registry::rollout`. The event's
 //!   time is the clock.
 //! - **Admin payloads** (direct invocation; `events/admin-*.json`): `list`, `show`, `promote`,
-//!   `set_canary`, `set_rollout`, `clear_candidate`, `clear_shadow`, `rollback`. Each change is conditional on
+//!   `set_canary`, `set_rollout`, `clear_candidate`, `clear_shadow`, `rollback`, `set_tolerance`, and
+//!   `promote` with `force` (the quality gate overridden for one version, with a reason). Each change is conditional on
 //!   the revision read and recorded in history with who/when/why. Every answer, including a
 //!   refused request, is `{"ok": true|false, …}`; the handler never panics on input.
 

@@ -2,11 +2,11 @@
 //! recorded as rejected or stale, or ignored (see the module docs of [`super`]).
 
 use super::ReloadApp;
-use crate::aws::{RegistryError, Updated};
-use crate::bundle::{Rollout, MANIFEST_FILE};
+use crate::aws::{source_for, RegistryError, Updated};
+use crate::bundle::{BundleSource, Manifest, Rollout, SourceError, MANIFEST_FILE};
 use crate::registry::{
-    apply, classify, metric, now_rfc3339, record_rejection, Change, Context, Novelty, OpError,
-    RegistryItem, Rejection,
+    apply, classify, gate, metric, now_rfc3339, record_rejection, Change, Context, Novelty,
+    OpError, RegistryItem, Rejected, Rejection, VersionRef,
 };
 use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use serde_json::{json, Value};
@@ -15,6 +15,8 @@ use tracing::Instrument;
 
 /// Who published an S3 upload, as history records it.
 const S3_ACTOR: &str = "s3";
+/// Times the quality gate runs for one upload when the active version keeps changing under it.
+const GATE_ATTEMPTS: u32 = 3;
 
 /// Decodes an S3 event key: keys arrive form-encoded (`+` is a space, `%XX` a byte); an
 /// invalid escape stays as it is.
@@ -112,7 +114,8 @@ impl ReloadApp {
             .await
     }
 
-    /// A `<name>/<version>/manifest.json` upload: no-op, stale, rejected or promoted.
+    /// A `<name>/<version>/manifest.json` upload: no-op, stale, rejected (validation or the
+    /// quality gate) or promoted.
     async fn handle_manifest(
         &self,
         mut out: RecordOutcome,
@@ -154,6 +157,7 @@ impl ReloadApp {
                 return self.reject(out, &key, &rej.code, &rej.reason).await;
             }
         };
+        let validated = self.store.compile_missing(model, validated).await;
         let manifest = validated.bundle.manifest();
         let rollout = manifest.rollout.unwrap_or(Rollout::Immediate);
         let kind = manifest.kind.as_str().to_string();
@@ -176,38 +180,165 @@ impl ReloadApp {
             reason: &reason,
             at: &at,
         };
-        match self
-            .table
-            .update(model, |cur| apply(cur, model, &change, &ctx))
-            .await
-        {
-            Ok(Updated::Written {
-                item,
-                summary,
-                attempts,
-            }) => {
-                out.outcome = served_as(&item, version);
-                out.message = summary;
-                out.revision = Some(item.revision);
-                tracing::info!(
-                    outcome = out.outcome,
-                    revision = item.revision,
+        let mut current = current;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if attempt > 1 {
+                // The active version changed while the gate ran: judge against the new one.
+                current = match self.table.get(model).await {
+                    Ok(c) => c,
+                    Err(e) => return error(out, &e),
+                };
+                match classify(current.as_ref(), version, rollout) {
+                    Novelty::Known(why) => {
+                        out.outcome = "unchanged";
+                        out.message = why;
+                        out.revision = current.map(|c| c.revision);
+                        return out;
+                    }
+                    Novelty::Stale(e) => return self.stale(out, &key, &e).await,
+                    Novelty::New => {}
+                }
+            }
+            let gated = match self.gate(model, current.as_ref(), manifest).await {
+                Ok(gated) => gated,
+                Err(rej) if rej.transient => {
+                    tracing::error!(code = %rej.code, reason = %rej.reason, "the active version's manifest could not be read; the event will be retried");
+                    out.outcome = "error";
+                    out.code = Some(rej.code);
+                    out.message = rej.reason;
+                    out.transient = true;
+                    return out;
+                }
+                Err(rej) => return self.reject(out, &key, &rej.code, &rej.reason).await,
+            };
+            let written = self
+                .table
+                .update(model, |cur| {
+                    let now = cur.and_then(|c| c.active.as_ref()).map(|a| &a.version);
+                    if now != gated.as_ref()
+                        && !matches!(classify(cur, version, rollout), Novelty::Known(_))
+                    {
+                        return Err(OpError::ActiveChanged {
+                            model: model.to_string(),
+                            gated: gated.clone().unwrap_or_else(|| "none".into()),
+                            now: now.cloned().unwrap_or_else(|| "none".into()),
+                        });
+                    }
+                    apply(cur, model, &change, &ctx)
+                })
+                .await;
+            return match written {
+                Ok(Updated::Written {
+                    item,
+                    summary,
                     attempts,
-                    "model promoted"
-                );
-                self.count(metric::MODEL_PROMOTED);
-                out
+                }) => {
+                    out.outcome = served_as(&item, version);
+                    out.message = summary;
+                    out.revision = Some(item.revision);
+                    tracing::info!(
+                        outcome = out.outcome,
+                        revision = item.revision,
+                        attempts,
+                        "model promoted"
+                    );
+                    self.count(metric::MODEL_PROMOTED);
+                    out
+                }
+                Ok(Updated::Unchanged { item, why }) => {
+                    tracing::info!(why = %why, "already recorded; no-op");
+                    out.outcome = "unchanged";
+                    out.message = why;
+                    out.revision = item.map(|i| i.revision);
+                    out
+                }
+                Err(RegistryError::Op(e @ OpError::ActiveChanged { .. }))
+                    if attempt < GATE_ATTEMPTS =>
+                {
+                    tracing::info!(error = %e, attempt, "running the quality gate again");
+                    continue;
+                }
+                Err(RegistryError::Op(e @ OpError::Stale { .. })) => {
+                    self.stale(out, &key, &e).await
+                }
+                Err(RegistryError::Op(e @ OpError::ActiveChanged { .. })) => {
+                    let e = RegistryError::Contention {
+                        model: format!("{model} ({e})"),
+                        attempts: GATE_ATTEMPTS,
+                    };
+                    error(out, &e)
+                }
+                Err(RegistryError::Op(e)) => self.reject(out, &key, e.code(), &e.to_string()).await,
+                Err(e) => error(out, &e),
+            };
+        }
+    }
+
+    /// The quality gate (see [`crate::registry::gate`]) of `manifest` against the active
+    /// version of `item` and the item's tolerance: `Ok` with the active version it was judged
+    /// against, `Err` with code `quality_gate` (or a transient error when the active version's
+    /// manifest cannot be read now).
+    async fn gate(
+        &self,
+        model: &str,
+        item: Option<&RegistryItem>,
+        manifest: &Manifest,
+    ) -> Result<Option<String>, Rejected> {
+        let tolerance = item.map_or(gate::DEFAULT_TOLERANCE_PCT, RegistryItem::tolerance_pct);
+        let active = item.and_then(RegistryItem::active_ref);
+        let active_manifest = match &active {
+            Some(r) => self.active_manifest(model, r).await?,
+            None => None,
+        };
+        let against = active
+            .as_ref()
+            .zip(active_manifest.as_ref())
+            .map(|(r, m)| (r.version.as_str(), m));
+        let report = gate::check(manifest, against, tolerance)?;
+        tracing::info!(
+            against = active.as_ref().map(|r| r.version.as_str()),
+            tolerance_pct = tolerance,
+            figures = %report.summary(),
+            "quality gate passed"
+        );
+        Ok(active.map(|r| r.version))
+    }
+
+    /// The manifest of the active version, to compare with. A read that may succeed later is a
+    /// transient error; a manifest that is gone or unreadable is logged, and the new version
+    /// is judged by its own baseline alone (the active version cannot be loaded by new
+    /// containers either, which the `ModelLoadFailed` alarm reports).
+    async fn active_manifest(
+        &self,
+        model: &str,
+        r: &VersionRef,
+    ) -> Result<Option<Manifest>, Rejected> {
+        let source = source_for(
+            self.store.s3.clone(),
+            &self.store.bucket,
+            &self.store.models_prefix,
+            model,
+            r,
+        );
+        let parsed = match source.read(MANIFEST_FILE).await {
+            Ok(bytes) => Manifest::from_json(&bytes).map_err(|e| e.to_string()),
+            Err(e @ SourceError::Io { .. }) => {
+                return Err(Rejected {
+                    code: "source_error".into(),
+                    reason: format!("{}: {e}", source.location()),
+                    transient: true,
+                })
             }
-            Ok(Updated::Unchanged { item, why }) => {
-                tracing::info!(why = %why, "already recorded; no-op");
-                out.outcome = "unchanged";
-                out.message = why;
-                out.revision = item.map(|i| i.revision);
-                out
+            Err(e) => Err(e.to_string()),
+        };
+        match parsed {
+            Ok(m) => Ok(Some(m)),
+            Err(e) => {
+                tracing::warn!(active = %r.version, location = %source.location(), error = %e, "the active version's manifest is unreadable; the quality gate checks the baseline only");
+                Ok(None)
             }
-            Err(RegistryError::Op(e @ OpError::Stale { .. })) => self.stale(out, &key, &e).await,
-            Err(RegistryError::Op(e)) => self.reject(out, &key, e.code(), &e.to_string()).await,
-            Err(e) => error(out, &e),
         }
     }
 
