@@ -11,8 +11,9 @@ mod common;
 use common::stack::{functions_built, Stack};
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use warmstart_core::bundle::write_bundle;
 use warmstart_core::valuation::synthetic::synthetic_fair_multiple_parts;
 use warmstart_tests::synthetic_recommender_bundle;
@@ -178,4 +179,226 @@ fn local_stack_serves_the_routes_delivers_manifests_and_keeps_its_data() {
     assert_eq!(again["recommendations"].as_array().unwrap().len(), 3);
     let logs = stack.stop("INT");
     assert!(logs.contains("features: already in Features"), "{logs}");
+}
+
+/// `POST /2015-03-31/functions/<function>/invocations` with `event`: status, the
+/// `x-amzn-errortype` header, the body as JSON.
+fn lambda_invoke(base: &str, function: &str, event: &str) -> (u16, String, serde_json::Value) {
+    let addr = base.trim_start_matches("http://");
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        conn,
+        "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{event}",
+        event.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).unwrap();
+    let (head, payload) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let error_type = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("x-amzn-errortype")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_default();
+    let json = serde_json::from_str(payload).unwrap_or_else(|e| panic!("{e}: {payload}"));
+    (status, error_type, json)
+}
+
+fn event_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name)
+}
+
+/// The registry item of `model` through reload's admin `show`, over the Invoke API.
+fn registry_show(stack: &Stack, model: &str) -> serde_json::Value {
+    let event = format!(r#"{{"action":"show","model":"{model}"}}"#);
+    let (status, _, v) = lambda_invoke(&stack.lambda, "reload", &event);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    v["item"].clone()
+}
+
+/// Publishes a staged recommender version with the CLI (the watcher delivers it to reload)
+/// and waits until it is the candidate.
+fn publish_staged(stack: &Stack, dir: &Path, version: &str, variant: u64, rollout: &str) {
+    let (mut manifest, files) = warmstart_tests::synthetic_recommender_parts(
+        version,
+        variant,
+        warmstart_tests::TreeShape::SMALL,
+    );
+    manifest.rollout = Some(rollout.parse().unwrap());
+    write_bundle(dir, manifest, &files).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warmstart"))
+        .args([
+            "publish",
+            dir.to_str().unwrap(),
+            "--bucket",
+            "warmstart-models-local",
+        ])
+        .args(["--endpoint-url", &stack.s3])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while registry_show(stack, "product-recommender")["candidate"]["version"] != version {
+        assert!(
+            Instant::now() < deadline,
+            "{version} never became the candidate:\n{}",
+            stack.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The Lambda Invoke API reaches every function (by short name, process name or logical id),
+/// refuses unknown ones as Lambda does, `warmstart local invoke` sends the alarm fixture that
+/// clears a canary, and the stack's own schedule tick promotes a staged canary whose bake is
+/// over.
+#[test]
+fn the_lambda_invoke_api_sends_any_event_and_the_schedule_advances_rollouts() {
+    if !functions_built() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let reco = tmp.path().join("reco");
+    synthetic_recommender_bundle(&reco, "2026-11-22T10-00-00Z-local01", 1);
+    let fm = tmp.path().join("fm");
+    let (manifest, files) = synthetic_fair_multiple_parts("2026-11-22T10-00-00Z-fmlocal", 1);
+    write_bundle(&fm, manifest, &files).unwrap();
+    let args = [
+        "--customers".as_ref(),
+        "60".as_ref(),
+        "--companies".as_ref(),
+        "40".as_ref(),
+        "--no-train".as_ref(),
+        "--poll-secs".as_ref(),
+        "0.2".as_ref(),
+        "--tick-secs".as_ref(),
+        "0.3".as_ref(),
+        "--recommender-bundle".as_ref(),
+        reco.as_os_str(),
+        "--fair-multiple-bundle".as_ref(),
+        fm.as_os_str(),
+    ];
+    let stack = Stack::start(&tmp.path().join("data"), &args);
+
+    // Any function, as sam local start-lambda names them.
+    for name in ["reload", "warmstart-reload", "ReloadFunction"] {
+        let (status, _, v) = lambda_invoke(&stack.lambda, name, r#"{"action":"list"}"#);
+        assert_eq!(status, 200, "{name}: {v}");
+        assert_eq!(v["ok"], true, "{v}");
+    }
+    let health = std::fs::read_to_string(event_file("apigw-get-health.json")).unwrap();
+    let (status, _, v) = lambda_invoke(&stack.lambda, "recommend", &health);
+    assert_eq!((status, v["statusCode"].as_i64()), (200, Some(200)), "{v}");
+    let (status, error_type, v) = lambda_invoke(&stack.lambda, "nope", "{}");
+    assert_eq!(
+        (status, error_type.as_str()),
+        (404, "ResourceNotFoundException"),
+        "{v}"
+    );
+
+    // A canary, and its alarm through `warmstart local invoke`: the candidate is gone.
+    publish_staged(
+        &stack,
+        &tmp.path().join("v2"),
+        "2026-11-22T11-00-00Z-local02",
+        2,
+        "canary:50,bake:30",
+    );
+    let invoke = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_warmstart"))
+            .args(["local", "invoke"])
+            .args(args)
+            .args(["--lambda-port", stack.lambda.rsplit(':').next().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let alarm = event_file("cloudwatch-alarm-canary.json");
+    let out = invoke(&["reload", alarm.to_str().unwrap(), "--time", "now"]);
+    let answer = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{answer}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(answer.contains("candidate_cleared"), "{answer}");
+    let item = registry_show(&stack, "product-recommender");
+    assert!(item["candidate"].is_null(), "{item}");
+    assert_eq!(
+        item["history"].as_array().unwrap().last().unwrap()["by"],
+        "auto-rollback"
+    );
+    // An unknown function through the CLI fails with Lambda's error.
+    let out = invoke(&["nope", alarm.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ResourceNotFoundException"));
+    // OK releases the hold the ALARM recorded.
+    let mut ok: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&alarm).unwrap()).unwrap();
+    ok["detail"]["state"]["value"] = "OK".into();
+    let ok_file = tmp.path().join("ok.json");
+    std::fs::write(&ok_file, ok.to_string()).unwrap();
+    let out = invoke(&["reload", ok_file.to_str().unwrap(), "--time", "now"]);
+    assert!(out.status.success());
+    assert!(registry_show(&stack, "product-recommender")["alarms"].is_null());
+
+    // A staged canary whose bake is over (its clock moved two minutes back in the table):
+    // the stack's own schedule tick promotes it.
+    let v3 = "2026-11-22T12-00-00Z-local03";
+    publish_staged(&stack, &tmp.path().join("v3"), v3, 3, "canary:50,bake:1");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let conf = warmstart_tests::sdk_config(&stack.dynamodb).await;
+        let table = warmstart_core::aws::RegistryTable::new(
+            warmstart_core::aws::dynamodb_client(&conf),
+            "ModelRegistry",
+        );
+        table
+            .update("product-recommender", |cur| {
+                let mut item = cur.cloned().unwrap();
+                let r = item.rollout.as_mut().unwrap();
+                let t = time::OffsetDateTime::parse(
+                    &r.stepped_at,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap();
+                r.stepped_at =
+                    warmstart_core::registry::rollout::format_time(t - time::Duration::minutes(2));
+                item.revision += 1;
+                Ok(warmstart_core::registry::Applied::Changed {
+                    item: Box::new(item),
+                    summary: "backdated".into(),
+                })
+            })
+            .await
+            .unwrap();
+    });
+    assert!(
+        stack.wait_for_log(
+            "[schedule] product-recommender promoted",
+            Duration::from_secs(20)
+        ),
+        "{}",
+        stack.logs()
+    );
+    let item = registry_show(&stack, "product-recommender");
+    assert_eq!(item["active"]["version"], v3, "{item}");
+    assert_eq!(
+        item["history"].as_array().unwrap().last().unwrap()["by"],
+        "rollout"
+    );
+    stack.stop("TERM");
 }

@@ -10,80 +10,28 @@
 //! code.
 
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warmstart_core::aws::{self, DynamoFeatureStore, RegistryTable};
-use warmstart_core::bundle::{sha256_hex, write_bundle, Manifest, Rollout, MANIFEST_FILE};
-use warmstart_core::registry::{self, in_canary, Action, Change, RegistryItem};
+use warmstart_core::bundle::{sha256_hex, Manifest, Rollout, MANIFEST_FILE};
+use warmstart_core::registry::{self, in_canary, Action, Change};
 use warmstart_core::valuation::synthetic::synthetic_fair_multiple_parts;
 use warmstart_tests::*;
 
-const V1: &str = "2026-11-22T10-00-00Z-e2e0001";
-const V2: &str = "2026-11-23T10-00-00Z-e2e0002";
+mod common;
+use common::*;
+
 const V4: &str = "2026-11-25T10-00-00Z-canary4";
-const TIMEOUT: Duration = FUNCTION_TIMEOUT;
 
 // ------------------------------------------------------------------------------ binaries
-
-fn reload_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_reload"))
-}
-
-/// Another package's binary beside this test's, refused when missing or out of date.
-fn sibling(bin: &str, package: &str, sources: &[&str]) -> PathBuf {
-    workspace_binary(&reload_bin(), bin, package, sources)
-}
-
-fn recommend_bin() -> PathBuf {
-    sibling(
-        "recommend",
-        "recommend",
-        &[
-            "functions/recommend/src",
-            "functions/recommend/Cargo.toml",
-            "shared/src",
-            "shared/Cargo.toml",
-        ],
-    )
-}
 
 fn cli_bin() -> PathBuf {
     cli_binary(&reload_bin())
 }
 
-// ------------------------------------------------------------------------------ functions
-
-async fn start(bin: &Path, env: Vec<(String, String)>) -> Running {
-    Running::start(bin, &env).await
-}
-
-fn reload_env(emu: &Emulator) -> Vec<(String, String)> {
-    emu.function_env()
-}
-
-fn recommend_env(emu: &Emulator) -> Vec<(String, String)> {
-    let mut env = emu.function_env();
-    env.extend(
-        [
-            ("REGISTRY_TTL_SECS", "1"),
-            // Generous: a busy 2-core machine.
-            ("STORE_DEADLINE_MS", "3000"),
-            ("BATCH_STORE_DEADLINE_MS", "5000"),
-            ("REGISTRY_TIMEOUT_MS", "3000"),
-            ("MODEL_LOAD_TIMEOUT_MS", "20000"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    env
-}
-
 // ------------------------------------------------------------------------------ S3 and events
-
-fn fixture(name: &str) -> Value {
-    serde_json::from_slice(&sample_event(name)).unwrap()
-}
 
 /// A fixture's records with the bucket rewritten and each key replaced by `keys[i]`.
 fn rewrite_fixture(name: &str, bucket: &str, keys: &[String]) -> Value {
@@ -100,29 +48,6 @@ fn rewrite_fixture(name: &str, bucket: &str, keys: &[String]) -> Value {
 
 fn manifest_key(model: &str, version: &str) -> String {
     format!("models/{model}/{version}/{MANIFEST_FILE}")
-}
-
-fn admin(name: &str, model: &str, edit: impl FnOnce(&mut Value)) -> Value {
-    let mut v = fixture(name);
-    v["model"] = json!(model);
-    edit(&mut v);
-    v
-}
-
-/// A valid synthetic recommender bundle, published with `warmstart_core::aws::publish_bundle`
-/// (verified locally, files first, manifest last).
-async fn publish(emu: &Emulator, version: &str, variant: u64, rollout: Option<Rollout>) -> String {
-    let (mut manifest, files) = synthetic_recommender_parts(version, variant, TreeShape::SMALL);
-    manifest.rollout = rollout;
-    publish_parts(emu, manifest, &files).await
-}
-
-async fn publish_parts(emu: &Emulator, manifest: Manifest, files: &[(String, Vec<u8>)]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    write_bundle(dir.path(), manifest, files).unwrap();
-    aws::publish_bundle(&emu.s3, &emu.bucket, "models/", dir.path())
-        .await
-        .unwrap()
 }
 
 /// Uploads files and manifest as given, unverified: how a broken bundle reaches S3.
@@ -195,43 +120,6 @@ fn corrupt_bundles() -> Vec<Broken> {
     m.golden[2].expected[4] = f64::from_bits(m.golden[2].expected[4].to_bits() + 1);
     out.push((v.to_string(), m, files, "golden_mismatch"));
     out
-}
-
-async fn registry_item(emu: &Emulator, model: &str) -> RegistryItem {
-    RegistryTable::new(emu.dynamo.clone(), &emu.registry_table)
-        .get(model)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no registry item for {model}"))
-}
-
-fn record(answer: &Value, i: usize) -> &Value {
-    &answer["records"][i]
-}
-
-/// Polls `GET /health` until `pred` holds.
-async fn wait_health(f: &Running, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let (status, v) = f.http(&sample_event("apigw-get-health.json")).await;
-        assert_eq!(status, 200, "{v}");
-        if pred(&v) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "recommend never got to {what}; last health {v}\noutput:\n{}",
-            f.output()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn batch_event(ids: &[String]) -> Vec<u8> {
-    event_with_body(
-        "apigw-recommend-batch-valid.json",
-        &json!({"customer_ids": ids, "k": 3}).to_string(),
-    )
 }
 
 // ------------------------------------------------------------------------------ the tests

@@ -69,6 +69,17 @@ pub enum RegistryCommand {
         #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
         weight: u8,
     },
+    /// Let the candidate advance itself: `canary:<w>,bake:<minutes>` (promoted after the bake),
+    /// `linear:<step>%/<minutes>` (step % more every interval, then promoted), or `manual`.
+    ///
+    /// The reload function's every-minute tick takes each step while no candidate alarm is in
+    /// ALARM; an alarm clears the candidate, or rolls a just-promoted version back inside its
+    /// bake window.
+    Rollout {
+        model: String,
+        /// `canary:<w>,bake:<minutes>`, `linear:<step>%/<minutes>` or `manual`.
+        spec: String,
+    },
     /// Remove the candidate: everybody gets the active version.
     ClearCandidate { model: String },
     /// Remove the shadow.
@@ -114,10 +125,20 @@ pub fn summary_line(i: &RegistryItem) -> String {
     let rejected = i.rejected.last().map_or("-".to_string(), |r| {
         format!("{} {} at {}", r.version, r.code, r.at)
     });
-    format!(
+    let mut line = format!(
         "{:<22} rev {:<4} active {active}  candidate {candidate}  shadow {shadow}  last rejected {rejected}",
         i.model, i.revision
-    )
+    );
+    if let Some(r) = warmstart_core::registry::rollout::current_rollout(i) {
+        line.push_str(&format!("  rollout {} (step {})", r.plan, r.stepped_at));
+    }
+    if let Some(b) = &i.bake {
+        line.push_str(&format!("  bake {} until {}", b.version, b.until));
+    }
+    for a in &i.alarms {
+        line.push_str(&format!("  ALARM {} since {}", a.name, a.since));
+    }
+    line
 }
 
 pub fn run(args: RegistryArgs) -> Result<()> {
@@ -191,6 +212,13 @@ async fn execute(args: &RegistryArgs, table_name: &str) -> Result<Value> {
             },
         ),
         RegistryCommand::Canary { model, weight } => (model, Change::SetCanary { weight: *weight }),
+        RegistryCommand::Rollout { model, spec } => (
+            model,
+            Change::SetRollout {
+                rollout: warmstart_core::registry::admin::parse_rollout(spec)
+                    .map_err(|e| anyhow!("{}", e.message))?,
+            },
+        ),
         RegistryCommand::ClearCandidate { model } => (model, Change::ClearCandidate),
         RegistryCommand::ClearShadow { model } => (model, Change::ClearShadow),
         RegistryCommand::Rollback { model, to } => (
@@ -295,6 +323,10 @@ mod tests {
         assert!(parse(&["canary", "m", "101"]).is_err());
         assert!(parse(&["clear-candidate", "m"]).is_ok());
         assert!(parse(&["clear-shadow", "m"]).is_ok());
+        assert!(matches!(
+            parse(&["rollout", "m", "linear:10%/5"]).unwrap().command,
+            RegistryCommand::Rollout { ref spec, .. } if spec == "linear:10%/5"
+        ));
         assert!(parse(&["promote", "m", "--version", "v2"]).is_ok());
         let a = parse(&[
             "promote",

@@ -12,10 +12,14 @@
 //! 4. [`functions`]: the `recommend`, `valuation` and `reload` binaries, each under its own
 //!    Lambda Runtime API emulator, behind [`router`], an HTTP server at API Gateway's paths;
 //! 5. [`watcher`]: new `manifest.json` uploads become S3 notifications to `reload`;
-//! 6. Ctrl-C (SIGINT) or SIGTERM stops all of it.
+//! 6. [`invoke_api`]: the Lambda Invoke API (`aws lambda invoke --endpoint-url`, `warmstart
+//!    local invoke`) on `--lambda-port`, and the every-minute `Scheduled Event` to `reload`
+//!    that advances staged rollouts;
+//! 7. Ctrl-C (SIGINT) or SIGTERM stops all of it.
 
 pub mod chaos;
 pub mod functions;
+pub mod invoke_api;
 pub mod merchant_models;
 pub mod router;
 pub mod setup;
@@ -45,6 +49,14 @@ pub struct UpArgs {
     /// Port of the HTTP router (the API Gateway stand-in); 0 picks a free one.
     #[arg(long, env = "WARMSTART_PORT", default_value_t = 3000)]
     pub port: u16,
+    /// Port of the Lambda Invoke API (`POST /2015-03-31/functions/<name>/invocations`, as
+    /// `sam local start-lambda`); 0 picks a free one.
+    #[arg(long, env = "WARMSTART_LAMBDA_PORT", default_value_t = 3001)]
+    pub lambda_port: u16,
+    /// Seconds between two `Scheduled Event`s to reload (the template's `rate(1 minute)`
+    /// rule that advances staged rollouts); 0 sends none.
+    #[arg(long, default_value_t = 60.0)]
+    pub tick_secs: f64,
     /// Port of the local S3; 0 picks a free one.
     #[arg(long, env = "WARMSTART_S3_PORT", default_value_t = 4566)]
     pub s3_port: u16,
@@ -394,6 +406,8 @@ pub struct Stack {
     pub stop: tokio::sync::watch::Sender<bool>,
     /// `http://127.0.0.1:<port>` of the router.
     pub api: String,
+    /// `http://127.0.0.1:<port>` of the Lambda Invoke API.
+    pub lambda_api: String,
     /// `Function (init … ms)` per function.
     pub inits: Vec<String>,
 }
@@ -430,7 +444,15 @@ async fn run_stack(
         rust_log: None,
     };
     let stack = start_stack(args, stores, &wiring, reco, fm, generic).await?;
-    print_banner(args, stores, &stack.api, &stack.inits, reco, started);
+    print_banner(
+        args,
+        stores,
+        &stack.api,
+        &stack.lambda_api,
+        &stack.inits,
+        reco,
+        started,
+    );
     Ok(Some(stack))
 }
 
@@ -588,14 +610,42 @@ pub async fn start_stack(
         reload.clone(),
         Duration::from_secs_f64(args.poll_secs.max(0.05)),
         baseline,
-        stopped,
+        stopped.clone(),
     )));
+    let lambda_listener = tokio::net::TcpListener::bind(("127.0.0.1", args.lambda_port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on 127.0.0.1:{} for the Lambda Invoke API: choose another port \
+                 with --lambda-port (or WARMSTART_LAMBDA_PORT)",
+                args.lambda_port
+            )
+        })?;
+    let lambda_api = format!("http://{}", lambda_listener.local_addr()?);
+    tasks.push(tokio::spawn(invoke_api::serve(
+        lambda_listener,
+        Arc::new(invoke_api::Functions(vec![
+            recommend.clone(),
+            valuation.clone(),
+            predict.clone(),
+            reload.clone(),
+        ])),
+        stopped.clone(),
+    )));
+    if args.tick_secs > 0.0 {
+        tasks.push(tokio::spawn(invoke_api::schedule_ticks(
+            reload.clone(),
+            Duration::from_secs_f64(args.tick_secs.max(0.05)),
+            stopped,
+        )));
+    }
 
     Ok(Stack {
         functions: vec![recommend, valuation, predict, reload],
         tasks,
         stop,
         api,
+        lambda_api,
         inits,
     })
 }
@@ -604,6 +654,7 @@ fn print_banner(
     args: &UpArgs,
     stores: &Stores,
     api: &str,
+    lambda_api: &str,
     inits: &[String],
     reco: &Path,
     started: Instant,
@@ -620,6 +671,8 @@ fn print_banner(
          \n  S3                        {s3}  bucket {BUCKET}  (objects in {data}/s3)\
          \n  DynamoDB                  {ddb}  tables {FEATURES_TABLE}, {REGISTRY_TABLE}, {CACHE_TABLE}  ({data}/dynamodb.sqlite)\
          \n  functions                 {fns}\
+         \n  Lambda Invoke API         {lambda_api}  (aws lambda invoke --endpoint-url {lambda_api}; {exe} local invoke <function> <event.json>)\
+         \n  rollout tick              a Scheduled Event to reload every {tick}\
          \n\nTry:\
          \n  curl -s {api}/health\
          \n  curl -s {api}/models\
@@ -639,5 +692,10 @@ fn print_banner(
         fns = inits.join(", "),
         n = args.customers,
         reco = display_path(reco),
+        tick = if args.tick_secs > 0.0 {
+            format!("{} s", args.tick_secs)
+        } else {
+            "— (off: --tick-secs 0)".into()
+        },
     );
 }

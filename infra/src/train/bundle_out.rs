@@ -20,8 +20,10 @@ pub struct OutArgs {
     /// <UTC time>-<8 hex digits of the models' sha256>, e.g. 2026-11-22T10-00-00Z-1a2b3c4d].
     #[arg(long, value_parser = parse_version)]
     pub version: Option<String>,
-    /// How the reload function promotes this version: immediate, canary:<percent> or shadow
-    /// [default: not set, which reload treats as immediate].
+    /// How the reload function promotes this version: immediate, canary:<percent>, shadow, or
+    /// a staged rollout that advances itself while its alarms stay quiet:
+    /// canary:<percent>,bake:<minutes> or linear:<step>%/<minutes> [default: not set, which
+    /// reload treats as immediate].
     #[arg(long, value_parser = parse_rollout)]
     pub rollout: Option<Rollout>,
     /// Overwrite a bundle already in --out.

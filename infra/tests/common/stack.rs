@@ -30,6 +30,9 @@ pub struct Stack {
     stderr: Arc<Mutex<String>>,
     pub api: String,
     pub s3: String,
+    pub dynamodb: String,
+    /// The Lambda Invoke API.
+    pub lambda: String,
 }
 
 impl Stack {
@@ -45,6 +48,8 @@ impl Stack {
                 "--s3-port",
                 "0",
                 "--dynamodb-port",
+                "0",
+                "--lambda-port",
                 "0",
             ])
             .args(args)
@@ -80,9 +85,9 @@ impl Stack {
                 let _ = tx.send(line);
             }
         });
-        let (mut api, mut s3) = (None, None);
+        let (mut api, mut s3, mut dynamodb, mut lambda) = (None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while api.is_none() || s3.is_none() {
+        while api.is_none() || s3.is_none() || dynamodb.is_none() || lambda.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
@@ -91,6 +96,10 @@ impl Stack {
                         api = url.map(str::to_string);
                     } else if line.trim_start().starts_with("S3") {
                         s3 = url.map(str::to_string);
+                    } else if line.trim_start().starts_with("DynamoDB") {
+                        dynamodb = url.map(str::to_string);
+                    } else if line.trim_start().starts_with("Lambda Invoke API") {
+                        lambda = url.map(str::to_string);
                     }
                 }
                 Err(_) => {
@@ -108,6 +117,8 @@ impl Stack {
             stderr,
             api: api.unwrap(),
             s3: s3.unwrap(),
+            dynamodb: dynamodb.unwrap(),
+            lambda: lambda.unwrap(),
         }
     }
 

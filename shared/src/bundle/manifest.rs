@@ -178,14 +178,16 @@ impl GoldenRow {
     }
 }
 
-/// How reload promotes a validated version: written as `immediate`, `canary:<weight %>` or
-/// `shadow`.
+/// How reload promotes a validated version: written as `immediate`, `canary:<weight %>`,
+/// `shadow`, or a staged rollout that advances itself (`canary:<w>,bake:<minutes>`,
+/// `linear:<step>%/<minutes>`; see `registry::rollout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Rollout {
     Immediate,
     Canary(u8),
     Shadow,
+    Staged(crate::registry::rollout::Staged),
 }
 
 impl fmt::Display for Rollout {
@@ -194,6 +196,7 @@ impl fmt::Display for Rollout {
             Rollout::Immediate => f.write_str("immediate"),
             Rollout::Canary(w) => write!(f, "canary:{w}"),
             Rollout::Shadow => f.write_str("shadow"),
+            Rollout::Staged(s) => s.fmt(f),
         }
     }
 }
@@ -211,10 +214,12 @@ impl std::str::FromStr for Rollout {
         match s {
             "immediate" => Ok(Rollout::Immediate),
             "shadow" => Ok(Rollout::Shadow),
+            _ if s.starts_with("linear:") || s.contains(",bake:") => s.parse().map(Rollout::Staged),
             _ => match s.strip_prefix("canary:").map(str::parse::<u8>) {
                 Some(Ok(w)) if (1..=100).contains(&w) => Ok(Rollout::Canary(w)),
                 _ => Err(format!(
-                    "rollout `{s}` must be `immediate`, `shadow` or `canary:<1..100>`"
+                    "rollout `{s}` must be `immediate`, `shadow`, `canary:<1..100>`, \
+                     `canary:<1..100>,bake:<minutes>` or `linear:<1..100>%/<minutes>`"
                 )),
             },
         }
@@ -381,7 +386,13 @@ mod tests {
 
     #[test]
     fn rollout_round_trips_through_its_string_form() {
-        for r in [Rollout::Immediate, Rollout::Shadow, Rollout::Canary(10)] {
+        for r in [
+            Rollout::Immediate,
+            Rollout::Shadow,
+            Rollout::Canary(10),
+            "canary:10,bake:30".parse().unwrap(),
+            "linear:20%/5".parse().unwrap(),
+        ] {
             let s = serde_json::to_string(&r).unwrap();
             assert_eq!(serde_json::from_str::<Rollout>(&s).unwrap(), r);
         }

@@ -4,8 +4,9 @@
 //! ```json
 //! {"action": "list"}
 //! {"action": "show", "model": "product-recommender"}
-//! {"action": "promote" | "set_canary" | "clear_candidate" | "clear_shadow" | "rollback",
-//!  "model": "product-recommender", "version"?: "…", "weight"?: 10,
+//! {"action": "promote" | "set_canary" | "set_rollout" | "clear_candidate" | "clear_shadow"
+//!            | "rollback",
+//!  "model": "product-recommender", "version"?: "…", "weight"?: 10, "rollout"?: "linear:10%/5",
 //!  "actor": "alice", "reason": "canary healthy"}
 //! {"action": "promote", "force": true, "model": "…", "version": "…", "actor": "alice",
 //!  "reason": "MAP@7 dip is the new holdout month"}
@@ -17,7 +18,9 @@
 //!
 //! Changes need `model` and `actor` (who is recorded in history); `reason` defaults to
 //! `(no reason given)`. `promote` takes an optional `version` that must be the candidate's (or
-//! the shadow's); `set_canary` needs `weight` 0..=100; `rollback` takes an optional `version`.
+//! the shadow's); `set_canary` needs `weight` 0..=100; `set_rollout` needs `rollout`
+//! (`canary:<w>,bake:<minutes>`, `linear:<step>%/<minutes>`, or `manual` to stop advancing the
+//! candidate); `rollback` takes an optional `version`.
 //! Answers: `{"ok": true, …}` or `{"ok": false, "error": {"code", "message"}}` — a bad request
 //! is an answer, not an invocation error.
 
@@ -69,7 +72,7 @@ impl AdminError {
 }
 
 pub const ACTIONS: &str =
-    "list, show, promote, set_canary, clear_candidate, clear_shadow, rollback, set_tolerance";
+    "list, show, promote, set_canary, set_rollout, clear_candidate, clear_shadow, rollback, set_tolerance";
 
 fn text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, AdminError> {
     match obj.get(field) {
@@ -78,6 +81,16 @@ fn text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, AdminEr
         Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
         Some(_) => Err(AdminError::invalid(format!("`{field}` must be a string"))),
     }
+}
+
+/// A staged rollout, or `manual` (none).
+pub fn parse_rollout(spec: &str) -> Result<Option<super::rollout::Staged>, AdminError> {
+    if spec == "manual" {
+        return Ok(None);
+    }
+    spec.parse()
+        .map(Some)
+        .map_err(|e: String| AdminError::new("invalid_rollout", format!("{e}, or `manual`")))
 }
 
 /// Parses an admin payload.
@@ -94,6 +107,7 @@ pub fn parse_admin(payload: &Value) -> Result<AdminCommand, AdminError> {
         "show",
         "promote",
         "set_canary",
+        "set_rollout",
         "clear_candidate",
         "clear_shadow",
         "rollback",
@@ -150,6 +164,16 @@ pub fn parse_admin(payload: &Value) -> Result<AdminCommand, AdminError> {
                         "`weight` must be a whole number of percent, 0..=100",
                     ))
                 }
+            }
+        }
+        "set_rollout" => {
+            let spec = text(obj, "rollout")?.ok_or_else(|| {
+                AdminError::invalid(
+                    "`rollout` is required: `canary:<w>,bake:<minutes>`, `linear:<step>%/<minutes>` or `manual`",
+                )
+            })?;
+            Change::SetRollout {
+                rollout: parse_rollout(&spec)?,
             }
         }
         "clear_candidate" => Change::ClearCandidate,
@@ -210,6 +234,12 @@ mod tests {
         let cases = [
             ("admin-promote.json", Change::Promote { version: None }),
             ("admin-set-canary.json", Change::SetCanary { weight: 10 }),
+            (
+                "admin-set-rollout.json",
+                Change::SetRollout {
+                    rollout: Some("linear:10%/5".parse().unwrap()),
+                },
+            ),
             ("admin-clear-candidate.json", Change::ClearCandidate),
             ("admin-clear-shadow.json", Change::ClearShadow),
             (
@@ -280,6 +310,14 @@ mod tests {
             (
                 json!({"action": "set_canary", "model": "m", "actor": "a", "weight": "10"}),
                 "invalid_weight",
+            ),
+            (
+                json!({"action": "set_rollout", "model": "m", "actor": "a"}),
+                "invalid_request",
+            ),
+            (
+                json!({"action": "set_rollout", "model": "m", "actor": "a", "rollout": "linear:10"}),
+                "invalid_rollout",
             ),
         ] {
             assert_eq!(parse_admin(&payload).unwrap_err().code, code, "{payload}");

@@ -15,11 +15,15 @@
 //!                                              model (see `registry::gate`), 2 % when absent
 //! revision   1, 2, 3…  every write is conditional on the revision it read
 //! updated_at RFC 3339
+//! rollout    {version, plan, stepped_at}   optional: the staged rollout of the candidate
+//! bake       {version, until, plan}        optional: after a rollout promoted `version`
+//! alarms     [{name, since, reason}]       candidate alarms in ALARM covering this model
 //! ```
 //!
 //! `sha256` is the sha256 of the bundle's `manifest.json` bytes, which pins every file (the
 //! manifest lists each file's sha256): a container that loads the bundle checks it.
 
+use super::rollout::{AlarmRecord, BakeWindow, RolloutState};
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -124,6 +128,9 @@ pub enum Action {
     Rollback,
     /// `version` became active again by name (rollback `--to`).
     RollbackTo,
+    /// The candidate `version` follows a staged rollout (`weight`: its starting weight), or
+    /// no longer does (see [`super::rollout`]).
+    SetRollout,
     /// `version` became active by an operator's override of the quality gate (`promote
     /// --force`): the reason says why.
     ForcePromote,
@@ -142,6 +149,7 @@ impl Action {
             Action::ClearShadow => "clear_shadow",
             Action::Rollback => "rollback",
             Action::RollbackTo => "rollback_to",
+            Action::SetRollout => "set_rollout",
             Action::ForcePromote => "force_promote",
             Action::SetTolerance => "set_tolerance",
         }
@@ -219,6 +227,15 @@ pub struct RegistryItem {
     pub revision: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// The staged rollout driving the candidate ([`super::rollout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutState>,
+    /// The bake window of a version a rollout promoted: an alarm inside it rolls back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<BakeWindow>,
+    /// Candidate alarms in ALARM that cover this model, by name; they hold staged rollouts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmRecord>,
     /// The quality gate's settings for this model; the defaults when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality_gate: Option<GateSettings>,

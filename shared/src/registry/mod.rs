@@ -3,7 +3,8 @@
 //! versions refused), bundle validation against each kind's contract ([`validate`]), admin
 //! payloads ([`admin`]), the quality gate a new version must pass against the active one
 //! ([`gate`]), canary bucketing ([`bucket`]) and what warm containers serve and how
-//! they follow the registry ([`serving`]). `aws::RegistryTable` reads and writes items with
+//! they follow the registry ([`serving`]), and staged rollouts with alarm rollback
+//! ([`rollout`]). `aws::RegistryTable` reads and writes items with
 //! conditional writes; the reload function, the `warmstart registry` CLI and the serving
 //! functions share all of it.
 
@@ -12,16 +13,21 @@ pub mod bucket;
 pub mod gate;
 pub mod item;
 pub mod ops;
+pub mod rollout;
 pub mod serving;
 pub mod validate;
 
 pub use admin::{parse_admin, AdminCommand, AdminError};
 pub use bucket::{bucket, in_canary};
 pub use item::{
-    now_rfc3339, Action, Active, Candidate, GateSettings, HistoryEntry, RegistryItem, Rejection,
-    ServingSpec, Shadow, VersionRef, HISTORY_LIMIT, REJECTED_LIMIT,
+    now_rfc3339, rfc3339, Action, Active, Candidate, GateSettings, HistoryEntry, RegistryItem,
+    Rejection, ServingSpec, Shadow, VersionRef, HISTORY_LIMIT, REJECTED_LIMIT,
 };
 pub use ops::{apply, classify, record_rejection, Applied, Change, Context, Novelty, OpError};
+pub use rollout::{
+    on_alarm, tick, AlarmChange, AlarmEffect, AlarmRecord, AlarmScope, AlarmState, BakeWindow,
+    Plan, RolloutState, Staged,
+};
 pub use serving::{
     mean_abs_diff, refresh, top_k_overlap, Loader, RefreshGate, RefreshReport, ServingSet, Slot,
     Variant,
@@ -47,6 +53,9 @@ pub mod metric {
     pub const SHADOW_SCORE_DELTA: &str = "ShadowScoreDelta";
     /// recommend: |top-k ∩ shadow top-k| / k.
     pub const SHADOW_TOPK_OVERLAP: &str = "ShadowTopKOverlap";
+    /// reload: an alarm cleared a candidate or rolled an active version back
+    /// ([`super::rollout`]).
+    pub const MODEL_ROLLED_BACK: &str = "ModelRolledBack";
 
     /// Describes the counters of a registry-following function (recommend, valuation) and
     /// publishes them at 0, so the `model-load-failed` alarm and the dashboard have data

@@ -36,6 +36,7 @@ use super::item::{
     clip_reason, Action, Active, Candidate, GateSettings, HistoryEntry, RegistryItem, Rejection,
     Shadow, VersionRef,
 };
+use super::rollout::{RolloutState, Staged};
 use crate::bundle::Rollout;
 use std::cmp::Ordering;
 
@@ -73,6 +74,11 @@ pub enum Change {
         to: Option<String>,
         validated: Option<VersionRef>,
     },
+    /// The candidate follows this staged rollout from now on (`None`: no rollout; it stays
+    /// where it is). See [`super::rollout`].
+    SetRollout {
+        rollout: Option<Staged>,
+    },
     /// `version` becomes active despite the quality gate (an operator's override, with a
     /// reason). `validated` is the caller's re-validation of it from S3 when it is neither
     /// staged nor in history (a version the gate rejected).
@@ -95,6 +101,7 @@ impl Change {
             Change::ClearCandidate => "clear_candidate",
             Change::ClearShadow => "clear_shadow",
             Change::Rollback { .. } => "rollback",
+            Change::SetRollout { .. } => "set_rollout",
             Change::ForcePromote { .. } => "force_promote",
             Change::SetTolerance { .. } => "set_tolerance",
         }
@@ -223,7 +230,7 @@ pub fn classify(item: Option<&RegistryItem>, version: &str, rollout: Rollout) ->
         }
     }
     match rollout {
-        Rollout::Canary(_) => {
+        Rollout::Canary(_) | Rollout::Staged(_) => {
             if let Some(c) = item
                 .candidate
                 .as_ref()
@@ -299,7 +306,14 @@ pub fn apply(
                     supersede(&mut item, &target.version, ctx, rev);
                     format!("{} is active", target.version)
                 }
-                Rollout::Canary(w) => {
+                Rollout::Canary(w) | Rollout::Staged(Staged { weight: w, .. }) => {
+                    if let Rollout::Staged(plan) = rollout {
+                        item.rollout = Some(RolloutState {
+                            version: target.version.clone(),
+                            plan,
+                            stepped_at: ctx.at.to_string(),
+                        });
+                    }
                     let mut e = entry(Action::Canary, target);
                     e.weight = Some(w);
                     e.previous = item.candidate_ref();
@@ -431,6 +445,12 @@ pub fn apply(
             };
             activate(&mut item, &target, entry(action, &target), ctx);
             format!("rolled back to {}", target.version)
+        }
+        Change::SetRollout { rollout } => {
+            match super::rollout::set_rollout(&mut item, model, *rollout, ctx, rev)? {
+                Ok(summary) => summary,
+                Err(why) => return unchanged(why),
+            }
         }
         Change::ForcePromote { version, validated } => {
             if let Some(a) = &item.active {

@@ -227,6 +227,9 @@ pub fn run(args: ChaosArgs) -> Result<()> {
         reseed: false,
         poll_secs: 0.2,
         json_logs: false,
+        lambda_port: 0,
+        // No schedule ticks: the phases publish immediate rollouts only.
+        tick_secs: 0.0,
     };
     let (reco, fm, generic) = prepare_bundles(&up)?;
     let cache = args.data_dir.join("bundles");

@@ -20,13 +20,19 @@
 //!   an invocation error (so Lambda retries the event) only when a record failed for a
 //!   transient reason (S3 or DynamoDB unreachable, write contention) — the retry is safe
 //!   because every step is idempotent.
+//! - **EventBridge events** (`events/schedule-tick.json`, `events/cloudwatch-alarm-canary.json`):
+//!   the every-minute `Scheduled Event` advances staged rollouts; a `CloudWatch Alarm State
+//!   Change` of a candidate alarm clears the candidates it covers, or rolls back an active
+//!   version inside its bake window (`ModelRolledBack`); see `registry::rollout`. The event's
+//!   time is the clock.
 //! - **Admin payloads** (direct invocation; `events/admin-*.json`): `list`, `show`, `promote`,
-//!   `set_canary`, `clear_candidate`, `clear_shadow`, `rollback`, `set_tolerance`, and
+//!   `set_canary`, `set_rollout`, `clear_candidate`, `clear_shadow`, `rollback`, `set_tolerance`, and
 //!   `promote` with `force` (the quality gate overridden for one version, with a reason). Each change is conditional on
 //!   the revision read and recorded in history with who/when/why. Every answer, including a
 //!   refused request, is `{"ok": true|false, …}`; the handler never panics on input.
 
 mod admin;
+mod rollout;
 mod upload;
 
 use crate::aws::{ModelStore, RegistryTable};
@@ -85,8 +91,14 @@ impl ReloadApp {
                     "versions made active, candidate or shadow"
                 );
                 // Zeros from the first document on: the ModelRejected alarm sees 0, not missing.
+                metrics::describe_counter!(
+                    metric::MODEL_ROLLED_BACK,
+                    metrics::Unit::Count,
+                    "candidates cleared or active versions rolled back by an alarm"
+                );
                 metrics::counter!(metric::MODEL_REJECTED).increment(0);
                 metrics::counter!(metric::MODEL_PROMOTED).increment(0);
+                metrics::counter!(metric::MODEL_ROLLED_BACK).increment(0);
                 Some(m)
             }
             Err(e) => {
@@ -111,7 +123,9 @@ impl ReloadApp {
     /// One invocation: an S3 notification or an admin payload. `Err` (an invocation error,
     /// so Lambda retries the event) only when an S3 record failed for a transient reason.
     pub async fn handle(&self, payload: Value, request_id: &str) -> Result<Value, String> {
-        let result = if payload.get("Records").is_some() {
+        let result = if payload.get("detail-type").is_some() {
+            self.handle_eventbridge(payload).await
+        } else if payload.get("Records").is_some() {
             match serde_json::from_value::<S3Event>(payload) {
                 Ok(e) => self.handle_s3(e).await,
                 Err(e) => Ok(crate::registry::AdminError::new(
