@@ -81,23 +81,14 @@ fn publish_recommender(stack: &Stack, dir: &Path, seed: &str, rollout: &str) -> 
         "--out",
         d,
     ];
-    let publish = [
-        "publish",
-        d,
-        "--bucket",
-        "warmstart-models-local",
-        "--endpoint-url",
-        &stack.s3,
-    ];
-    for args in [&train[..], &publish[..]] {
-        let out = Command::new(warmstart_bin()).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "warmstart {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let out = Command::new(warmstart_bin()).args(train).output().unwrap();
+    assert!(
+        out.status.success(),
+        "warmstart {}: {}",
+        train.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stack.publish(dir);
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     manifest["version"].as_str().unwrap().to_string()

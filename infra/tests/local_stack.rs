@@ -131,21 +131,7 @@ fn local_stack_serves_the_routes_delivers_manifests_and_keeps_its_data() {
     // A new version published as a user would: the watcher sends reload the S3 event.
     let v2 = tmp.path().join("reco-v2");
     synthetic_recommender_bundle(&v2, "2026-11-22T11-00-00Z-local02", 2);
-    let out = Command::new(env!("CARGO_BIN_EXE_warmstart"))
-        .args([
-            "publish",
-            v2.to_str().unwrap(),
-            "--bucket",
-            "warmstart-models-local",
-        ])
-        .args(["--endpoint-url", &stack.s3])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stack.publish(&v2);
     let event = "ObjectCreated:Put s3://warmstart-models-local/models/product-recommender/\
                  2026-11-22T11-00-00Z-local02/manifest.json -> reload";
     assert!(
@@ -236,21 +222,7 @@ fn publish_staged(stack: &Stack, dir: &Path, version: &str, variant: u64, rollou
     );
     manifest.rollout = Some(rollout.parse().unwrap());
     write_bundle(dir, manifest, &files).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_warmstart"))
-        .args([
-            "publish",
-            dir.to_str().unwrap(),
-            "--bucket",
-            "warmstart-models-local",
-        ])
-        .args(["--endpoint-url", &stack.s3])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stack.publish(dir);
     let deadline = Instant::now() + Duration::from_secs(30);
     while registry_show(stack, "product-recommender")["candidate"]["version"] != version {
         assert!(

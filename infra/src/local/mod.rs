@@ -140,6 +140,32 @@ pub(crate) fn bundle(
     Ok(cache.to_path_buf())
 }
 
+/// A recommender on the stack's synthetic customers (`--customers`, `--seed`, 6 months) with
+/// `trees` × `leaves` and training `seed`: the stack's own model, and chaos's other versions.
+pub(crate) fn train_recommender(
+    args: &UpArgs,
+    out: &Path,
+    trees: u32,
+    leaves: u32,
+    seed: u64,
+) -> Result<warmstart_core::Manifest> {
+    recommender::run(&recommender::Options {
+        source: recommender::DataSource::Synthetic(synthetic::SyntheticConfig {
+            customers: args.customers,
+            months: 6,
+            seed: args.seed,
+        }),
+        out: out.to_path_buf(),
+        trees,
+        leaves,
+        learning_rate: 0.1,
+        seed,
+        version: None,
+        rollout: None,
+        force: true,
+    })
+}
+
 /// The bundles to serve (given, cached under `<data>/bundles/`, or trained now): the
 /// recommender, the fair multiple and the generic merchant models.
 pub fn prepare_bundles(args: &UpArgs) -> Result<(PathBuf, PathBuf, Vec<PathBuf>)> {
@@ -151,23 +177,7 @@ pub fn prepare_bundles(args: &UpArgs) -> Result<(PathBuf, PathBuf, Vec<PathBuf>)
         &bundles.join("product-recommender"),
         "recommender",
         args.no_train,
-        |out| {
-            recommender::run(&recommender::Options {
-                source: recommender::DataSource::Synthetic(synthetic::SyntheticConfig {
-                    customers: args.customers,
-                    months: 6,
-                    seed: args.seed,
-                }),
-                out: out.to_path_buf(),
-                trees: 50,
-                leaves: 31,
-                learning_rate: 0.1,
-                seed: args.seed,
-                version: None,
-                rollout: None,
-                force: true,
-            })
-        },
+        |out| train_recommender(args, out, 50, 31, args.seed),
     )?;
     let fm = bundle(
         args.fair_multiple_bundle.as_deref(),

@@ -122,6 +122,27 @@ impl Stack {
         }
     }
 
+    /// `warmstart publish <dir>` to the stack's bucket, as a user publishes (the watcher then
+    /// sends reload the S3 event); panics with its stderr when it fails.
+    pub fn publish(&self, dir: &Path) {
+        let out = Command::new(warmstart_bin())
+            .args([
+                "publish",
+                dir.to_str().unwrap(),
+                "--bucket",
+                "warmstart-models-local",
+            ])
+            .args(["--endpoint-url", &self.s3])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "warmstart publish {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn logs(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }

@@ -111,15 +111,10 @@ impl Bundle {
     pub async fn load<S: BundleSource>(source: &S) -> Result<Self, BundleError> {
         let manifest = Manifest::from_json(&source.read(MANIFEST_FILE).await?)?;
         manifest.validate()?;
-        let reads = manifest
-            .files
-            .iter()
-            .filter(|f| f.compiled.is_none())
-            .map(|f| async move {
-                let bytes = source.read(&f.path).await?;
-                verify_file(f, &bytes)?;
-                Ok::<_, BundleError>((f.path.clone(), bytes))
-            });
+        let reads = read_verified(
+            source,
+            manifest.files.iter().filter(|f| f.compiled.is_none()),
+        );
         // The compiled file is an optimisation: failing to read it is a fallback, not an error.
         let compiled = async {
             match manifest.compiled_file() {
@@ -127,7 +122,7 @@ impl Bundle {
                 None => None,
             }
         };
-        let (files, compiled) = futures::join!(futures::future::try_join_all(reads), compiled);
+        let (files, compiled) = futures::join!(reads, compiled);
         let mut files = files?;
         match compiled {
             Some((path, Ok(bytes))) => files.push((path, bytes)),
@@ -168,12 +163,7 @@ impl Bundle {
         source: &S,
         manifest: Manifest,
     ) -> Result<Self, BundleError> {
-        let reads = manifest.files.iter().map(|f| async move {
-            let bytes = source.read(&f.path).await?;
-            verify_file(f, &bytes)?;
-            Ok::<_, BundleError>((f.path.clone(), bytes))
-        });
-        let files = futures::future::try_join_all(reads).await?;
+        let files = read_verified(source, manifest.files.iter()).await?;
         Self::from_parts(manifest, files)
     }
 
@@ -392,6 +382,19 @@ impl Bundle {
         }
         Ok(self.manifest.golden.len())
     }
+}
+
+/// Reads `entries` from `source` concurrently, each checked against its size and sha256.
+async fn read_verified<'a, S: BundleSource>(
+    source: &S,
+    entries: impl Iterator<Item = &'a FileEntry>,
+) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
+    futures::future::try_join_all(entries.map(|f| async move {
+        let bytes = source.read(&f.path).await?;
+        verify_file(f, &bytes)?;
+        Ok::<_, BundleError>((f.path.clone(), bytes))
+    }))
+    .await
 }
 
 /// Verifies and parses one text model.

@@ -38,8 +38,7 @@ pub mod report;
 use super::functions::LocalFunction;
 use super::setup::{self, BUCKET, MODELS_PREFIX, REGISTRY_TABLE};
 use super::{bundle, prepare_bundles, say, start_stack, Endpoints, Stack, UpArgs, Wiring};
-use crate::data::synthetic;
-use crate::train::{bundle_out, recommender};
+use crate::train::bundle_out;
 use anyhow::{bail, Context, Result};
 use load::{Kind, Load, PhaseStats, Planned};
 use std::collections::BTreeSet;
@@ -234,21 +233,7 @@ pub fn run(args: ChaosArgs) -> Result<()> {
     let (reco, fm, generic) = prepare_bundles(&up)?;
     let cache = args.data_dir.join("bundles");
     let train = |out: &Path, trees: u32, leaves: u32, seed: u64| {
-        recommender::run(&recommender::Options {
-            source: recommender::DataSource::Synthetic(synthetic::SyntheticConfig {
-                customers: args.customers,
-                months: 6,
-                seed: args.seed,
-            }),
-            out: out.to_path_buf(),
-            trees,
-            leaves,
-            learning_rate: 0.1,
-            seed,
-            version: None,
-            rollout: None,
-            force: true,
-        })
+        super::train_recommender(&up, out, trees, leaves, seed)
     };
     let swap = bundle(
         None,

@@ -146,12 +146,11 @@ impl ReloadApp {
         let validated = match self.store.validate(model, version).await {
             Ok(v) => v,
             Err(rej) if rej.transient => {
-                tracing::error!(code = %rej.code, reason = %rej.reason, "bundle could not be read; the event will be retried");
-                out.outcome = "error";
-                out.code = Some(rej.code);
-                out.message = rej.reason;
-                out.transient = true;
-                return out;
+                return retry(
+                    out,
+                    rej,
+                    "bundle could not be read; the event will be retried",
+                )
             }
             Err(rej) => {
                 return self.reject(out, &key, &rej.code, &rej.reason).await;
@@ -204,12 +203,8 @@ impl ReloadApp {
             let gated = match self.gate(model, current.as_ref(), manifest).await {
                 Ok(gated) => gated,
                 Err(rej) if rej.transient => {
-                    tracing::error!(code = %rej.code, reason = %rej.reason, "the active version's manifest could not be read; the event will be retried");
-                    out.outcome = "error";
-                    out.code = Some(rej.code);
-                    out.message = rej.reason;
-                    out.transient = true;
-                    return out;
+                    let why = "the active version's manifest could not be read; the event will be retried";
+                    return retry(out, rej, why);
                 }
                 Err(rej) => return self.reject(out, &key, &rej.code, &rej.reason).await,
             };
@@ -451,6 +446,16 @@ fn served_as(item: &RegistryItem, version: &str) -> &'static str {
     } else {
         "unchanged"
     }
+}
+
+/// An S3 read that may succeed on the next delivery: `error`, transient, logged with `why`.
+fn retry(mut out: RecordOutcome, rej: Rejected, why: &str) -> RecordOutcome {
+    tracing::error!(code = %rej.code, reason = %rej.reason, "{why}");
+    out.outcome = "error";
+    out.code = Some(rej.code);
+    out.message = rej.reason;
+    out.transient = true;
+    out
 }
 
 fn error(mut out: RecordOutcome, e: &RegistryError) -> RecordOutcome {
