@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: the whole service on this machine, no AWS account and no Docker. Installs what
-# the build needs (idempotently), builds the binaries (cargo profile `local`: no LTO, see
-# Cargo.toml), then `warmstart local up`
+# the build needs (idempotently), builds the binaries (cargo's dev profile, shared with `make
+# test`: see Cargo.toml), then `warmstart local up`
 # starts local S3 + DynamoDB (embedded, data in .local/), trains and seeds on first run,
-# publishes the bundles, runs the three functions under a Lambda Runtime API emulator behind
+# publishes the bundles, runs the four functions under a Lambda Runtime API emulator behind
 # an HTTP router on 127.0.0.1:3000, and prints the curl commands to try. Ctrl-C stops it all.
 #
 # Arguments go to `warmstart local up` (see `--help`), e.g. `infra/scripts/run.sh --port 3001`;
@@ -13,8 +13,8 @@ cd "$(dirname "$0")/../.."
 source infra/scripts/env.sh
 
 WARMSTART_BOOTSTRAP=run infra/scripts/bootstrap.sh
-printf '==> cargo build --profile local (warmstart, recommend, valuation, reload)\n' >&2
+printf '==> cargo build (warmstart, recommend, valuation, predict, reload)\n' >&2
 t0=$SECONDS
-cargo build --profile local --locked -p warmstart-cli -p recommend -p valuation -p predict -p reload
+cargo build --locked -p warmstart-cli -p recommend -p valuation -p predict -p reload
 printf '<== built in %ss\n' "$((SECONDS - t0))" >&2
-exec "$CARGO_TARGET_DIR/local/warmstart" local up "$@"
+exec "$CARGO_TARGET_DIR/debug/warmstart" local up "$@"
