@@ -408,6 +408,67 @@ mod tests {
     }
 
     #[test]
+    fn slots_serialize_field_for_field_in_their_stored_order() {
+        // Pins the item's JSON (the admin `show`, GET /models) and, through the same serde
+        // derive, its DynamoDB attribute names: the slot declarations must not move a field.
+        let mut item = RegistryItem::new("m");
+        item.revision = 3;
+        item.active = Some(Active {
+            version: "v1".into(),
+            prefix: Some("models/m/v1/".into()),
+            sha256: Some("a1".into()),
+            promoted_at: Some("t1".into()),
+            by: Some("alice".into()),
+            reason: Some("r1".into()),
+        });
+        item.candidate = Some(Candidate {
+            version: "v2".into(),
+            weight: 10,
+            prefix: Some("models/m/v2/".into()),
+            sha256: Some("a2".into()),
+            since: Some("t2".into()),
+            by: Some("bob".into()),
+            reason: Some("r2".into()),
+        });
+        item.shadow = Some(Shadow {
+            version: "v3".into(),
+            prefix: Some("models/m/v3/".into()),
+            sha256: Some("a3".into()),
+            since: Some("t3".into()),
+            by: Some("carol".into()),
+            reason: Some("r3".into()),
+        });
+        let json = serde_json::to_string(&item).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"model":"m","#,
+                r#""active":{"version":"v1","prefix":"models/m/v1/","sha256":"a1","#,
+                r#""promoted_at":"t1","by":"alice","reason":"r1"},"#,
+                r#""candidate":{"version":"v2","weight":10,"prefix":"models/m/v2/","#,
+                r#""sha256":"a2","since":"t2","by":"bob","reason":"r2"},"#,
+                r#""shadow":{"version":"v3","prefix":"models/m/v3/","sha256":"a3","#,
+                r#""since":"t3","by":"carol","reason":"r3"},"#,
+                r#""history":[],"rejected":[],"revision":3}"#
+            )
+        );
+        assert_eq!(serde_json::from_str::<RegistryItem>(&json).unwrap(), item);
+        let bare = Candidate {
+            version: "v2".into(),
+            weight: 0,
+            prefix: None,
+            sha256: None,
+            since: None,
+            by: None,
+            reason: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&bare).unwrap(),
+            r#"{"version":"v2","weight":0}"#
+        );
+    }
+
+    #[test]
     fn items_written_by_older_code_still_decode() {
         // The shape `tests/harness.rs::set_active` (and the first registry readers) wrote.
         let v = serde_json::json!({
