@@ -48,6 +48,24 @@ pub struct Context<'a> {
     pub at: &'a str,
 }
 
+impl Context<'_> {
+    /// The history entry of `action` on `r`, written at revision `rev` by this change.
+    pub fn entry(&self, action: Action, r: &VersionRef, rev: u64) -> HistoryEntry {
+        HistoryEntry {
+            at: self.at.to_string(),
+            action,
+            version: r.version.clone(),
+            prefix: r.prefix.clone(),
+            sha256: r.sha256.clone(),
+            previous: None,
+            weight: None,
+            by: self.by.to_string(),
+            reason: clip_reason(self.reason),
+            revision: rev,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// A validated upload, promoted per its rollout.
@@ -262,18 +280,7 @@ pub fn apply(
 ) -> Result<Applied, OpError> {
     let mut item = current.cloned().unwrap_or_else(|| RegistryItem::new(model));
     let rev = item.revision + 1;
-    let entry = |action: Action, v: &VersionRef| HistoryEntry {
-        at: ctx.at.to_string(),
-        action,
-        version: v.version.clone(),
-        prefix: v.prefix.clone(),
-        sha256: v.sha256.clone(),
-        previous: None,
-        weight: None,
-        by: ctx.by.to_string(),
-        reason: clip_reason(ctx.reason),
-        revision: rev,
-    };
+    let entry = |action: Action, v: &VersionRef| ctx.entry(action, v, rev);
     let unchanged = |why: String| Ok(Applied::Unchanged { why });
 
     let summary = match change {
@@ -317,29 +324,17 @@ pub fn apply(
                     let mut e = entry(Action::Canary, target);
                     e.weight = Some(w);
                     e.previous = item.candidate_ref();
-                    item.candidate = Some(Candidate {
-                        version: target.version.clone(),
-                        weight: w,
-                        prefix: target.prefix.clone(),
-                        sha256: target.sha256.clone(),
-                        since: Some(ctx.at.to_string()),
-                        by: Some(ctx.by.to_string()),
-                        reason: Some(clip_reason(ctx.reason)),
-                    });
+                    item.candidate = Some(
+                        Candidate::new(target.clone(), w).stamped(ctx.at, ctx.by, ctx.reason),
+                    );
                     item.push_history(e);
                     format!("{} is the candidate at {w}%", target.version)
                 }
                 Rollout::Shadow => {
                     let mut e = entry(Action::Shadow, target);
                     e.previous = item.shadow_ref();
-                    item.shadow = Some(Shadow {
-                        version: target.version.clone(),
-                        prefix: target.prefix.clone(),
-                        sha256: target.sha256.clone(),
-                        since: Some(ctx.at.to_string()),
-                        by: Some(ctx.by.to_string()),
-                        reason: Some(clip_reason(ctx.reason)),
-                    });
+                    item.shadow =
+                        Some(Shadow::new(target.clone()).stamped(ctx.at, ctx.by, ctx.reason));
                     item.push_history(e);
                     format!("{} is the shadow", target.version)
                 }
@@ -549,14 +544,7 @@ pub fn record_rejection(
 /// Makes `target` active, recording the entry with the replaced active as `previous`.
 fn activate(item: &mut RegistryItem, target: &VersionRef, mut e: HistoryEntry, ctx: &Context) {
     e.previous = item.active_ref();
-    item.active = Some(Active {
-        version: target.version.clone(),
-        prefix: target.prefix.clone(),
-        sha256: target.sha256.clone(),
-        promoted_at: Some(ctx.at.to_string()),
-        by: Some(ctx.by.to_string()),
-        reason: Some(clip_reason(ctx.reason)),
-    });
+    item.active = Some(Active::new(target.clone()).stamped(ctx.at, ctx.by, ctx.reason));
     item.push_history(e);
 }
 
@@ -565,16 +553,8 @@ fn supersede(item: &mut RegistryItem, version: &str, ctx: &Context, rev: u64) {
     let reason = format!("superseded by active {version}");
     let not_newer = |v: &str| compare_versions(v, version) != Ordering::Greater;
     let mk = |action, r: VersionRef| HistoryEntry {
-        at: ctx.at.to_string(),
-        action,
-        version: r.version,
-        prefix: r.prefix,
-        sha256: r.sha256,
-        previous: None,
-        weight: None,
-        by: ctx.by.to_string(),
         reason: reason.clone(),
-        revision: rev,
+        ..ctx.entry(action, &r, rev)
     };
     if let Some(r) = item.candidate_ref().filter(|r| not_newer(&r.version)) {
         item.candidate = None;
