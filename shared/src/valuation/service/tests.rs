@@ -1,4 +1,5 @@
 use super::*;
+use crate::http::testing::{body_json as json, event, handle, text, with_body};
 use crate::store::StoreError;
 use crate::valuation::store::{Faults, MemoryCache, MemoryCompanyStore};
 use crate::valuation::synthetic::{synthetic_companies, synthetic_fair_multiple_bundle};
@@ -8,47 +9,9 @@ use serde_json::Value;
 
 const VERSION: &str = "2026-11-22T10-00-00Z-fm00001";
 
-/// The event through the function's runtime path (`http::to_request`: lambda_http's
-/// conversion, base64 checked first) with Lambda request id `lambda_rid`, answered by the
-/// adapter, and turned back into the payload-2.0 answer API Gateway receives.
-async fn handle(
-    svc: &Service,
-    ev: &ApiGatewayV2httpRequest,
-    lambda_rid: &str,
-) -> (ApiGatewayV2httpResponse, ValuationStats) {
-    let mut ctx = lambda_runtime::Context::default();
-    ctx.request_id = lambda_rid.into();
-    let req = crate::http::to_request(ev.clone(), Some(ctx));
-    let (resp, stats) = crate::api::valuation::handle(svc, &req).await;
-    (crate::http::to_apigw_response(resp), stats)
-}
-
-fn event(name: &str) -> ApiGatewayV2httpRequest {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn with_body(mut ev: ApiGatewayV2httpRequest, body: &str) -> ApiGatewayV2httpRequest {
-    ev.body = Some(body.to_string());
-    ev.is_base64_encoded = false;
-    ev
-}
-
 fn with_rid(mut ev: ApiGatewayV2httpRequest, rid: &str) -> ApiGatewayV2httpRequest {
     ev.request_context.request_id = Some(rid.to_string());
     ev
-}
-
-fn text(resp: &ApiGatewayV2httpResponse) -> &str {
-    match &resp.body {
-        Some(Body::Text(t)) => t,
-        other => panic!("expected a text body, got {other:?}"),
-    }
-}
-
-fn json(resp: &ApiGatewayV2httpResponse) -> Value {
-    serde_json::from_str(text(resp)).unwrap()
 }
 
 type Service = ValuationService<MemoryCompanyStore, MemoryCache>;
