@@ -430,10 +430,7 @@ async fn what_if_for_an_unknown_customer_scores_the_given_profile() {
 #[tokio::test]
 async fn slow_store_answers_degraded_popularity_within_the_deadline() {
     let store = stored();
-    store.set_faults(Faults {
-        delay: Duration::from_secs(5),
-        ..Faults::default()
-    });
+    store.set_faults(Faults::slow(Duration::from_secs(5)));
     let svc = service(store);
     let t = Instant::now();
     let (resp, stats) = svc.recommend(&req(r#"{"customer_id":"15889"}"#), "r").await;
@@ -448,13 +445,7 @@ async fn slow_store_answers_degraded_popularity_within_the_deadline() {
 #[tokio::test]
 async fn failing_store_answers_degraded_popularity() {
     let store = stored();
-    store.set_faults(Faults {
-        fail: Some(StoreError::Backend {
-            op: "GetItem",
-            message: "ResourceNotFoundException".into(),
-        }),
-        ..Faults::default()
-    });
+    store.set_faults(Faults::failing("GetItem", "ResourceNotFoundException"));
     let svc = service(store);
     let (resp, stats) = handle(&svc, &event("apigw-recommend-valid.json"), "lambda-rid").await;
     assert_eq!(resp.status_code, 200);
@@ -476,17 +467,8 @@ async fn a_store_outage_never_recommends_the_owned_products_the_request_named() 
         "the popularity order this test relies on changed"
     );
     for faults in [
-        Faults {
-            fail: Some(StoreError::Backend {
-                op: "GetItem",
-                message: "connection refused".into(),
-            }),
-            ..Faults::default()
-        },
-        Faults {
-            delay: Duration::from_secs(5),
-            ..Faults::default()
-        },
+        Faults::failing("GetItem", "connection refused"),
+        Faults::slow(Duration::from_secs(5)),
     ] {
         let store = stored();
         store.set_faults(faults);
@@ -516,10 +498,7 @@ async fn a_store_outage_never_recommends_the_owned_products_the_request_named() 
 #[tokio::test]
 async fn after_a_store_timeout_the_breaker_answers_degraded_without_calling_the_store() {
     let store = stored();
-    store.set_faults(Faults {
-        delay: Duration::from_secs(5),
-        ..Faults::default()
-    });
+    store.set_faults(Faults::slow(Duration::from_secs(5)));
     let config = ServiceConfig {
         store_deadline: Duration::from_millis(60),
         batch_store_deadline: Duration::from_millis(120),
@@ -600,10 +579,7 @@ async fn batch_keeps_order_and_isolates_item_failures() {
 #[tokio::test]
 async fn batch_store_failure_degrades_every_item_but_answers() {
     let store = stored();
-    store.set_faults(Faults {
-        delay: Duration::from_secs(5),
-        ..Faults::default()
-    });
+    store.set_faults(Faults::slow(Duration::from_secs(5)));
     let svc = service(store);
     let (resp, stats) = handle(&svc, &event("apigw-recommend-batch-valid.json"), "l").await;
     assert_eq!(resp.status_code, 200);
@@ -1259,10 +1235,7 @@ async fn fairness_reads_a_thousand_customers_in_pages_of_a_hundred() {
 #[tokio::test]
 async fn fairness_without_the_store_is_a_503_not_a_partial_report() {
     let store = fairness_store();
-    store.set_faults(Faults {
-        delay: Duration::from_secs(5),
-        ..Faults::default()
-    });
+    store.set_faults(Faults::slow(Duration::from_secs(5)));
     let svc = service(store);
     let (resp, stats) = handle(&svc, &event("apigw-recommend-fairness-valid.json"), "l").await;
     assert_eq!(resp.status_code, 503);

@@ -117,26 +117,12 @@ pub trait ResultCache: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// How a memory store misbehaves (tests of the degraded paths): the feature store's, whose
+/// `bad_ids` only batch reads of customers look at.
 #[cfg(any(test, feature = "test-util"))]
-/// How a memory store misbehaves (tests of the degraded paths).
-#[derive(Debug, Clone, Default)]
-pub struct Faults {
-    pub delay: Duration,
-    pub fail: Option<StoreError>,
-}
-
+pub use crate::store::Faults;
 #[cfg(any(test, feature = "test-util"))]
-async fn misbehave(faults: &Mutex<Faults>, calls: &AtomicUsize) -> Result<(), StoreError> {
-    calls.fetch_add(1, Ordering::Relaxed);
-    let f = faults.lock().expect("faults lock").clone();
-    if !f.delay.is_zero() {
-        tokio::time::sleep(f.delay).await;
-    }
-    match f.fail {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
+use crate::store::misbehave;
 
 #[cfg(any(test, feature = "test-util"))]
 /// In-memory [`CompanyStore`]. Company and peer reads can misbehave separately.

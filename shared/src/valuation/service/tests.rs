@@ -188,13 +188,7 @@ async fn a_second_identical_request_is_served_from_the_cache() {
 async fn degraded_answers_are_marked_and_not_cached() {
     // Peers unreadable.
     let s = service();
-    s.store().set_peer_faults(Faults {
-        fail: Some(StoreError::Backend {
-            op: "BatchGetItem",
-            message: "throttled".into(),
-        }),
-        ..Faults::default()
-    });
+    s.store().set_peer_faults(Faults::failing("BatchGetItem", "throttled"));
     let (status, v, stats) = call(&s, &event("apigw-valuation-valid-aliases.json")).await;
     assert_eq!(status, 200, "{v}");
     assert!(stats.degraded);
@@ -214,10 +208,7 @@ async fn degraded_answers_are_marked_and_not_cached() {
     assert!(!w.contains(&NO_PEERS_WARNING));
     assert!(s.cache().is_empty());
     // Peers too slow.
-    s.store().set_peer_faults(Faults {
-        delay: Duration::from_millis(800),
-        ..Faults::default()
-    });
+    s.store().set_peer_faults(Faults::slow(Duration::from_millis(800)));
     let (_, _, stats) = call(&s, &event("apigw-valuation-valid-aliases.json")).await;
     assert_eq!(stats.peers_failure, Some("timeout"));
 
@@ -237,10 +228,7 @@ async fn degraded_answers_are_marked_and_not_cached() {
 #[tokio::test]
 async fn store_and_cache_failures() {
     let s = service();
-    s.store().set_company_faults(Faults {
-        delay: Duration::from_millis(400),
-        ..Faults::default()
-    });
+    s.store().set_company_faults(Faults::slow(Duration::from_millis(400)));
     let (status, p, stats) = call(&s, &event("apigw-valuation-valid.json")).await;
     assert_eq!(status, 503, "{p}");
     assert_eq!(p["code"], "store_unavailable");
@@ -248,13 +236,7 @@ async fn store_and_cache_failures() {
     s.store().set_company_faults(Faults::default());
 
     // A failing cache does not fail or degrade the answer.
-    s.cache().set_faults(Faults {
-        fail: Some(StoreError::Backend {
-            op: "GetItem",
-            message: "no table".into(),
-        }),
-        ..Faults::default()
-    });
+    s.cache().set_faults(Faults::failing("GetItem", "no table"));
     let (status, v, stats) = call(&s, &event("apigw-valuation-valid.json")).await;
     assert_eq!(status, 200, "{v}");
     assert!(!stats.degraded && !stats.cache_hit);
@@ -282,13 +264,7 @@ async fn a_store_outage_answers_the_latest_cached_valuation_degraded() {
     let (status, fresh, _) = call(&s, &ev).await;
     assert_eq!(status, 200, "{fresh}");
     assert_eq!(s.cache().latest_len(), 1);
-    let backend = Faults {
-        fail: Some(StoreError::Backend {
-            op: "GetItem",
-            message: "connection refused".into(),
-        }),
-        ..Faults::default()
-    };
+    let backend = Faults::failing("GetItem", "connection refused");
     let degraded_answer = |v: &Value, failure: &str| {
         assert_eq!(v["cached"], true, "{v}");
         assert_eq!(v["degraded"], true, "{v}");
@@ -318,10 +294,7 @@ async fn a_store_outage_answers_the_latest_cached_valuation_degraded() {
     assert!(stats.cache_hit && stats.degraded);
 
     // ... and when it times out.
-    s.store().set_company_faults(Faults {
-        delay: Duration::from_millis(400),
-        ..Faults::default()
-    });
+    s.store().set_company_faults(Faults::slow(Duration::from_millis(400)));
     let (status, v, stats) = call(&s, &ev).await;
     assert_eq!(status, 200, "{v}");
     degraded_answer(&v, "timeout");
@@ -402,10 +375,7 @@ async fn after_a_failed_company_read_the_breaker_skips_the_store_for_a_cool_down
     let ev = event("apigw-valuation-valid.json");
     assert_eq!(call(&s, &ev).await.0, 200);
     let reads = s.store().calls();
-    s.store().set_company_faults(Faults {
-        delay: Duration::from_millis(400),
-        ..Faults::default()
-    });
+    s.store().set_company_faults(Faults::slow(Duration::from_millis(400)));
     let (status, v, stats) = call(&s, &ev).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(stats.store_failure, Some("timeout"));
