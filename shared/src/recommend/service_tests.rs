@@ -1,9 +1,11 @@
 use super::*;
-use crate::bundle::{Feature, GoldenRow, Manifest, Metrics, Output, MANIFEST_FORMAT};
+use crate::bundle::{Feature, GoldenRow, Manifest, Metrics, ModelKind, Output, MANIFEST_FORMAT};
 use crate::http::testing::{body_json, event, handle, with_body};
 use crate::http::{ApiError, MAX_BODY_BYTES};
 use crate::model::Model;
-use crate::recommend::DEFAULT_POPULARITY;
+use crate::recommend::{
+    feature_names, popular, top_k, DEFAULT_POPULARITY, NUM_FEATURES, NUM_PRODUCTS, PRODUCTS,
+};
 use crate::recommend::{BatchRequest, FairnessRequest, RecommendRequest, Skipped, DEFAULT_K};
 use crate::store::{Faults, MemoryStore};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -11,6 +13,7 @@ use aws_lambda_events::encodings::Body;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
+use std::time::Duration;
 
 // ---------------------------------------------------------------- a small synthetic bundle
 

@@ -22,8 +22,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(any(test, feature = "test-util"))]
 use std::sync::{Arc, Mutex};
-#[cfg(any(test, feature = "test-util"))]
-use std::time::Duration;
 
 /// Most peers one valuation reads (one BatchGetItem).
 pub const MAX_PEERS: usize = 100;

@@ -40,7 +40,7 @@ pub use apply::{apply, record_rejection};
 pub use history::{previous_active, validated_ref};
 pub use novelty::{classify, compare_versions, Novelty};
 
-use super::item::{clip_reason, Action, HistoryEntry, VersionRef};
+use super::item::{clip_reason, Action, HistoryEntry, RegistryItem, VersionRef};
 use super::rollout::Staged;
 use crate::bundle::Rollout;
 
