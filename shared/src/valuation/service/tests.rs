@@ -3,8 +3,8 @@ use crate::http::testing::{body_json as json, event, handle, text, with_body};
 use crate::store::StoreError;
 use crate::valuation::store::{Faults, MemoryCache, MemoryCompanyStore};
 use crate::valuation::synthetic::{synthetic_companies, synthetic_fair_multiple_bundle};
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
+use crate::bundle::{Bundle, ModelKind};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use serde_json::Value;
 
 const VERSION: &str = "2026-11-22T10-00-00Z-fm00001";
