@@ -8,7 +8,6 @@ use crate::recommend::{
 };
 use crate::recommend::{BatchRequest, FairnessRequest, RecommendRequest, Skipped, DEFAULT_K};
 use crate::store::{Faults, MemoryStore};
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
