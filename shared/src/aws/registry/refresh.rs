@@ -3,7 +3,7 @@
 
 use super::store::{source_for, ModelStore};
 use super::table::RegistryTable;
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, BundleSource};
 use crate::registry::{
     load_for_serving, refresh, Loader, RefreshGate, RefreshReport, ServingSet, VersionRef,
 };

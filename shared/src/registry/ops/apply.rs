@@ -182,7 +182,7 @@ pub fn apply(
             format!("rolled back to {}", target.version)
         }
         Change::SetRollout { rollout } => {
-            match super::rollout::set_rollout(&mut item, model, *rollout, ctx, rev)? {
+            match crate::registry::rollout::set_rollout(&mut item, model, *rollout, ctx, rev)? {
                 Ok(summary) => summary,
                 Err(why) => return unchanged(why),
             }
@@ -227,7 +227,7 @@ pub fn apply(
         }
         Change::SetTolerance { tolerance_pct } => {
             let t = *tolerance_pct;
-            if !(0.0..=super::gate::MAX_TOLERANCE_PCT).contains(&t) {
+            if !(0.0..=crate::registry::gate::MAX_TOLERANCE_PCT).contains(&t) {
                 return Err(OpError::InvalidTolerance(t.to_string()));
             }
             let before = item.tolerance_pct();

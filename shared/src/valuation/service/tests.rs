@@ -1,6 +1,5 @@
 use super::*;
 use crate::http::testing::{body_json as json, event, handle, text, with_body};
-use crate::store::StoreError;
 use crate::valuation::store::{Faults, MemoryCache, MemoryCompanyStore};
 use crate::valuation::synthetic::{synthetic_companies, synthetic_fair_multiple_bundle};
 use crate::bundle::{Bundle, ModelKind};
