@@ -4,8 +4,8 @@
 
 use super::response::Source;
 use super::{
-    feature_names, popular, product_index, top_k, Customer, FeatureContribution, Recommendation,
-    RecommendRequest, NUM_FEATURES, NUM_PRODUCTS, PRODUCTS,
+    feature_names, popular, product_index, top_k, Customer, FeatureContribution, RecommendRequest,
+    Recommendation, NUM_FEATURES, NUM_PRODUCTS, PRODUCTS,
 };
 use crate::bundle::Bundle;
 use crate::model::ShapScratch;
@@ -42,7 +42,12 @@ pub(super) struct Captured {
 }
 
 impl Captured {
-    pub(super) fn row(self, bundle: &Bundle, variant: &'static str, customer_id: &str) -> CaptureRow {
+    pub(super) fn row(
+        self,
+        bundle: &Bundle,
+        variant: &'static str,
+        customer_id: &str,
+    ) -> CaptureRow {
         let codes = || PRODUCTS.iter().map(|(c, _)| *c);
         CaptureRow {
             version: bundle.version().to_string(),

@@ -12,6 +12,7 @@ mod response;
 mod servable;
 mod service;
 
+pub use config::ServiceConfig;
 pub use customer::{feature_names, target_month, Customer, OverrideError, NUM_FEATURES};
 pub use fairness::{
     FairnessReport, FairnessRequest, ProductGroup, Skipped, MAX_FAIRNESS_BODY_BYTES,
@@ -24,6 +25,5 @@ pub use response::{
     models, BatchItem, BatchResponse, ModelRef, RecommendResponse, RequestStats, ShadowStats,
     Source,
 };
-pub use config::ServiceConfig;
 pub use servable::{check_recommender_bundle, servable_recommender};
 pub use service::{Recommender, VARIANT_ACTIVE, VARIANT_CANDIDATE, VARIANT_MIXED};

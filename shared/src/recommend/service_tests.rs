@@ -783,7 +783,8 @@ async fn unknown_routes_and_methods_are_problems() {
 #[tokio::test]
 async fn a_bundle_swap_is_seen_by_the_next_request() {
     let svc = service(stored());
-    svc.swap_bundle(rebuilt(|m| m.version = "v2".into())).unwrap();
+    svc.swap_bundle(rebuilt(|m| m.version = "v2".into()))
+        .unwrap();
     let v = body_json(
         &handle(&svc, &event("apigw-recommend-valid.json"), "l")
             .await

@@ -115,12 +115,12 @@ pub trait ResultCache: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+#[cfg(any(test, feature = "test-util"))]
+use crate::store::misbehave;
 /// How a memory store misbehaves (tests of the degraded paths): the feature store's, whose
 /// `bad_ids` only batch reads of customers look at.
 #[cfg(any(test, feature = "test-util"))]
 pub use crate::store::Faults;
-#[cfg(any(test, feature = "test-util"))]
-use crate::store::misbehave;
 
 #[cfg(any(test, feature = "test-util"))]
 /// In-memory [`CompanyStore`]. Company and peer reads can misbehave separately.

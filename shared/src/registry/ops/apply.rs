@@ -64,9 +64,8 @@ pub fn apply(
                     let mut e = entry(Action::Canary, target);
                     e.weight = Some(w);
                     e.previous = item.candidate_ref();
-                    item.candidate = Some(
-                        Candidate::new(target.clone(), w).stamped(ctx.at, ctx.by, ctx.reason),
-                    );
+                    item.candidate =
+                        Some(Candidate::new(target.clone(), w).stamped(ctx.at, ctx.by, ctx.reason));
                     item.push_history(e);
                     format!("{} is the candidate at {w}%", target.version)
                 }

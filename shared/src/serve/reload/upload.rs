@@ -126,7 +126,10 @@ impl ReloadApp {
         let key = key.to_string();
 
         // Known or stale before downloading anything.
-        let current = match self.read_new(&out, &key, model, version, Rollout::Immediate).await {
+        let current = match self
+            .read_new(&out, &key, model, version, Rollout::Immediate)
+            .await
+        {
             Ok(current) => current,
             Err(done) => return done,
         };

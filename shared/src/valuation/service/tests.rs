@@ -1,8 +1,8 @@
 use super::*;
+use crate::bundle::{Bundle, ModelKind};
 use crate::http::testing::{body_json as json, event, handle, text, with_body};
 use crate::valuation::store::{Faults, MemoryCache, MemoryCompanyStore};
 use crate::valuation::synthetic::{synthetic_companies, synthetic_fair_multiple_bundle};
-use crate::bundle::{Bundle, ModelKind};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use serde_json::Value;
 
@@ -187,7 +187,8 @@ async fn a_second_identical_request_is_served_from_the_cache() {
 async fn degraded_answers_are_marked_and_not_cached() {
     // Peers unreadable.
     let s = service();
-    s.store().set_peer_faults(Faults::failing("BatchGetItem", "throttled"));
+    s.store()
+        .set_peer_faults(Faults::failing("BatchGetItem", "throttled"));
     let (status, v, stats) = call(&s, &event("apigw-valuation-valid-aliases.json")).await;
     assert_eq!(status, 200, "{v}");
     assert!(stats.degraded);
@@ -207,7 +208,8 @@ async fn degraded_answers_are_marked_and_not_cached() {
     assert!(!w.contains(&NO_PEERS_WARNING));
     assert!(s.cache().is_empty());
     // Peers too slow.
-    s.store().set_peer_faults(Faults::slow(Duration::from_millis(800)));
+    s.store()
+        .set_peer_faults(Faults::slow(Duration::from_millis(800)));
     let (_, _, stats) = call(&s, &event("apigw-valuation-valid-aliases.json")).await;
     assert_eq!(stats.peers_failure, Some("timeout"));
 
@@ -227,7 +229,8 @@ async fn degraded_answers_are_marked_and_not_cached() {
 #[tokio::test]
 async fn store_and_cache_failures() {
     let s = service();
-    s.store().set_company_faults(Faults::slow(Duration::from_millis(400)));
+    s.store()
+        .set_company_faults(Faults::slow(Duration::from_millis(400)));
     let (status, p, stats) = call(&s, &event("apigw-valuation-valid.json")).await;
     assert_eq!(status, 503, "{p}");
     assert_eq!(p["code"], "store_unavailable");
@@ -293,7 +296,8 @@ async fn a_store_outage_answers_the_latest_cached_valuation_degraded() {
     assert!(stats.cache_hit && stats.degraded);
 
     // ... and when it times out.
-    s.store().set_company_faults(Faults::slow(Duration::from_millis(400)));
+    s.store()
+        .set_company_faults(Faults::slow(Duration::from_millis(400)));
     let (status, v, stats) = call(&s, &ev).await;
     assert_eq!(status, 200, "{v}");
     degraded_answer(&v, "timeout");
@@ -374,7 +378,8 @@ async fn after_a_failed_company_read_the_breaker_skips_the_store_for_a_cool_down
     let ev = event("apigw-valuation-valid.json");
     assert_eq!(call(&s, &ev).await.0, 200);
     let reads = s.store().calls();
-    s.store().set_company_faults(Faults::slow(Duration::from_millis(400)));
+    s.store()
+        .set_company_faults(Faults::slow(Duration::from_millis(400)));
     let (status, v, stats) = call(&s, &ev).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(stats.store_failure, Some("timeout"));
