@@ -31,6 +31,18 @@ fn service() -> Service {
     service_with(true, ValuationConfig::default())
 }
 
+/// A new container (nothing in memory) over the same store and cache table as `s`.
+fn another_container(s: &Service) -> Service {
+    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
+    ValuationService::new(
+        s.store().clone(),
+        s.cache().clone(),
+        Some(model),
+        ValuationConfig::default(),
+        Instant::now(),
+    )
+}
+
 async fn call(s: &Service, ev: &ApiGatewayV2httpRequest) -> (u16, Value, ValuationStats) {
     let (resp, stats) = handle(s, ev, "lambda-rid").await;
     let status = resp.status_code as u16;
@@ -304,14 +316,7 @@ async fn a_store_outage_answers_the_latest_cached_valuation_degraded() {
     assert_eq!(stats.store_failure, Some("timeout"));
 
     // A new container (nothing in memory) finds it in the cache table.
-    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
-    let fresh_container = ValuationService::new(
-        s.store().clone(),
-        s.cache().clone(),
-        Some(model),
-        ValuationConfig::default(),
-        Instant::now(),
-    );
+    let fresh_container = another_container(&s);
     s.store().set_company_faults(backend.clone());
     let (status, v, _) = call(&fresh_container, &ev).await;
     assert_eq!(status, 200, "{v}");
@@ -331,30 +336,19 @@ async fn a_store_outage_answers_the_latest_cached_valuation_degraded() {
     let (status, v, _) = call(&s, &ev).await;
     assert_eq!(status, 200, "{v}");
     degraded_answer(&v, "backend");
-    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
-    let cold = ValuationService::new(
-        s.store().clone(),
-        s.cache().clone(),
-        Some(model),
-        ValuationConfig::default(),
-        Instant::now(),
-    );
+    let cold = another_container(&s);
     let (status, p, stats) = call(&cold, &ev).await;
     assert_eq!(status, 503, "{p}");
     assert_eq!(stats.cache_failure, Some("backend"));
 
     // Expired answers are not served, even degraded.
     s.cache().set_faults(Faults::default());
-    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
-    let expired = ValuationService::new(
-        MemoryCompanyStore::new(synthetic_companies(60, 1, "20250331")),
-        MemoryCache::default(),
-        Some(model),
+    let expired = service_with(
+        true,
         ValuationConfig {
             cache_ttl_secs: 1,
             ..ValuationConfig::default()
         },
-        Instant::now(),
     );
     assert_eq!(call(&expired, &ev).await.0, 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -364,16 +358,12 @@ async fn a_store_outage_answers_the_latest_cached_valuation_degraded() {
 
 #[tokio::test]
 async fn after_a_failed_company_read_the_breaker_skips_the_store_for_a_cool_down() {
-    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
-    let s = ValuationService::new(
-        MemoryCompanyStore::new(synthetic_companies(60, 1, "20250331")),
-        MemoryCache::default(),
-        Some(model),
+    let s = service_with(
+        true,
         ValuationConfig {
             store_cool_down: Duration::from_millis(300),
             ..ValuationConfig::default()
         },
-        Instant::now(),
     );
     let ev = event("apigw-valuation-valid.json");
     assert_eq!(call(&s, &ev).await.0, 200);
