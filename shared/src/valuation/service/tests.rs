@@ -31,6 +31,16 @@ fn service() -> Service {
     service_with(true, ValuationConfig::default())
 }
 
+/// Makes `v-shadow` (another fair-multiple model) the shadow of what `s` serves.
+fn add_shadow(s: &Service) {
+    let mut set = ServingSet::clone(&s.serving().unwrap());
+    set.shadow = Some(Slot::new(
+        VersionRef::new("v-shadow"),
+        FairMultipleModel::new(synthetic_fair_multiple_bundle("v-shadow", 2)).unwrap(),
+    ));
+    s.swap_serving(set);
+}
+
 /// A new container (nothing in memory) over the same store and cache table as `s`.
 fn another_container(s: &Service) -> Service {
     let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
@@ -570,12 +580,7 @@ async fn the_fair_multiple_shadow_is_measured_never_returned() {
             ..ValuationConfig::default()
         },
     );
-    let mut set = ServingSet::clone(&s.serving().unwrap());
-    set.shadow = Some(Slot::new(
-        VersionRef::new("v-shadow"),
-        FairMultipleModel::new(synthetic_fair_multiple_bundle("v-shadow", 2)).unwrap(),
-    ));
-    s.swap_serving(set);
+    add_shadow(&s);
     let (resp, stats) = handle(&s, &event("apigw-valuation-valid.json"), "lambda-rid").await;
     assert!(!text(&resp).contains("v-shadow"));
     let (version, delta) = stats.shadow.unwrap();
@@ -597,12 +602,7 @@ async fn a_sampled_valuation_captures_the_scored_company_with_the_shadow_pe() {
     assert!(stats.capture.is_empty());
 
     let s = service_with(true, config(1.0));
-    let mut set = ServingSet::clone(&s.serving().unwrap());
-    set.shadow = Some(Slot::new(
-        VersionRef::new("v-shadow"),
-        FairMultipleModel::new(synthetic_fair_multiple_bundle("v-shadow", 2)).unwrap(),
-    ));
-    s.swap_serving(set);
+    add_shadow(&s);
     let (resp, stats) = handle(&s, &event("apigw-valuation-valid.json"), "lambda-rid").await;
     assert_eq!(stats.capture.len(), 1);
     let c = &stats.capture[0];
