@@ -354,6 +354,8 @@ fn scopes_cover_their_model_or_their_function_s_models() {
     assert!(!scope("valuation", None, true).covers(&reco));
 }
 
+// The DynamoDB attribute types come with the `aws` feature.
+#[cfg(feature = "aws")]
 #[test]
 fn items_with_rollout_state_round_trip_through_dynamodb_attributes() {
     let item = staged("linear:10%/5");
