@@ -6,6 +6,7 @@
 
 use crate::http::fields::{kind, present};
 use crate::http::ApiError;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// `group_by` and `bins` of a fairness body.
@@ -70,6 +71,28 @@ pub struct GroupStats {
     pub count: usize,
     pub mean: Vec<f64>,
     pub std: Vec<f64>,
+}
+
+impl GroupStats {
+    /// The group as an endpoint answers it, each output's figures shaped by `shape` (a list,
+    /// or a map keyed by product code).
+    pub fn shaped<T>(self, shape: impl Fn(&[f64]) -> T) -> Group<T> {
+        Group {
+            group: self.group,
+            count: self.count,
+            mean: shape(&self.mean),
+            std: shape(&self.std),
+        }
+    }
+}
+
+/// One group of a fairness report as answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group<T> {
+    pub group: String,
+    pub count: usize,
+    pub mean: T,
+    pub std: T,
 }
 
 /// Groups sorted by label, and per output the min/max ratio of group means (NaN when

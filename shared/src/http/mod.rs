@@ -6,6 +6,8 @@
 mod error;
 pub(crate) mod fields;
 mod runtime;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use error::{ApiError, Problem};
 pub use lambda_http::{Body, Request, Response};

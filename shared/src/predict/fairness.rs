@@ -43,13 +43,8 @@ pub struct FairnessReport {
     pub request_id: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Group {
-    pub group: String,
-    pub count: usize,
-    pub mean: Value,
-    pub std: Value,
-}
+/// One group; `mean` and `std` have one entry per output.
+pub type Group = crate::fairness::Group<Value>;
 
 /// The report for `req` on the active version of `set`.
 pub fn fairness(
@@ -93,14 +88,7 @@ pub fn fairness(
     Ok(FairnessReport {
         model: ServedModel::of(set),
         group_by: group_by.clone(),
-        groups: (groups.into_iter())
-            .map(|g| Group {
-                group: g.group,
-                count: g.count,
-                mean: numbers(&g.mean),
-                std: numbers(&g.std),
-            })
-            .collect(),
+        groups: (groups.into_iter()).map(|g| g.shaped(numbers)).collect(),
         min_max_ratio: numbers(&ratio),
         request_id: request_id.to_string(),
     })

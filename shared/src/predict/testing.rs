@@ -91,15 +91,8 @@ impl InMemoryModels {
     /// One model, registered with `bundle` as its active version.
     pub fn single(bundle: Bundle) -> Self {
         let mut item = RegistryItem::new(bundle.name());
-        item.active = Some(Active {
-            version: bundle.version().to_string(),
-            prefix: None,
-            sha256: None,
-            promoted_at: None,
-            by: None,
-            reason: None,
-        });
         let reference = VersionRef::new(bundle.version().to_string());
+        item.active = Some(Active::new(reference.clone()));
         let predictor = Predictor::servable(bundle).expect("servable");
         let set = ServingSet::single(item.model.clone(), reference, predictor);
         InMemoryModels(vec![(item, Arc::new(set))])

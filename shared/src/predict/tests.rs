@@ -444,31 +444,9 @@ fn a_model_detail_compares_the_metrics_of_every_served_version() {
         m
     };
     let mut item = RegistryItem::new("churn");
-    item.active = Some(Active {
-        version: "v1".into(),
-        prefix: None,
-        sha256: None,
-        promoted_at: None,
-        by: None,
-        reason: None,
-    });
-    item.candidate = Some(Candidate {
-        version: "v2".into(),
-        weight: 10,
-        prefix: None,
-        sha256: None,
-        since: None,
-        by: None,
-        reason: None,
-    });
-    item.shadow = Some(Shadow {
-        version: "v3".into(),
-        prefix: None,
-        sha256: None,
-        since: None,
-        by: None,
-        reason: None,
-    });
+    item.active = Some(Active::new(VersionRef::new("v1")));
+    item.candidate = Some(Candidate::new(VersionRef::new("v2"), 10));
+    item.shadow = Some(Shadow::new(VersionRef::new("v3")));
     let (v1, v2) = (manifest("v1", 2.0), manifest("v2", 1.5));
     // The shadow's manifest could not be read: listed, without metrics.
     let d = ModelDetail::new(&item, Some(&v1), Some(&v2), None);

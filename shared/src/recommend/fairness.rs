@@ -66,13 +66,7 @@ pub struct Skipped {
 }
 
 /// One group; `mean` and `std` are keyed by product code.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProductGroup {
-    pub group: String,
-    pub count: usize,
-    pub mean: Map<String, Value>,
-    pub std: Map<String, Value>,
-}
+pub type ProductGroup = crate::fairness::Group<Map<String, Value>>;
 
 /// The report over `customers` (already read) scored by `bundle`, the active version.
 pub fn fairness(
@@ -122,14 +116,7 @@ pub fn fairness(
         group_by: group_by.clone(),
         customers: members.len(),
         skipped,
-        groups: (groups.into_iter())
-            .map(|g| ProductGroup {
-                group: g.group,
-                count: g.count,
-                mean: by_product(&g.mean),
-                std: by_product(&g.std),
-            })
-            .collect(),
+        groups: (groups.into_iter()).map(|g| g.shaped(by_product)).collect(),
         min_max_ratio: by_product(&ratio),
         request_id: request_id.to_string(),
     })

@@ -1,14 +1,18 @@
 //! Bank-product recommendation: the 24 Santander products, customer feature encoding, and
 //! top-k ranking of products a customer does not own yet.
 
+mod answer;
+mod config;
 mod customer;
 mod fairness;
 mod products;
 mod rank;
 mod request;
 mod response;
+mod servable;
 mod service;
 
+pub use config::ServiceConfig;
 pub use customer::{feature_names, target_month, Customer, OverrideError, NUM_FEATURES};
 pub use fairness::{
     FairnessReport, FairnessRequest, ProductGroup, Skipped, MAX_FAIRNESS_BODY_BYTES,
@@ -21,7 +25,5 @@ pub use response::{
     models, BatchItem, BatchResponse, ModelRef, RecommendResponse, RequestStats, ShadowStats,
     Source,
 };
-pub use service::{
-    check_recommender_bundle, servable_recommender, Recommender, ServiceConfig, VARIANT_ACTIVE,
-    VARIANT_CANDIDATE, VARIANT_MIXED,
-};
+pub use servable::{check_recommender_bundle, servable_recommender};
+pub use service::{Recommender, VARIANT_ACTIVE, VARIANT_CANDIDATE, VARIANT_MIXED};

@@ -9,27 +9,25 @@
 //! difference (mean absolute score difference, top-k overlap) lands in [`RequestStats::shadow`]
 //! for logs and metrics and is never returned.
 
+use super::answer::{answer, Lookup};
+use super::config::ServiceConfig;
 use super::fairness::{fairness, FairnessReport, FairnessRequest, Skipped};
 use super::request::{BatchRequest, RecommendRequest};
 use super::response::{
     BatchItem, BatchResponse, ModelRef, RecommendResponse, RequestStats, ShadowStats, Source,
 };
-use super::{
-    feature_names, popular, product_index, top_k, Customer, FeatureContribution, Recommendation,
-    NUM_FEATURES, NUM_PRODUCTS, PRODUCTS,
-};
-use crate::bundle::{Bundle, BundleError, ModelKind};
+use super::servable::{check_recommender_bundle, check_set};
+use super::Customer;
+use crate::bundle::{Bundle, BundleError};
 use crate::http::ApiError;
-use crate::model::ShapScratch;
-use crate::registry::serving::{mean_abs_diff, top_k_overlap, ServingSet, Variant};
+use crate::registry::serving::{ServingSet, Variant};
 use crate::registry::VersionRef;
-use crate::store::{customer_key, Breaker, FeatureStore, StoreError, BREAKER_OPEN, MAX_BATCH_GET};
-use crate::telemetry::capture::{named, CaptureConfig, CaptureRow};
+use crate::store::{Breaker, FeatureStore, StoreError, BREAKER_OPEN, MAX_BATCH_GET};
 use arc_swap::ArcSwap;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The `variant` of answers from the active version.
 pub const VARIANT_ACTIVE: &str = "active";
@@ -37,55 +35,6 @@ pub const VARIANT_ACTIVE: &str = "active";
 pub const VARIANT_CANDIDATE: &str = "candidate";
 /// The top-level `variant` of a batch answered partly by each.
 pub const VARIANT_MIXED: &str = "mixed";
-
-/// Deadlines of the feature-store calls.
-#[derive(Debug, Clone, Copy)]
-pub struct ServiceConfig {
-    pub store_deadline: Duration,
-    pub batch_store_deadline: Duration,
-    /// After a failed or timed-out store call, answer degraded without calling the store for
-    /// this long (one probe call then); zero: always call ([`crate::store::Breaker`]).
-    pub store_cool_down: Duration,
-    /// `CAPTURE_SAMPLE_RATE`: the share of requests whose scored rows are logged as `capture`
-    /// records.
-    pub capture: CaptureConfig,
-}
-
-impl ServiceConfig {
-    /// `STORE_DEADLINE_MS` (150), `BATCH_STORE_DEADLINE_MS` (1000), `STORE_COOL_DOWN_MS`
-    /// (1000; 0 turns the breaker off) and `CAPTURE_SAMPLE_RATE` (0).
-    pub fn from_env() -> Result<Self, String> {
-        use crate::lambda::env::{millis, number};
-        Ok(ServiceConfig {
-            store_deadline: millis("STORE_DEADLINE_MS", 150)?,
-            batch_store_deadline: millis("BATCH_STORE_DEADLINE_MS", 1000)?,
-            store_cool_down: Duration::from_millis(number("STORE_COOL_DOWN_MS", 1000, 0)?),
-            capture: CaptureConfig::from_env()?,
-        })
-    }
-}
-
-impl Default for ServiceConfig {
-    /// The deadlines' defaults, without the breaker (each call reaches the store).
-    fn default() -> Self {
-        ServiceConfig {
-            store_deadline: Duration::from_millis(150),
-            batch_store_deadline: Duration::from_millis(1000),
-            store_cool_down: Duration::ZERO,
-            capture: CaptureConfig::default(),
-        }
-    }
-}
-
-/// The outcome of asking the store for one customer. Lives on the stack for one request;
-/// boxing the profile would only add an allocation.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-enum Lookup {
-    Found(Customer),
-    Missing,
-    Failed(&'static str),
-}
 
 /// The recommend service over a store `S`. `Send + Sync`; the served set can be swapped while
 /// requests are in flight (each request scores with the set it started with).
@@ -97,54 +46,6 @@ pub struct Recommender<S> {
     process_start: Instant,
     init_ms: f64,
     first_invocation_ms: OnceLock<f64>,
-}
-
-/// Checks that a bundle is a product recommender this code can serve: the recommender's
-/// features in order and the 24 products in order.
-pub fn check_recommender_bundle(bundle: &Bundle) -> Result<(), BundleError> {
-    let m = bundle.manifest();
-    let invalid = |msg: String| Err(BundleError::Invalid(msg));
-    if m.kind != ModelKind::ProductRecommender {
-        return invalid(format!(
-            "kind is `{}`, not product-recommender",
-            m.kind.as_str()
-        ));
-    }
-    let names = feature_names();
-    if m.features.len() != NUM_FEATURES || m.features.iter().zip(&names).any(|(f, n)| f.name != *n)
-    {
-        return invalid(format!(
-            "features must be the {NUM_FEATURES} recommender features in order"
-        ));
-    }
-    if m.outputs.len() != NUM_PRODUCTS
-        || m.outputs
-            .iter()
-            .zip(PRODUCTS)
-            .any(|(o, (code, _))| o.code != code)
-    {
-        return invalid(format!(
-            "outputs must be the {NUM_PRODUCTS} products in order"
-        ));
-    }
-    Ok(())
-}
-
-/// `bundle` itself when it is a servable recommender (what the registry loader builds).
-pub fn servable_recommender(bundle: Bundle) -> Result<Bundle, String> {
-    check_recommender_bundle(&bundle).map_err(|e| e.to_string())?;
-    Ok(bundle)
-}
-
-fn check_set(set: &ServingSet<Bundle>) -> Result<(), BundleError> {
-    check_recommender_bundle(&set.active.model)?;
-    if let Some((c, _)) = &set.candidate {
-        check_recommender_bundle(&c.model)?;
-    }
-    if let Some(s) = &set.shadow {
-        check_recommender_bundle(&s.model)?;
-    }
-    Ok(())
 }
 
 impl<S: FeatureStore> Recommender<S> {
@@ -554,162 +455,6 @@ fn model_ref(bundle: &Bundle) -> ModelRef {
         name: bundle.name().to_string(),
         version: bundle.version().to_string(),
     }
-}
-
-/// What [`answer`] returns: recommendations, where they came from, degraded, the shadow
-/// comparison `(mean abs score difference, top-k overlap)` when a shadow scored the row, and
-/// the scored row when it is captured.
-type Answer = (
-    Vec<Recommendation>,
-    Source,
-    bool,
-    Option<(f64, f64)>,
-    Option<Captured>,
-);
-
-/// A scored row kept for the data capture: the features, the served scores and the shadow's.
-struct Captured {
-    row: [f64; NUM_FEATURES],
-    scores: [f64; NUM_PRODUCTS],
-    shadow: Option<(String, [f64; NUM_PRODUCTS])>,
-}
-
-impl Captured {
-    fn row(self, bundle: &Bundle, variant: &'static str, customer_id: &str) -> CaptureRow {
-        let codes = || PRODUCTS.iter().map(|(c, _)| *c);
-        CaptureRow {
-            version: bundle.version().to_string(),
-            variant,
-            entity: Some(customer_id.to_string()),
-            input: named(feature_names(), &self.row),
-            output: named(codes(), &self.scores),
-            shadow: self.shadow.map(|(v, s)| (v, named(codes(), &s))),
-        }
-    }
-}
-
-/// The scoring path: stored profile (or, for a what-if call about an unknown customer, an empty
-/// one) → overrides → row → scores → top-k of the products not owned. Unknown customers without
-/// overrides get popularity; store failures get popularity, degraded. A `shadow` bundle scores
-/// the same row; only the comparison comes back.
-fn answer(
-    bundle: &Bundle,
-    shadow: Option<&Bundle>,
-    req: &RecommendRequest,
-    lookup: Lookup,
-    capture: bool,
-) -> Answer {
-    let profile = match lookup {
-        Lookup::Found(c) => Some(c),
-        Lookup::Missing if req.has_overrides() => Some(Customer {
-            customer_id: req.customer_id.clone(),
-            ..Customer::default()
-        }),
-        Lookup::Missing => None,
-        Lookup::Failed(_) => {
-            return (popular_for(bundle, req), Source::Popular, true, None, None);
-        }
-    };
-    let Some(profile) = profile else {
-        return (popular_for(bundle, req), Source::Popular, false, None, None);
-    };
-    let customer = if req.has_overrides() {
-        req.overlay(profile)
-    } else {
-        profile
-    };
-    let mut row = [0.0f64; NUM_FEATURES];
-    customer.write_row(&mut row);
-    let mut scores = [0.0f64; NUM_PRODUCTS];
-    match bundle.score_into(&row, &mut scores) {
-        Ok(()) => {
-            let mut shadow_captured = None;
-            let compared = shadow.and_then(|sb| {
-                let mut shadow_scores = [0.0f64; NUM_PRODUCTS];
-                match sb.score_into(&row, &mut shadow_scores) {
-                    Ok(()) => {
-                        let mut owned = [false; NUM_PRODUCTS];
-                        for i in customer.owned_indices() {
-                            owned[i] = true;
-                        }
-                        if capture {
-                            shadow_captured = Some((sb.version().to_string(), shadow_scores));
-                        }
-                        Some((
-                            mean_abs_diff(&scores, &shadow_scores),
-                            top_k_overlap(&scores, &shadow_scores, |i| !owned[i], req.k),
-                        ))
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, shadow = %sb.version(), "shadow scoring failed");
-                        None
-                    }
-                }
-            });
-            let mut recommendations =
-                top_k(&scores, customer.owned_indices(), req.k, req.return_scores);
-            if req.explain {
-                explain(bundle, &row, &mut recommendations);
-            }
-            let captured = capture.then_some(Captured {
-                row,
-                scores,
-                shadow: shadow_captured,
-            });
-            (recommendations, Source::Model, false, compared, captured)
-        }
-        Err(e) => {
-            // Unreachable for a bundle that passed `check_recommender_bundle`.
-            tracing::error!(error = %e, key = %customer_key(&req.customer_id), "scoring failed; answering from popularity");
-            (popular_for(bundle, req), Source::Popular, true, None, None)
-        }
-    }
-}
-
-/// Features listed per recommended product with `"explain": true`.
-const EXPLAIN_TOP: usize = 5;
-
-/// Adds each recommendation's top features by |TreeSHAP contribution|, from the very model
-/// that scored it (the canary's when the customer is in it). A bundle whose texts lack the
-/// node counts answers without explanations (logged).
-fn explain(bundle: &Bundle, row: &[f64; NUM_FEATURES], recommendations: &mut [Recommendation]) {
-    let names = &bundle.manifest().features;
-    let mut scratch = ShapScratch::new();
-    let mut phi = vec![0.0; NUM_FEATURES + 1];
-    for rec in recommendations {
-        let Some(p) = product_index(rec.product) else {
-            continue;
-        };
-        if let Err(e) = bundle.contrib_output_into(row, p, &mut phi, &mut scratch) {
-            tracing::warn!(error = %e, version = %bundle.version(), "recommendation not explained");
-            continue;
-        }
-        let mut order: Vec<usize> = (0..NUM_FEATURES).collect();
-        order.sort_by(|&a, &b| phi[b].abs().total_cmp(&phi[a].abs()));
-        rec.explanation = Some(
-            (order.into_iter().take(EXPLAIN_TOP))
-                .map(|f| FeatureContribution {
-                    feature: names[f].name.clone(),
-                    value: Some(row[f]).filter(|v| !v.is_nan()),
-                    contribution: phi[f],
-                })
-                .collect(),
-        );
-    }
-}
-
-fn popular_for(bundle: &Bundle, req: &RecommendRequest) -> Vec<Recommendation> {
-    let owned = req
-        .owned_products
-        .iter()
-        .flatten()
-        .filter_map(|c| product_index(c));
-    popular(
-        &bundle.manifest().base_rates,
-        owned,
-        req.k,
-        req.return_scores,
-    )
 }
 
 #[cfg(test)]

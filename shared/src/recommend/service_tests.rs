@@ -1,15 +1,18 @@
 use super::*;
-use crate::bundle::{Feature, GoldenRow, Manifest, Metrics, Output, MANIFEST_FORMAT};
+use crate::bundle::{Feature, GoldenRow, Manifest, Metrics, ModelKind, Output, MANIFEST_FORMAT};
+use crate::http::testing::{body_json, event, handle, with_body};
 use crate::http::{ApiError, MAX_BODY_BYTES};
 use crate::model::Model;
-use crate::recommend::DEFAULT_POPULARITY;
+use crate::recommend::{
+    feature_names, popular, top_k, DEFAULT_POPULARITY, NUM_FEATURES, NUM_PRODUCTS, PRODUCTS,
+};
 use crate::recommend::{BatchRequest, FairnessRequest, RecommendRequest, Skipped, DEFAULT_K};
 use crate::store::{Faults, MemoryStore};
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
+use std::time::Duration;
 
 // ---------------------------------------------------------------- a small synthetic bundle
 
@@ -52,15 +55,27 @@ fn model_text(p: usize) -> String {
     )
 }
 
-fn bundle() -> Bundle {
-    let files: Vec<(String, Vec<u8>)> = (0..NUM_PRODUCTS)
+/// The model texts of [`bundle`], by their paths in the bundle.
+fn model_files() -> Vec<(String, Vec<u8>)> {
+    (0..NUM_PRODUCTS)
         .map(|p| {
             (
                 format!("models/{}.txt", PRODUCTS[p].0),
                 model_text(p).into_bytes(),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// [`bundle`] with its manifest edited by `edit`.
+fn rebuilt(edit: impl FnOnce(&mut Manifest)) -> Bundle {
+    let mut m = bundle().manifest().clone();
+    edit(&mut m);
+    Bundle::from_parts(m, model_files()).unwrap()
+}
+
+fn bundle() -> Bundle {
+    let files = model_files();
     let models: Vec<Model> = files
         .iter()
         .map(|(_, b)| Model::parse_bytes(b).unwrap())
@@ -154,40 +169,6 @@ fn stored() -> MemoryStore {
     other.age = Some(23.0);
     other.owned = vec!["ind_ecue_fin_ult1".into()];
     MemoryStore::new([customer_15889(), other])
-}
-
-/// The event through the function's runtime path (`http::to_request`: lambda_http's
-/// conversion, base64 checked first) with Lambda request id `lambda_rid`, answered by the
-/// adapter, and turned back into the payload-2.0 answer API Gateway receives.
-async fn handle(
-    svc: &Recommender<MemoryStore>,
-    ev: &ApiGatewayV2httpRequest,
-    lambda_rid: &str,
-) -> (ApiGatewayV2httpResponse, RequestStats) {
-    let mut ctx = lambda_runtime::Context::default();
-    ctx.request_id = lambda_rid.into();
-    let req = crate::http::to_request(ev.clone(), Some(ctx));
-    let (resp, stats) = crate::api::recommend::handle(svc, &req).await;
-    (crate::http::to_apigw_response(resp), stats)
-}
-
-fn event(name: &str) -> ApiGatewayV2httpRequest {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn with_body(mut ev: ApiGatewayV2httpRequest, body: &str) -> ApiGatewayV2httpRequest {
-    ev.body = Some(body.to_string());
-    ev.is_base64_encoded = false;
-    ev
-}
-
-fn body_json(resp: &ApiGatewayV2httpResponse) -> Value {
-    match &resp.body {
-        Some(Body::Text(t)) => serde_json::from_str(t).unwrap(),
-        other => panic!("expected a text body, got {other:?}"),
-    }
 }
 
 fn products(v: &Value) -> Vec<String> {
@@ -451,10 +432,7 @@ async fn what_if_for_an_unknown_customer_scores_the_given_profile() {
 #[tokio::test]
 async fn slow_store_answers_degraded_popularity_within_the_deadline() {
     let store = stored();
-    store.set_faults(Faults {
-        delay: Duration::from_secs(5),
-        ..Faults::default()
-    });
+    store.set_faults(Faults::slow(Duration::from_secs(5)));
     let svc = service(store);
     let t = Instant::now();
     let (resp, stats) = svc.recommend(&req(r#"{"customer_id":"15889"}"#), "r").await;
@@ -469,13 +447,7 @@ async fn slow_store_answers_degraded_popularity_within_the_deadline() {
 #[tokio::test]
 async fn failing_store_answers_degraded_popularity() {
     let store = stored();
-    store.set_faults(Faults {
-        fail: Some(StoreError::Backend {
-            op: "GetItem",
-            message: "ResourceNotFoundException".into(),
-        }),
-        ..Faults::default()
-    });
+    store.set_faults(Faults::failing("GetItem", "ResourceNotFoundException"));
     let svc = service(store);
     let (resp, stats) = handle(&svc, &event("apigw-recommend-valid.json"), "lambda-rid").await;
     assert_eq!(resp.status_code, 200);
@@ -497,17 +469,8 @@ async fn a_store_outage_never_recommends_the_owned_products_the_request_named() 
         "the popularity order this test relies on changed"
     );
     for faults in [
-        Faults {
-            fail: Some(StoreError::Backend {
-                op: "GetItem",
-                message: "connection refused".into(),
-            }),
-            ..Faults::default()
-        },
-        Faults {
-            delay: Duration::from_secs(5),
-            ..Faults::default()
-        },
+        Faults::failing("GetItem", "connection refused"),
+        Faults::slow(Duration::from_secs(5)),
     ] {
         let store = stored();
         store.set_faults(faults);
@@ -537,10 +500,7 @@ async fn a_store_outage_never_recommends_the_owned_products_the_request_named() 
 #[tokio::test]
 async fn after_a_store_timeout_the_breaker_answers_degraded_without_calling_the_store() {
     let store = stored();
-    store.set_faults(Faults {
-        delay: Duration::from_secs(5),
-        ..Faults::default()
-    });
+    store.set_faults(Faults::slow(Duration::from_secs(5)));
     let config = ServiceConfig {
         store_deadline: Duration::from_millis(60),
         batch_store_deadline: Duration::from_millis(120),
@@ -621,10 +581,7 @@ async fn batch_keeps_order_and_isolates_item_failures() {
 #[tokio::test]
 async fn batch_store_failure_degrades_every_item_but_answers() {
     let store = stored();
-    store.set_faults(Faults {
-        delay: Duration::from_secs(5),
-        ..Faults::default()
-    });
+    store.set_faults(Faults::slow(Duration::from_secs(5)));
     let svc = service(store);
     let (resp, stats) = handle(&svc, &event("apigw-recommend-batch-valid.json"), "l").await;
     assert_eq!(resp.status_code, 200);
@@ -826,19 +783,8 @@ async fn unknown_routes_and_methods_are_problems() {
 #[tokio::test]
 async fn a_bundle_swap_is_seen_by_the_next_request() {
     let svc = service(stored());
-    let mut b = bundle();
-    let mut m = b.manifest().clone();
-    m.version = "v2".into();
-    let files: Vec<(String, Vec<u8>)> = (0..NUM_PRODUCTS)
-        .map(|p| {
-            (
-                format!("models/{}.txt", PRODUCTS[p].0),
-                model_text(p).into_bytes(),
-            )
-        })
-        .collect();
-    b = Bundle::from_parts(m, files).unwrap();
-    svc.swap_bundle(b).unwrap();
+    svc.swap_bundle(rebuilt(|m| m.version = "v2".into()))
+        .unwrap();
     let v = body_json(
         &handle(&svc, &event("apigw-recommend-valid.json"), "l")
             .await
@@ -849,18 +795,7 @@ async fn a_bundle_swap_is_seen_by_the_next_request() {
 
 #[test]
 fn non_recommender_bundles_are_refused() {
-    let b = bundle();
-    let mut m = b.manifest().clone();
-    m.outputs.swap(0, 1);
-    let files: Vec<(String, Vec<u8>)> = (0..NUM_PRODUCTS)
-        .map(|p| {
-            (
-                format!("models/{}.txt", PRODUCTS[p].0),
-                model_text(p).into_bytes(),
-            )
-        })
-        .collect();
-    let swapped = Bundle::from_parts(m, files).unwrap();
+    let swapped = rebuilt(|m| m.outputs.swap(0, 1));
     assert!(check_recommender_bundle(&swapped).is_err());
 }
 
@@ -1134,21 +1069,10 @@ async fn the_shadow_is_measured_never_returned() {
 #[test]
 fn a_set_with_a_non_recommender_is_refused() {
     let svc = service(stored());
-    let b = bundle();
-    let mut m = b.manifest().clone();
-    m.outputs.swap(0, 1);
-    let files: Vec<(String, Vec<u8>)> = (0..NUM_PRODUCTS)
-        .map(|p| {
-            (
-                format!("models/{}.txt", PRODUCTS[p].0),
-                model_text(p).into_bytes(),
-            )
-        })
-        .collect();
     let mut set = ServingSet::clone(&svc.serving());
     set.shadow = Some(crate::registry::Slot::new(
         VersionRef::new("bad"),
-        Bundle::from_parts(m, files).unwrap(),
+        rebuilt(|m| m.outputs.swap(0, 1)),
     ));
     assert!(svc.swap_serving(set).is_err());
     assert!(svc.serving().shadow.is_none());
@@ -1314,10 +1238,7 @@ async fn fairness_reads_a_thousand_customers_in_pages_of_a_hundred() {
 #[tokio::test]
 async fn fairness_without_the_store_is_a_503_not_a_partial_report() {
     let store = fairness_store();
-    store.set_faults(Faults {
-        delay: Duration::from_secs(5),
-        ..Faults::default()
-    });
+    store.set_faults(Faults::slow(Duration::from_secs(5)));
     let svc = service(store);
     let (resp, stats) = handle(&svc, &event("apigw-recommend-fairness-valid.json"), "l").await;
     assert_eq!(resp.status_code, 503);

@@ -57,54 +57,88 @@ impl VersionRef {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Active {
-    pub version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub promoted_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+/// Declares one of an item's three slots (`active`, `candidate`, `shadow`): the version, the
+/// slot's own fields, where the bundle lives and what its manifest hashes to, when the version
+/// took the slot (`promoted_at` or `since`), who put it there and why. One declaration keeps
+/// the three stored shapes in step, field order included (the JSON of the admin `show` and of
+/// GET /models prints fields in declaration order), and struct literals keep working.
+macro_rules! slot {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)* } at: $at:ident
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $name {
+            pub version: String,
+            $($(#[$fmeta])* pub $field: $ty,)*
+            /// S3 key prefix of the bundle, e.g. `models/product-recommender/<version>/`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub prefix: Option<String>,
+            /// sha256 of the bundle's `manifest.json`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub sha256: Option<String>,
+            /// When the version took the slot (RFC 3339).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub $at: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub by: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub reason: Option<String>,
+        }
+
+        impl $name {
+            /// `r` in this slot, with nothing recorded about when, by whom or why.
+            pub fn new(r: VersionRef, $($field: $ty),*) -> Self {
+                $name {
+                    version: r.version,
+                    $($field,)*
+                    prefix: r.prefix,
+                    sha256: r.sha256,
+                    $at: None,
+                    by: None,
+                    reason: None,
+                }
+            }
+
+            /// Records when (`at`, RFC 3339), by whom and why (clipped to
+            /// [`REASON_MAX_CHARS`]) the version took the slot.
+            pub fn stamped(mut self, at: &str, by: &str, reason: &str) -> Self {
+                self.$at = Some(at.to_string());
+                self.by = Some(by.to_string());
+                self.reason = Some(clip_reason(reason));
+                self
+            }
+
+            /// Where the version lives and what its manifest must hash to.
+            pub fn version_ref(&self) -> VersionRef {
+                VersionRef {
+                    version: self.version.clone(),
+                    prefix: self.prefix.clone(),
+                    sha256: self.sha256.clone(),
+                }
+            }
+        }
+    };
 }
 
-/// The canary: `weight` % of entities (by [`super::bucket`]) are served this version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Candidate {
-    pub version: String,
-    /// 0..=100; 0 pauses the canary (no traffic) without forgetting the candidate.
-    pub weight: u8,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+slot! {
+    /// The version served to every entity outside the canary.
+    Active {} at: promoted_at
 }
 
-/// Scored alongside the served model on every request; its answers are measured, never
-/// returned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shadow {
-    pub version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+slot! {
+    /// The canary: `weight` % of entities (by [`super::bucket`]) are served this version.
+    Candidate {
+        /// 0..=100; 0 pauses the canary (no traffic) without forgetting the candidate.
+        weight: u8,
+    } at: since
+}
+
+slot! {
+    /// Scored alongside the served model on every request; its answers are measured, never
+    /// returned.
+    Shadow {} at: since
 }
 
 /// What a history entry records.
@@ -260,27 +294,15 @@ impl RegistryItem {
     }
 
     pub fn active_ref(&self) -> Option<VersionRef> {
-        self.active.as_ref().map(|a| VersionRef {
-            version: a.version.clone(),
-            prefix: a.prefix.clone(),
-            sha256: a.sha256.clone(),
-        })
+        self.active.as_ref().map(Active::version_ref)
     }
 
     pub fn candidate_ref(&self) -> Option<VersionRef> {
-        self.candidate.as_ref().map(|c| VersionRef {
-            version: c.version.clone(),
-            prefix: c.prefix.clone(),
-            sha256: c.sha256.clone(),
-        })
+        self.candidate.as_ref().map(Candidate::version_ref)
     }
 
     pub fn shadow_ref(&self) -> Option<VersionRef> {
-        self.shadow.as_ref().map(|s| VersionRef {
-            version: s.version.clone(),
-            prefix: s.prefix.clone(),
-            sha256: s.sha256.clone(),
-        })
+        self.shadow.as_ref().map(Shadow::version_ref)
     }
 
     /// The quality gate's tolerance for this model, in percent.
@@ -405,6 +427,42 @@ mod tests {
         assert_eq!(item.history[0].version, "v005");
         assert_eq!(item.rejected.len(), REJECTED_LIMIT);
         assert_eq!(item.rejected.last().unwrap().version, "v024");
+    }
+
+    #[test]
+    fn slots_serialize_field_for_field_in_their_stored_order() {
+        // Pins the item's JSON (the admin `show`, GET /models) and, through the same serde
+        // derive, its DynamoDB attribute names: the slot declarations must not move a field.
+        let mut item = RegistryItem::new("m");
+        item.revision = 3;
+        let at = |v: &str| VersionRef {
+            version: v.into(),
+            prefix: Some(format!("models/m/{v}/")),
+            sha256: Some(v.replace('v', "a")),
+        };
+        item.active = Some(Active::new(at("v1")).stamped("t1", "alice", "r1"));
+        item.candidate = Some(Candidate::new(at("v2"), 10).stamped("t2", "bob", "r2"));
+        item.shadow = Some(Shadow::new(at("v3")).stamped("t3", "carol", "r3"));
+        let json = serde_json::to_string(&item).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"model":"m","#,
+                r#""active":{"version":"v1","prefix":"models/m/v1/","sha256":"a1","#,
+                r#""promoted_at":"t1","by":"alice","reason":"r1"},"#,
+                r#""candidate":{"version":"v2","weight":10,"prefix":"models/m/v2/","#,
+                r#""sha256":"a2","since":"t2","by":"bob","reason":"r2"},"#,
+                r#""shadow":{"version":"v3","prefix":"models/m/v3/","sha256":"a3","#,
+                r#""since":"t3","by":"carol","reason":"r3"},"#,
+                r#""history":[],"rejected":[],"revision":3}"#
+            )
+        );
+        assert_eq!(serde_json::from_str::<RegistryItem>(&json).unwrap(), item);
+        let bare = Candidate::new(VersionRef::new("v2"), 0);
+        assert_eq!(
+            serde_json::to_string(&bare).unwrap(),
+            r#"{"version":"v2","weight":0}"#
+        );
     }
 
     #[test]

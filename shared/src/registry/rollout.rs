@@ -29,7 +29,7 @@
 //! The clock is the event's: a tick's `time`, an alarm's state timestamp. That is what AWS
 //! sends, and it lets tests advance time without sleeping.
 
-use super::item::{clip_reason, rfc3339, Action, HistoryEntry, RegistryItem};
+use super::item::{clip_reason, rfc3339, Action, RegistryItem};
 use super::ops::{apply, Applied, Change, Context, OpError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -290,18 +290,7 @@ pub(super) fn set_rollout(
         }));
     }
     let r = item.candidate_ref().expect("candidate");
-    let mut e = HistoryEntry {
-        at: ctx.at.to_string(),
-        action: Action::SetRollout,
-        version: r.version.clone(),
-        prefix: r.prefix,
-        sha256: r.sha256,
-        previous: None,
-        weight: None,
-        by: ctx.by.to_string(),
-        reason: clip_reason(ctx.reason),
-        revision: rev,
-    };
+    let mut e = ctx.entry(Action::SetRollout, &r, rev);
     let summary = match plan {
         Some(p) => {
             if let Some(c) = item.candidate.as_mut() {

@@ -273,17 +273,16 @@ fn set_rollout_starts_stops_and_is_idempotent() {
     let set = |p: &str| Change::SetRollout {
         rollout: Some(p.parse().unwrap()),
     };
+    let by_hand = |item: &RegistryItem, change: &Change| {
+        let ctx = Context {
+            by: "a",
+            reason: "r",
+            at: T0,
+        };
+        apply(Some(item), "m", change, &ctx)
+    };
     assert!(matches!(
-        apply(
-            Some(&v1),
-            "m",
-            &set("linear:10%/5"),
-            &Context {
-                by: "a",
-                reason: "r",
-                at: T0
-            }
-        ),
+        by_hand(&v1, &set("linear:10%/5")),
         Err(OpError::NoCandidate(_))
     ));
     let c = write(
@@ -303,17 +302,7 @@ fn set_rollout_starts_stops_and_is_idempotent() {
     assert_eq!(s.candidate.as_ref().unwrap().weight, 10);
     assert_eq!(s.history.last().unwrap().action, Action::SetRollout);
     assert!(matches!(
-        apply(
-            Some(&s),
-            "m",
-            &set("linear:10%/5"),
-            &Context {
-                by: "a",
-                reason: "r",
-                at: T0
-            }
-        )
-        .unwrap(),
+        by_hand(&s, &set("linear:10%/5")).unwrap(),
         Applied::Unchanged { .. }
     ));
     assert_eq!(ticked(&s, &at(6.0)).unwrap().candidate.unwrap().weight, 20);
@@ -365,6 +354,8 @@ fn scopes_cover_their_model_or_their_function_s_models() {
     assert!(!scope("valuation", None, true).covers(&reco));
 }
 
+// The DynamoDB attribute types come with the `aws` feature.
+#[cfg(feature = "aws")]
 #[test]
 fn items_with_rollout_state_round_trip_through_dynamodb_attributes() {
     let item = staged("linear:10%/5");

@@ -377,14 +377,7 @@ mod tests {
     fn versions_that_failed_to_load_wait_before_the_next_try() {
         let gate = RefreshGate::new(Duration::from_secs(1));
         let mut item = RegistryItem::new("m");
-        item.active = Some(Active {
-            version: "v2".into(),
-            prefix: None,
-            sha256: None,
-            promoted_at: None,
-            by: None,
-            reason: None,
-        });
+        item.active = Some(Active::new(VersionRef::new("v2")));
         let key = load_key(Some(&item));
         assert_eq!(key, "v2||");
         assert!(gate.may_load(&key));
@@ -445,31 +438,9 @@ mod tests {
     ) -> RegistryItem {
         let mut i = RegistryItem::new("m");
         i.revision = rev;
-        i.active = Some(Active {
-            version: active.into(),
-            prefix: None,
-            sha256: r(active).sha256,
-            promoted_at: None,
-            by: None,
-            reason: None,
-        });
-        i.candidate = candidate.map(|(v, w)| Candidate {
-            version: v.into(),
-            weight: w,
-            prefix: None,
-            sha256: r(v).sha256,
-            since: None,
-            by: None,
-            reason: None,
-        });
-        i.shadow = shadow.map(|v| Shadow {
-            version: v.into(),
-            prefix: None,
-            sha256: r(v).sha256,
-            since: None,
-            by: None,
-            reason: None,
-        });
+        i.active = Some(Active::new(r(active)));
+        i.candidate = candidate.map(|(v, w)| Candidate::new(r(v), w));
+        i.shadow = shadow.map(|v| Shadow::new(r(v)));
         i
     }
 

@@ -83,6 +83,45 @@ pub struct Faults {
 }
 
 #[cfg(any(test, feature = "test-util"))]
+impl Faults {
+    /// Every call fails as the backend answering `op` with `message`.
+    pub fn failing(op: &'static str, message: &str) -> Self {
+        Faults {
+            fail: Some(StoreError::Backend {
+                op,
+                message: message.into(),
+            }),
+            ..Faults::default()
+        }
+    }
+
+    /// Every call answers only after `delay`.
+    pub fn slow(delay: Duration) -> Self {
+        Faults {
+            delay,
+            ..Faults::default()
+        }
+    }
+}
+
+/// Counts the call, then misbehaves as `faults` says: sleeps, then fails or returns them.
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) async fn misbehave(
+    faults: &Mutex<Faults>,
+    calls: &AtomicUsize,
+) -> Result<Faults, StoreError> {
+    calls.fetch_add(1, Ordering::Relaxed);
+    let faults = faults.lock().expect("faults lock").clone();
+    if !faults.delay.is_zero() {
+        tokio::time::sleep(faults.delay).await;
+    }
+    match &faults.fail {
+        Some(e) => Err(e.clone()),
+        None => Ok(faults),
+    }
+}
+
+#[cfg(any(test, feature = "test-util"))]
 /// In-memory [`FeatureStore`] for tests.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
@@ -118,15 +157,7 @@ impl MemoryStore {
     }
 
     async fn misbehave(&self) -> Result<Faults, StoreError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let faults = self.faults.lock().expect("store lock").clone();
-        if !faults.delay.is_zero() {
-            tokio::time::sleep(faults.delay).await;
-        }
-        match &faults.fail {
-            Some(e) => Err(e.clone()),
-            None => Ok(faults),
-        }
+        misbehave(&self.faults, &self.calls).await
     }
 }
 
@@ -186,13 +217,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got.len(), 1);
-        store.set_faults(Faults {
-            fail: Some(StoreError::Backend {
-                op: "GetItem",
-                message: "boom".into(),
-            }),
-            ..Faults::default()
-        });
+        store.set_faults(Faults::failing("GetItem", "boom"));
         assert!(store.get_customer("1").await.is_err());
         assert_eq!(store.calls(), 4);
         assert!(matches!(

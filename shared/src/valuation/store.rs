@@ -22,8 +22,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(any(test, feature = "test-util"))]
 use std::sync::{Arc, Mutex};
-#[cfg(any(test, feature = "test-util"))]
-use std::time::Duration;
 
 /// Most peers one valuation reads (one BatchGetItem).
 pub const MAX_PEERS: usize = 100;
@@ -118,25 +116,11 @@ pub trait ResultCache: Send + Sync {
 }
 
 #[cfg(any(test, feature = "test-util"))]
-/// How a memory store misbehaves (tests of the degraded paths).
-#[derive(Debug, Clone, Default)]
-pub struct Faults {
-    pub delay: Duration,
-    pub fail: Option<StoreError>,
-}
-
+use crate::store::misbehave;
+/// How a memory store misbehaves (tests of the degraded paths): the feature store's, whose
+/// `bad_ids` only batch reads of customers look at.
 #[cfg(any(test, feature = "test-util"))]
-async fn misbehave(faults: &Mutex<Faults>, calls: &AtomicUsize) -> Result<(), StoreError> {
-    calls.fetch_add(1, Ordering::Relaxed);
-    let f = faults.lock().expect("faults lock").clone();
-    if !f.delay.is_zero() {
-        tokio::time::sleep(f.delay).await;
-    }
-    match f.fail {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
+pub use crate::store::Faults;
 
 #[cfg(any(test, feature = "test-util"))]
 /// In-memory [`CompanyStore`]. Company and peer reads can misbehave separately.
@@ -245,62 +229,48 @@ impl MemoryCache {
     }
 }
 
+/// The entry under `key` of one of [`MemoryCache`]'s maps, unless it expired by `now`.
+#[cfg(any(test, feature = "test-util"))]
+fn unexpired(map: &Mutex<HashMap<String, CacheEntry>>, key: &str, now: i64) -> Option<Cached> {
+    (map.lock().expect("cache lock").get(key))
+        .filter(|e| e.expires_at > now)
+        .map(|e| Cached {
+            body: e.body.clone(),
+            expires_at: e.expires_at,
+        })
+}
+
+#[cfg(any(test, feature = "test-util"))]
+fn keep(map: &Mutex<HashMap<String, CacheEntry>>, key: &str, entry: &CacheEntry) {
+    (map.lock().expect("cache lock")).insert(key.to_string(), entry.clone());
+}
+
 #[cfg(any(test, feature = "test-util"))]
 impl ResultCache for MemoryCache {
     async fn get(&self, key: &str, now: i64) -> Result<Option<String>, StoreError> {
         misbehave(&self.faults, &self.calls).await?;
-        Ok(self
-            .entries
-            .lock()
-            .expect("cache lock")
-            .get(key)
-            .filter(|e| e.expires_at > now)
-            .map(|e| e.body.clone()))
+        Ok(unexpired(&self.entries, key, now).map(|c| c.body))
     }
 
     async fn put(&self, entry: &CacheEntry) -> Result<(), StoreError> {
         misbehave(&self.faults, &self.calls).await?;
-        self.entries
-            .lock()
-            .expect("cache lock")
-            .insert(entry.key.clone(), entry.clone());
+        keep(&self.entries, &entry.key, entry);
         Ok(())
     }
 
     async fn get_cached(&self, key: &str, now: i64) -> Result<Option<Cached>, StoreError> {
         misbehave(&self.faults, &self.calls).await?;
-        Ok(self
-            .entries
-            .lock()
-            .expect("cache lock")
-            .get(key)
-            .filter(|e| e.expires_at > now)
-            .map(|e| Cached {
-                body: e.body.clone(),
-                expires_at: e.expires_at,
-            }))
+        Ok(unexpired(&self.entries, key, now))
     }
 
     async fn get_latest(&self, request_key: &str, now: i64) -> Result<Option<Cached>, StoreError> {
         misbehave(&self.faults, &self.calls).await?;
-        Ok(self
-            .latest
-            .lock()
-            .expect("cache lock")
-            .get(request_key)
-            .filter(|e| e.expires_at > now)
-            .map(|e| Cached {
-                body: e.body.clone(),
-                expires_at: e.expires_at,
-            }))
+        Ok(unexpired(&self.latest, request_key, now))
     }
 
     async fn put_latest(&self, request_key: &str, entry: &CacheEntry) -> Result<(), StoreError> {
         misbehave(&self.faults, &self.calls).await?;
-        self.latest
-            .lock()
-            .expect("cache lock")
-            .insert(request_key.to_string(), entry.clone());
+        keep(&self.latest, request_key, entry);
         Ok(())
     }
 }

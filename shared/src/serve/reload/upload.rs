@@ -126,21 +126,13 @@ impl ReloadApp {
         let key = key.to_string();
 
         // Known or stale before downloading anything.
-        let current = match self.table.get(model).await {
-            Ok(c) => c,
-            Err(e) => return error(out, &e),
+        let current = match self
+            .read_new(&out, &key, model, version, Rollout::Immediate)
+            .await
+        {
+            Ok(current) => current,
+            Err(done) => return done,
         };
-        match classify(current.as_ref(), version, Rollout::Immediate) {
-            Novelty::Known(why) => {
-                tracing::info!(why = %why, "duplicate delivery; no-op");
-                out.outcome = "unchanged";
-                out.message = why;
-                out.revision = current.map(|c| c.revision);
-                return out;
-            }
-            Novelty::Stale(e) => return self.stale(out, &key, &e).await,
-            Novelty::New => {}
-        }
 
         let started = Instant::now();
         let validated = match self.store.validate(model, version).await {
@@ -185,20 +177,10 @@ impl ReloadApp {
             attempt += 1;
             if attempt > 1 {
                 // The active version changed while the gate ran: judge against the new one.
-                current = match self.table.get(model).await {
-                    Ok(c) => c,
-                    Err(e) => return error(out, &e),
+                current = match self.read_new(&out, &key, model, version, rollout).await {
+                    Ok(current) => current,
+                    Err(done) => return done,
                 };
-                match classify(current.as_ref(), version, rollout) {
-                    Novelty::Known(why) => {
-                        out.outcome = "unchanged";
-                        out.message = why;
-                        out.revision = current.map(|c| c.revision);
-                        return out;
-                    }
-                    Novelty::Stale(e) => return self.stale(out, &key, &e).await,
-                    Novelty::New => {}
-                }
             }
             let gated = match self.gate(model, current.as_ref(), manifest).await {
                 Ok(gated) => gated,
@@ -268,6 +250,32 @@ impl ReloadApp {
                 Err(RegistryError::Op(e)) => self.reject(out, &key, e.code(), &e.to_string()).await,
                 Err(e) => error(out, &e),
             };
+        }
+    }
+
+    /// The item of `model` as read now when `version` is new to it; otherwise the outcome to
+    /// answer with: a duplicate delivery (a no-op), a stale version (recorded) or a read error.
+    async fn read_new(
+        &self,
+        out: &RecordOutcome,
+        key: &str,
+        model: &str,
+        version: &str,
+        rollout: Rollout,
+    ) -> Result<Option<RegistryItem>, RecordOutcome> {
+        let current = (self.table.get(model).await).map_err(|e| error(out.clone(), &e))?;
+        match classify(current.as_ref(), version, rollout) {
+            Novelty::New => Ok(current),
+            Novelty::Known(why) => {
+                tracing::info!(why = %why, "duplicate delivery; no-op");
+                Err(RecordOutcome {
+                    outcome: "unchanged",
+                    message: why,
+                    revision: current.map(|c| c.revision),
+                    ..out.clone()
+                })
+            }
+            Novelty::Stale(e) => Err(self.stale(out.clone(), key, &e).await),
         }
     }
 

@@ -1,54 +1,16 @@
 use super::*;
-use crate::store::StoreError;
+use crate::bundle::{Bundle, ModelKind};
+use crate::http::testing::{body_json as json, event, handle, text, with_body};
 use crate::valuation::store::{Faults, MemoryCache, MemoryCompanyStore};
 use crate::valuation::synthetic::{synthetic_companies, synthetic_fair_multiple_bundle};
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use serde_json::Value;
 
 const VERSION: &str = "2026-11-22T10-00-00Z-fm00001";
 
-/// The event through the function's runtime path (`http::to_request`: lambda_http's
-/// conversion, base64 checked first) with Lambda request id `lambda_rid`, answered by the
-/// adapter, and turned back into the payload-2.0 answer API Gateway receives.
-async fn handle(
-    svc: &Service,
-    ev: &ApiGatewayV2httpRequest,
-    lambda_rid: &str,
-) -> (ApiGatewayV2httpResponse, ValuationStats) {
-    let mut ctx = lambda_runtime::Context::default();
-    ctx.request_id = lambda_rid.into();
-    let req = crate::http::to_request(ev.clone(), Some(ctx));
-    let (resp, stats) = crate::api::valuation::handle(svc, &req).await;
-    (crate::http::to_apigw_response(resp), stats)
-}
-
-fn event(name: &str) -> ApiGatewayV2httpRequest {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn with_body(mut ev: ApiGatewayV2httpRequest, body: &str) -> ApiGatewayV2httpRequest {
-    ev.body = Some(body.to_string());
-    ev.is_base64_encoded = false;
-    ev
-}
-
 fn with_rid(mut ev: ApiGatewayV2httpRequest, rid: &str) -> ApiGatewayV2httpRequest {
     ev.request_context.request_id = Some(rid.to_string());
     ev
-}
-
-fn text(resp: &ApiGatewayV2httpResponse) -> &str {
-    match &resp.body {
-        Some(Body::Text(t)) => t,
-        other => panic!("expected a text body, got {other:?}"),
-    }
-}
-
-fn json(resp: &ApiGatewayV2httpResponse) -> Value {
-    serde_json::from_str(text(resp)).unwrap()
 }
 
 type Service = ValuationService<MemoryCompanyStore, MemoryCache>;
@@ -67,6 +29,28 @@ fn service_with(model: bool, config: ValuationConfig) -> Service {
 
 fn service() -> Service {
     service_with(true, ValuationConfig::default())
+}
+
+/// Makes `v-shadow` (another fair-multiple model) the shadow of what `s` serves.
+fn add_shadow(s: &Service) {
+    let mut set = ServingSet::clone(&s.serving().unwrap());
+    set.shadow = Some(Slot::new(
+        VersionRef::new("v-shadow"),
+        FairMultipleModel::new(synthetic_fair_multiple_bundle("v-shadow", 2)).unwrap(),
+    ));
+    s.swap_serving(set);
+}
+
+/// A new container (nothing in memory) over the same store and cache table as `s`.
+fn another_container(s: &Service) -> Service {
+    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
+    ValuationService::new(
+        s.store().clone(),
+        s.cache().clone(),
+        Some(model),
+        ValuationConfig::default(),
+        Instant::now(),
+    )
 }
 
 async fn call(s: &Service, ev: &ApiGatewayV2httpRequest) -> (u16, Value, ValuationStats) {
@@ -225,13 +209,8 @@ async fn a_second_identical_request_is_served_from_the_cache() {
 async fn degraded_answers_are_marked_and_not_cached() {
     // Peers unreadable.
     let s = service();
-    s.store().set_peer_faults(Faults {
-        fail: Some(StoreError::Backend {
-            op: "BatchGetItem",
-            message: "throttled".into(),
-        }),
-        ..Faults::default()
-    });
+    s.store()
+        .set_peer_faults(Faults::failing("BatchGetItem", "throttled"));
     let (status, v, stats) = call(&s, &event("apigw-valuation-valid-aliases.json")).await;
     assert_eq!(status, 200, "{v}");
     assert!(stats.degraded);
@@ -251,10 +230,8 @@ async fn degraded_answers_are_marked_and_not_cached() {
     assert!(!w.contains(&NO_PEERS_WARNING));
     assert!(s.cache().is_empty());
     // Peers too slow.
-    s.store().set_peer_faults(Faults {
-        delay: Duration::from_millis(800),
-        ..Faults::default()
-    });
+    s.store()
+        .set_peer_faults(Faults::slow(Duration::from_millis(800)));
     let (_, _, stats) = call(&s, &event("apigw-valuation-valid-aliases.json")).await;
     assert_eq!(stats.peers_failure, Some("timeout"));
 
@@ -274,10 +251,8 @@ async fn degraded_answers_are_marked_and_not_cached() {
 #[tokio::test]
 async fn store_and_cache_failures() {
     let s = service();
-    s.store().set_company_faults(Faults {
-        delay: Duration::from_millis(400),
-        ..Faults::default()
-    });
+    s.store()
+        .set_company_faults(Faults::slow(Duration::from_millis(400)));
     let (status, p, stats) = call(&s, &event("apigw-valuation-valid.json")).await;
     assert_eq!(status, 503, "{p}");
     assert_eq!(p["code"], "store_unavailable");
@@ -285,13 +260,7 @@ async fn store_and_cache_failures() {
     s.store().set_company_faults(Faults::default());
 
     // A failing cache does not fail or degrade the answer.
-    s.cache().set_faults(Faults {
-        fail: Some(StoreError::Backend {
-            op: "GetItem",
-            message: "no table".into(),
-        }),
-        ..Faults::default()
-    });
+    s.cache().set_faults(Faults::failing("GetItem", "no table"));
     let (status, v, stats) = call(&s, &event("apigw-valuation-valid.json")).await;
     assert_eq!(status, 200, "{v}");
     assert!(!stats.degraded && !stats.cache_hit);
@@ -319,13 +288,7 @@ async fn a_store_outage_answers_the_latest_cached_valuation_degraded() {
     let (status, fresh, _) = call(&s, &ev).await;
     assert_eq!(status, 200, "{fresh}");
     assert_eq!(s.cache().latest_len(), 1);
-    let backend = Faults {
-        fail: Some(StoreError::Backend {
-            op: "GetItem",
-            message: "connection refused".into(),
-        }),
-        ..Faults::default()
-    };
+    let backend = Faults::failing("GetItem", "connection refused");
     let degraded_answer = |v: &Value, failure: &str| {
         assert_eq!(v["cached"], true, "{v}");
         assert_eq!(v["degraded"], true, "{v}");
@@ -355,24 +318,15 @@ async fn a_store_outage_answers_the_latest_cached_valuation_degraded() {
     assert!(stats.cache_hit && stats.degraded);
 
     // ... and when it times out.
-    s.store().set_company_faults(Faults {
-        delay: Duration::from_millis(400),
-        ..Faults::default()
-    });
+    s.store()
+        .set_company_faults(Faults::slow(Duration::from_millis(400)));
     let (status, v, stats) = call(&s, &ev).await;
     assert_eq!(status, 200, "{v}");
     degraded_answer(&v, "timeout");
     assert_eq!(stats.store_failure, Some("timeout"));
 
     // A new container (nothing in memory) finds it in the cache table.
-    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
-    let fresh_container = ValuationService::new(
-        s.store().clone(),
-        s.cache().clone(),
-        Some(model),
-        ValuationConfig::default(),
-        Instant::now(),
-    );
+    let fresh_container = another_container(&s);
     s.store().set_company_faults(backend.clone());
     let (status, v, _) = call(&fresh_container, &ev).await;
     assert_eq!(status, 200, "{v}");
@@ -392,30 +346,19 @@ async fn a_store_outage_answers_the_latest_cached_valuation_degraded() {
     let (status, v, _) = call(&s, &ev).await;
     assert_eq!(status, 200, "{v}");
     degraded_answer(&v, "backend");
-    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
-    let cold = ValuationService::new(
-        s.store().clone(),
-        s.cache().clone(),
-        Some(model),
-        ValuationConfig::default(),
-        Instant::now(),
-    );
+    let cold = another_container(&s);
     let (status, p, stats) = call(&cold, &ev).await;
     assert_eq!(status, 503, "{p}");
     assert_eq!(stats.cache_failure, Some("backend"));
 
     // Expired answers are not served, even degraded.
     s.cache().set_faults(Faults::default());
-    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
-    let expired = ValuationService::new(
-        MemoryCompanyStore::new(synthetic_companies(60, 1, "20250331")),
-        MemoryCache::default(),
-        Some(model),
+    let expired = service_with(
+        true,
         ValuationConfig {
             cache_ttl_secs: 1,
             ..ValuationConfig::default()
         },
-        Instant::now(),
     );
     assert_eq!(call(&expired, &ev).await.0, 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -425,24 +368,18 @@ async fn a_store_outage_answers_the_latest_cached_valuation_degraded() {
 
 #[tokio::test]
 async fn after_a_failed_company_read_the_breaker_skips_the_store_for_a_cool_down() {
-    let model = FairMultipleModel::new(synthetic_fair_multiple_bundle(VERSION, 1)).unwrap();
-    let s = ValuationService::new(
-        MemoryCompanyStore::new(synthetic_companies(60, 1, "20250331")),
-        MemoryCache::default(),
-        Some(model),
+    let s = service_with(
+        true,
         ValuationConfig {
             store_cool_down: Duration::from_millis(300),
             ..ValuationConfig::default()
         },
-        Instant::now(),
     );
     let ev = event("apigw-valuation-valid.json");
     assert_eq!(call(&s, &ev).await.0, 200);
     let reads = s.store().calls();
-    s.store().set_company_faults(Faults {
-        delay: Duration::from_millis(400),
-        ..Faults::default()
-    });
+    s.store()
+        .set_company_faults(Faults::slow(Duration::from_millis(400)));
     let (status, v, stats) = call(&s, &ev).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(stats.store_failure, Some("timeout"));
@@ -643,12 +580,7 @@ async fn the_fair_multiple_shadow_is_measured_never_returned() {
             ..ValuationConfig::default()
         },
     );
-    let mut set = ServingSet::clone(&s.serving().unwrap());
-    set.shadow = Some(Slot::new(
-        VersionRef::new("v-shadow"),
-        FairMultipleModel::new(synthetic_fair_multiple_bundle("v-shadow", 2)).unwrap(),
-    ));
-    s.swap_serving(set);
+    add_shadow(&s);
     let (resp, stats) = handle(&s, &event("apigw-valuation-valid.json"), "lambda-rid").await;
     assert!(!text(&resp).contains("v-shadow"));
     let (version, delta) = stats.shadow.unwrap();
@@ -670,12 +602,7 @@ async fn a_sampled_valuation_captures_the_scored_company_with_the_shadow_pe() {
     assert!(stats.capture.is_empty());
 
     let s = service_with(true, config(1.0));
-    let mut set = ServingSet::clone(&s.serving().unwrap());
-    set.shadow = Some(Slot::new(
-        VersionRef::new("v-shadow"),
-        FairMultipleModel::new(synthetic_fair_multiple_bundle("v-shadow", 2)).unwrap(),
-    ));
-    s.swap_serving(set);
+    add_shadow(&s);
     let (resp, stats) = handle(&s, &event("apigw-valuation-valid.json"), "lambda-rid").await;
     assert_eq!(stats.capture.len(), 1);
     let c = &stats.capture[0];

@@ -1,4 +1,6 @@
 use super::*;
+use crate::registry::item::{Action, RegistryItem, Rejection};
+use std::cmp::Ordering;
 
 const AT: &str = "2026-11-22T10:00:00.000Z";
 

@@ -19,20 +19,26 @@
 //! computed answer — the absolute fair P/E difference lands in [`ValuationStats::shadow`],
 //! never in the answer.
 
+mod cache;
+mod config;
+mod model;
+mod stats;
+
+pub use config::ValuationConfig;
+pub use model::FairMultipleModel;
+pub use stats::{CandidateInfo, Health, ModelInfo, ValuationStats};
+
 use super::error::ValuationError;
-use super::fair_multiple::{Fundamentals, FAIR_MULTIPLE_FEATURES};
+use super::fair_multiple::FAIR_MULTIPLE_FEATURES;
 use super::request::ValuationRequest;
 use super::response::ValuationResponse;
 use super::store::{CacheEntry, Cached, CompanyStore, ResultCache, MAX_PEERS};
 use super::value::{value, FairMultipleInput, NO_PEERS_WARNING};
-use crate::bundle::{Bundle, BundleError, ModelKind};
 use crate::http::{self, ApiError};
-use crate::model::ModelError;
 use crate::registry::serving::{ServingSet, Slot};
 use crate::registry::VersionRef;
-use crate::telemetry::capture::{named, CaptureConfig, CaptureRow};
+use crate::telemetry::capture::{named, CaptureRow};
 use arc_swap::ArcSwapOption;
-use serde::Serialize;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -44,174 +50,6 @@ pub const FUNCTION: &str = "valuation";
 /// Answers a container remembers (by [`ValuationRequest::request_key`]) to serve when the
 /// store, cache table included, cannot be read: a few hundred small JSON bodies.
 pub const RECENT_ANSWERS: usize = 256;
-
-/// The `fair-multiple` bundle, checked to be servable: kind `fair-multiple`, the
-/// [`FAIR_MULTIPLE_FEATURES`] in order, one output (the fair P/E).
-pub struct FairMultipleModel {
-    bundle: Bundle,
-}
-
-impl FairMultipleModel {
-    /// The model of `bundle` when it is a servable fair-multiple (what the registry loader
-    /// builds).
-    pub fn servable(bundle: Bundle) -> Result<Self, String> {
-        Self::new(bundle).map_err(|e| e.to_string())
-    }
-
-    pub fn new(bundle: Bundle) -> Result<Self, BundleError> {
-        let m = bundle.manifest();
-        let invalid = |msg: String| Err(BundleError::Invalid(msg));
-        if m.kind != ModelKind::FairMultiple {
-            return invalid(format!("kind is `{}`, not fair-multiple", m.kind.as_str()));
-        }
-        if m.features.len() != FAIR_MULTIPLE_FEATURES.len()
-            || m.features
-                .iter()
-                .zip(FAIR_MULTIPLE_FEATURES)
-                .any(|(f, n)| f.name != n)
-        {
-            return invalid(format!(
-                "features must be the {} fair-multiple features in order ({})",
-                FAIR_MULTIPLE_FEATURES.len(),
-                FAIR_MULTIPLE_FEATURES.join(", ")
-            ));
-        }
-        if bundle.num_outputs() != 1 {
-            return invalid(format!(
-                "a fair-multiple bundle has one output (the fair P/E), not {}",
-                bundle.num_outputs()
-            ));
-        }
-        Ok(FairMultipleModel { bundle })
-    }
-
-    pub fn name(&self) -> &str {
-        self.bundle.name()
-    }
-
-    pub fn version(&self) -> &str {
-        self.bundle.version()
-    }
-
-    pub fn bundle(&self) -> &Bundle {
-        &self.bundle
-    }
-
-    /// The model's fair P/E for these fundamentals.
-    pub fn fair_pe(&self, f: &Fundamentals) -> Result<f64, ModelError> {
-        let mut out = [0.0];
-        self.bundle.score_into(&f.row(), &mut out)?;
-        Ok(out[0])
-    }
-}
-
-/// Deadlines and cache lifetime.
-#[derive(Debug, Clone, Copy)]
-pub struct ValuationConfig {
-    /// Company read, cache read and cache write, each.
-    pub store_deadline: Duration,
-    /// The peers read (an index GetItem plus a BatchGetItem of up to 100 items).
-    pub peers_deadline: Duration,
-    /// Lifetime of a cached answer; 0 turns the cache off.
-    pub cache_ttl_secs: u64,
-    /// After a failed or timed-out company read, skip the store for this long (one probe
-    /// then); zero: always read ([`crate::store::Breaker`]).
-    pub store_cool_down: Duration,
-    /// `CAPTURE_SAMPLE_RATE`: the share of requests whose scored company is logged as a
-    /// `capture` record.
-    pub capture: CaptureConfig,
-}
-
-impl ValuationConfig {
-    /// `STORE_DEADLINE_MS` (150), `PEERS_DEADLINE_MS` (4 × the store deadline: one index
-    /// GetItem plus one BatchGetItem of up to 100 companies), `CACHE_TTL_SECS` (3600) when
-    /// there is a cache table, else 0 (no cache), and `STORE_COOL_DOWN_MS` (1000).
-    pub fn from_env(cache_table: bool) -> Result<Self, String> {
-        use crate::lambda::env::number;
-        let store_ms = number("STORE_DEADLINE_MS", 150, 1)?;
-        Ok(ValuationConfig {
-            store_deadline: Duration::from_millis(store_ms),
-            peers_deadline: Duration::from_millis(number("PEERS_DEADLINE_MS", 4 * store_ms, 1)?),
-            cache_ttl_secs: if cache_table {
-                number("CACHE_TTL_SECS", 3600, 0)?
-            } else {
-                0
-            },
-            store_cool_down: Duration::from_millis(number("STORE_COOL_DOWN_MS", 1000, 0)?),
-            capture: CaptureConfig::from_env()?,
-        })
-    }
-}
-
-impl Default for ValuationConfig {
-    fn default() -> Self {
-        ValuationConfig {
-            store_deadline: Duration::from_millis(150),
-            peers_deadline: Duration::from_millis(600),
-            cache_ttl_secs: 3600,
-            store_cool_down: Duration::ZERO,
-            capture: CaptureConfig::default(),
-        }
-    }
-}
-
-/// What one request did, for metrics and the request log line.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ValuationStats {
-    pub route: &'static str,
-    pub status: u16,
-    /// A `POST /valuation`: counts in `Requests`, `Latency`, `Degraded`, `CacheHit`.
-    pub counted: bool,
-    pub degraded: bool,
-    pub cache_hit: bool,
-    pub ts_code: Option<String>,
-    /// Time spent waiting for the company store and the cache.
-    pub store_ms: Option<f64>,
-    /// Time spent in the valuation itself (model scoring included).
-    pub compute_ms: Option<f64>,
-    /// Why the company read failed: `timeout` or the store error kind.
-    pub store_failure: Option<&'static str>,
-    pub peers_failure: Option<&'static str>,
-    pub cache_failure: Option<&'static str>,
-    pub error_code: Option<&'static str>,
-    pub model_version: Option<String>,
-    /// `active` or `candidate` (None without a model).
-    pub variant: Option<&'static str>,
-    /// The shadow model's comparison: `(shadow version, |fair P/E − shadow fair P/E|)`.
-    pub shadow: Option<(String, f64)>,
-    /// The scored company of a request sampled for the data capture.
-    pub capture: Vec<CaptureRow>,
-}
-
-#[derive(Serialize)]
-pub struct ModelInfo<'a> {
-    name: &'a str,
-    version: &'a str,
-}
-
-#[derive(Serialize)]
-pub struct CandidateInfo<'a> {
-    version: &'a str,
-    weight: u8,
-}
-
-/// `GET /health`: liveness and what is loaded.
-#[derive(Serialize)]
-pub struct Health<'a> {
-    status: &'static str,
-    function: &'static str,
-    model: Option<ModelInfo<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    candidate: Option<CandidateInfo<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    shadow: Option<&'a str>,
-    /// True when answers lack the ML section (no model loaded).
-    degraded: bool,
-    cache_ttl_secs: u64,
-    init_ms: f64,
-    cold_start_ms: Option<f64>,
-    request_id: &'a str,
-}
 
 fn now_epoch() -> i64 {
     SystemTime::now()
@@ -585,29 +423,7 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
                         model_version: model_version.map(str::to_string),
                         created_at: now,
                     };
-                    let request_key = request.request_key()?;
-                    self.remember(
-                        request,
-                        Cached {
-                            body: entry.body.clone(),
-                            expires_at: entry.expires_at,
-                        },
-                    );
-                    // Both items in parallel, under one deadline.
-                    let both = async {
-                        let (exact, latest) = tokio::join!(
-                            self.cache.put(&entry),
-                            self.cache.put_latest(&request_key, &entry)
-                        );
-                        exact.and(latest)
-                    };
-                    if let Err((kind, detail)) =
-                        within(self.config.store_deadline, both, &mut store_ms).await
-                    {
-                        stats.cache_failure = Some(kind);
-                        tracing::warn!(error = %detail, "cache write failed");
-                    }
-                    stats.store_ms = Some(store_ms);
+                    self.keep(request, entry, &mut store_ms, stats).await?;
                 }
                 Err(e) => tracing::error!(error = %e, "valuation did not serialize for the cache"),
             }
@@ -615,89 +431,6 @@ impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
         resp.variant = variant.map(str::to_string);
         resp.request_id = Some(rid.to_string());
         Ok(resp)
-    }
-}
-
-impl<S: CompanyStore, C: ResultCache> ValuationService<S, C> {
-    /// Keeps `answer` as this container's latest for the request's inputs.
-    fn remember(&self, request: &ValuationRequest, answer: Cached) {
-        if let Ok(k) = request.request_key() {
-            self.recent.lock().expect("recent lock").put(k, answer);
-        }
-    }
-
-    /// When the company cannot be read: the latest unexpired answer to the same inputs, from
-    /// this container's memory or else the cache table, marked `cached` and `degraded` with a
-    /// warning naming the failure and the data date it was computed from. `None` without one
-    /// (or with the cache off): the caller answers 503.
-    async fn latest_answer(
-        &self,
-        request: &ValuationRequest,
-        failure: &'static str,
-        model: Option<&FairMultipleModel>,
-        variant: Option<&'static str>,
-        store_ms: &mut f64,
-        stats: &mut ValuationStats,
-    ) -> Option<ValuationResponse> {
-        if self.config.cache_ttl_secs == 0 {
-            return None;
-        }
-        let request_key = request.request_key().ok()?;
-        let now = now_epoch();
-        let remembered = self
-            .recent
-            .lock()
-            .expect("recent lock")
-            .get(&request_key)
-            .filter(|c| c.expires_at > now)
-            .cloned();
-        let found = match remembered {
-            Some(c) => c,
-            None => match within(
-                self.config.store_deadline,
-                self.cache.get_latest(&request_key, now),
-                store_ms,
-            )
-            .await
-            {
-                Ok(Some(c)) => c,
-                Ok(None) => return None,
-                Err((kind, detail)) => {
-                    stats.cache_failure = Some(kind);
-                    tracing::warn!(error = %detail, "latest-answer read failed too");
-                    return None;
-                }
-            },
-        };
-        let mut r = match serde_json::from_str::<ValuationResponse>(&found.body) {
-            Ok(r) => r,
-            Err(e) => {
-                stats.cache_failure = Some("decode");
-                tracing::warn!(error = %e, "latest answer undecodable");
-                return None;
-            }
-        };
-        let as_of = r
-            .stock_info
-            .as_ref()
-            .map_or("unknown", |i| i.as_of.as_str())
-            .to_string();
-        r.valuation_results.data_warnings.push(format!(
-            "company data could not be read ({failure}): this is the latest cached valuation \
-             of these inputs (company data as of {as_of})"
-        ));
-        r.cached = true;
-        r.degraded = true;
-        // The variant is only known when the model that computed it is the one routed now.
-        let same_model = match (&r.model, model) {
-            (Some(a), Some(b)) => a.version == b.version(),
-            (None, None) => true,
-            _ => false,
-        };
-        r.variant = variant.filter(|_| same_model).map(str::to_string);
-        stats.cache_hit = true;
-        stats.degraded = true;
-        Some(r)
     }
 }
 
@@ -716,5 +449,4 @@ pub fn parse_request(body: &[u8]) -> Result<ValuationRequest, ApiError> {
 }
 
 #[cfg(test)]
-#[path = "service_tests.rs"]
 mod tests;
