@@ -9,7 +9,9 @@ mod request;
 mod response;
 mod service;
 
-pub use customer::{feature_names, target_month, Customer, OverrideError, NUM_FEATURES};
+pub use customer::{
+    feature_names, target_month, Customer, OverrideError, CATEGORICAL, NUMERIC, NUM_FEATURES,
+};
 pub use fairness::{
     FairnessReport, FairnessRequest, ProductGroup, Skipped, MAX_FAIRNESS_BODY_BYTES,
     MAX_FAIRNESS_CUSTOMERS,
