@@ -151,7 +151,10 @@ async fn cache_items_expire_by_their_ttl_attribute() {
         (latest.body.as_str(), latest.expires_at),
         (entry.body.as_str(), entry.expires_at)
     );
-    assert_eq!(cache.get_latest("req", unix_now() + 61).await.unwrap(), None);
+    assert_eq!(
+        cache.get_latest("req", unix_now() + 61).await.unwrap(),
+        None
+    );
     assert_eq!(
         cache
             .get_cached("k1", unix_now())

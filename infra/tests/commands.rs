@@ -15,13 +15,25 @@ use warmstart_tests::{synthetic_recommender_bundle, Emulator};
 
 /// `warmstart seed <args…>` into the emulator's Features table.
 fn seed<'a>(emu: &'a Emulator, args: &[&'a str]) -> Vec<&'a str> {
-    let at = ["--table", &emu.features_table, "--endpoint-url", &emu.dynamodb_endpoint];
+    let at = [
+        "--table",
+        &emu.features_table,
+        "--endpoint-url",
+        &emu.dynamodb_endpoint,
+    ];
     [&["seed"][..], args, &at[..]].concat()
 }
 
 /// `warmstart publish <dir>` to the emulator's bucket.
 fn publish<'a>(emu: &'a Emulator, dir: &'a str) -> Vec<&'a str> {
-    vec!["publish", dir, "--bucket", &emu.bucket, "--endpoint-url", &emu.s3_endpoint]
+    vec![
+        "publish",
+        dir,
+        "--bucket",
+        &emu.bucket,
+        "--endpoint-url",
+        &emu.s3_endpoint,
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,7 +41,10 @@ async fn seed_writes_customers_and_companies() {
     let emu = Emulator::start("seed").await;
     let table = emu.features_table.as_str();
 
-    let out = ok(&seed(&emu, &["recommender", "--synthetic", "300", "--seed", "5"]));
+    let out = ok(&seed(
+        &emu,
+        &["recommender", "--synthetic", "300", "--seed", "5"],
+    ));
     assert!(out.contains("wrote 300 customer items"), "{out}");
     let store = DynamoFeatureStore::new(emu.dynamo.clone(), table);
     let c = store
@@ -48,7 +63,10 @@ async fn seed_writes_customers_and_companies() {
         "{out}"
     );
 
-    let out = ok(&seed(&emu, &["valuation", "--synthetic", "40", "--as-of", "20250331"]));
+    let out = ok(&seed(
+        &emu,
+        &["valuation", "--synthetic", "40", "--as-of", "20250331"],
+    ));
     assert!(out.contains("wrote 40 company items"), "{out}");
     let companies = DynamoCompanyStore::new(emu.dynamo.clone(), table);
     let moutai = companies

@@ -122,8 +122,7 @@ fn the_console_recommends_values_and_shows_the_registry_in_chromium() {
         "120",
         "--poll-secs",
         "0.2",
-    ]
-    .map(|a| a.as_ref());
+    ];
     let stack = Stack::start(&tmp.path().join("data"), &args);
     let shots = screenshot_dir();
 

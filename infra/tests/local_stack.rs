@@ -38,7 +38,15 @@ fn prebuilt_stack_args(dir: &Path, extra: &[&str]) -> Vec<OsString> {
     let fm = dir.join("fm");
     let (manifest, files) = synthetic_fair_multiple_parts("2026-11-22T10-00-00Z-fmlocal", 1);
     write_bundle(&fm, manifest, &files).unwrap();
-    let sizes = ["--customers", "60", "--companies", "40", "--no-train", "--poll-secs", "0.2"];
+    let sizes = [
+        "--customers",
+        "60",
+        "--companies",
+        "40",
+        "--no-train",
+        "--poll-secs",
+        "0.2",
+    ];
     let mut args: Vec<OsString> = sizes.iter().chain(extra).map(OsString::from).collect();
     args.extend(["--recommender-bundle".into(), reco.into()]);
     args.extend(["--fair-multiple-bundle".into(), fm.into()]);

@@ -210,7 +210,12 @@ async fn sample_events_through_the_runtime_loop_with_the_cache() {
         let (status, p) = f.event(&name).await;
         assert_eq!(
             (status, &p["status"], &p["code"], &p["request_id"]),
-            (want, &json!(want), &json!(code), &ev["requestContext"]["requestId"]),
+            (
+                want,
+                &json!(want),
+                &json!(code),
+                &ev["requestContext"]["requestId"]
+            ),
             "{name}: {p}"
         );
         let message = p["message"].as_str().unwrap();

@@ -32,8 +32,8 @@ pub mod stack;
 pub mod watcher;
 pub mod wiring;
 
-pub(crate) use bundles::{bundle, train_recommender};
 pub use bundles::prepare_bundles;
+pub(crate) use bundles::{bundle, train_recommender};
 pub use stack::{start_stack, Stack};
 pub use wiring::{Endpoints, Wiring};
 

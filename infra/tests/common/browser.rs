@@ -6,9 +6,9 @@
 //! a WebDriver crate (fantoccini, thirtyfour), which would add an async HTTP client stack to
 //! the workspace for seven calls.
 
+use super::http::exchange;
 use base64::Engine;
 use serde_json::{json, Value};
-use super::http::exchange;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;

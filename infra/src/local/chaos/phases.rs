@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use warmstart_core::aws::RegistryTable;
 use warmstart_devkit::{Fault, FaultProxy, Stores};
 
 /// One valid request of each kind, answered 200 before the load starts: the valuation

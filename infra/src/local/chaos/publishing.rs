@@ -13,7 +13,12 @@ use warmstart_core::registry::RegistryItem;
 
 /// A copy of the bundle `src` as `version` under `scratch`, optionally with one byte of a
 /// model file flipped (its manifest checksum then no longer matches).
-pub(super) fn versioned_copy(src: &Path, scratch: &Path, version: &str, corrupt: bool) -> Result<PathBuf> {
+pub(super) fn versioned_copy(
+    src: &Path,
+    scratch: &Path,
+    version: &str,
+    corrupt: bool,
+) -> Result<PathBuf> {
     let dst = scratch.join(version);
     let mut corrupted = !corrupt;
     copy_tree(src, &dst, &mut |rel, bytes| {
