@@ -99,48 +99,27 @@ pub async fn start_stack(
             memory_mb,
         };
     // Sizes and timeouts: template.yaml's parameter defaults.
-    let recommend = Arc::new(
-        LocalFunction::new(
-            spec(
-                "recommend",
-                10,
-                128,
-                &[
-                    ("MODEL_NAME", reco_name.as_str()),
-                    ("MODEL_VERSION", reco_version.as_str()),
-                    ("STORE_DEADLINE_MS", "150"),
-                ],
-            ),
-            args.json_logs,
-        )
-        .await?,
+    let recommend = spec(
+        "recommend",
+        10,
+        128,
+        &model_env(&reco_name, &reco_version, &[]),
     );
-    let valuation = Arc::new(
-        LocalFunction::new(
-            spec(
-                "valuation",
-                10,
-                256,
-                &[
-                    ("MODEL_NAME", fm_name.as_str()),
-                    ("MODEL_VERSION", fm_version.as_str()),
-                    ("STORE_DEADLINE_MS", "150"),
-                    ("VALUATION_CACHE_TABLE", CACHE_TABLE),
-                    ("CACHE_TTL_SECS", "3600"),
-                ],
-            ),
-            args.json_logs,
-        )
-        .await?,
+    let recommend = process(recommend, args.json_logs).await?;
+    let cache = [
+        ("VALUATION_CACHE_TABLE", CACHE_TABLE),
+        ("CACHE_TTL_SECS", "3600"),
+    ];
+    let valuation = spec(
+        "valuation",
+        10,
+        256,
+        &model_env(&fm_name, &fm_version, &cache),
     );
-    let predict = Arc::new(
-        LocalFunction::new(
-            spec("predict", 10, 256, &[("MODEL_MEMORY_MB", "64")]),
-            args.json_logs,
-        )
-        .await?,
-    );
-    let reload = Arc::new(LocalFunction::new(spec("reload", 60, 512, &[]), args.json_logs).await?);
+    let valuation = process(valuation, args.json_logs).await?;
+    let predict = spec("predict", 10, 256, &[("MODEL_MEMORY_MB", "64")]);
+    let predict = process(predict, args.json_logs).await?;
+    let reload = process(spec("reload", 60, 512, &[]), args.json_logs).await?;
     let mut inits = Vec::new();
     for f in [&recommend, &valuation, &predict] {
         let init = f
@@ -236,6 +215,27 @@ pub async fn start_stack(
         lambda_api,
         inits,
     })
+}
+
+/// The environment of a function serving one model (`MODEL_VERSION`: what it serves while
+/// the registry has no active version of it), then `extra`.
+fn model_env<'a>(
+    model: &'a str,
+    version: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![
+        ("MODEL_NAME", model),
+        ("MODEL_VERSION", version),
+        ("STORE_DEADLINE_MS", "150"),
+    ];
+    env.extend_from_slice(extra);
+    env
+}
+
+/// A function's emulator and (not yet started) process.
+async fn process(spec: FunctionSpec, json_logs: bool) -> Result<Arc<LocalFunction>> {
+    Ok(Arc::new(LocalFunction::new(spec, json_logs).await?))
 }
 
 fn bin_dir(args: &UpArgs) -> Result<PathBuf> {
