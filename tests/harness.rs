@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use warmstart_core::aws::sdk::{config as aws_config, dynamodb, s3};
 
 mod contract;
@@ -40,6 +40,14 @@ pub fn unique_name(tag: &str) -> String {
         std::process::id(),
         UNIQUE.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Seconds since the Unix epoch: the clock of cache entries' `expires_at` and `created_at`.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released for the caller to use).

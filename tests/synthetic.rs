@@ -207,34 +207,19 @@ pub fn synthetic_recommender_bundle_shaped(
 }
 
 /// Customer `15889` as the sample events expect: owns a current account, direct debit and a
-/// credit card.
+/// credit card. Written in its JSON form (the fields of its Features item), one line per group
+/// of fields.
 pub fn customer_15889() -> Customer {
-    Customer {
-        customer_id: "15889".into(),
-        as_of: "2016-05-28".into(),
-        age: Some(56.0),
-        antiguedad: Some(35.0),
-        renta: Some(326_124.9),
-        cod_prov: Some(29.0),
-        ind_actividad_cliente: Some(1.0),
-        ind_nuevo: Some(0.0),
-        indrel: Some(1.0),
-        sexo: Some("V".into()),
-        segmento: Some("01 - TOP".into()),
-        ind_empleado: Some("F".into()),
-        pais_residencia: Some("ES".into()),
-        canal_entrada: Some("KAT".into()),
-        tiprel_1mes: Some("A".into()),
-        indresi: Some("S".into()),
-        indext: Some("N".into()),
-        indfall: Some("N".into()),
-        owned: vec![
-            "ind_cco_fin_ult1".into(),
-            "ind_recibo_ult1".into(),
-            "ind_tjcr_fin_ult1".into(),
-        ],
-        owned_prev: vec!["ind_cco_fin_ult1".into(), "ind_recibo_ult1".into()],
-    }
+    let profile = serde_json::json!({
+        "customer_id": "15889", "as_of": "2016-05-28",
+        "age": 56.0, "antiguedad": 35.0, "renta": 326_124.9, "cod_prov": 29.0,
+        "ind_actividad_cliente": 1.0, "ind_nuevo": 0.0, "indrel": 1.0,
+        "sexo": "V", "segmento": "01 - TOP", "ind_empleado": "F", "pais_residencia": "ES",
+        "canal_entrada": "KAT", "tiprel_1mes": "A", "indresi": "S", "indext": "N", "indfall": "N",
+        "owned": ["ind_cco_fin_ult1", "ind_recibo_ult1", "ind_tjcr_fin_ult1"],
+        "owned_prev": ["ind_cco_fin_ult1", "ind_recibo_ult1"],
+    });
+    serde_json::from_value(profile).expect("customer 15889")
 }
 
 /// `n` random customers with ids `1000000 + i` (some fields missing, 0-4 products owned).

@@ -7,7 +7,6 @@
 //! Scan fallback's filter and the TTL attribute are checked against two readings of the
 //! protocol, not one.
 
-use std::time::{SystemTime, UNIX_EPOCH};
 use warmstart_core::aws::sdk::dynamodb::types::AttributeValue;
 use warmstart_core::aws::valuation_store::{
     company_item, DynamoCompanyStore, DynamoValuationCache,
@@ -16,13 +15,6 @@ use warmstart_core::valuation::store::{company_key, industry_key, CacheEntry};
 use warmstart_core::valuation::synthetic::synthetic_companies;
 use warmstart_core::valuation::{Company, ResultCache};
 use warmstart_tests::*;
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn companies_round_trip_with_industry_indexes() {
@@ -137,32 +129,35 @@ async fn cache_items_expire_by_their_ttl_attribute() {
     let entry = CacheEntry {
         key: "k1".into(),
         body: "{\"x\":1.0000000000000002}".into(),
-        expires_at: now() + 60,
+        expires_at: unix_now() + 60,
         ts_code: "600519.SH".into(),
         as_of: "20250331".into(),
         model_version: Some("v1".into()),
-        created_at: now(),
+        created_at: unix_now(),
     };
     cache.put(&entry).await.unwrap();
     assert_eq!(
-        cache.get("k1", now()).await.unwrap().as_deref(),
+        cache.get("k1", unix_now()).await.unwrap().as_deref(),
         Some(entry.body.as_str())
     );
     // Past its expiry the item is a miss even though DynamoDB has not deleted it yet.
-    assert_eq!(cache.get("k1", now() + 61).await.unwrap(), None);
-    assert_eq!(cache.get("missing", now()).await.unwrap(), None);
+    assert_eq!(cache.get("k1", unix_now() + 61).await.unwrap(), None);
+    assert_eq!(cache.get("missing", unix_now()).await.unwrap(), None);
     // The request's latest answer is its own item (what a Features outage is answered from).
-    assert_eq!(cache.get_latest("req", now()).await.unwrap(), None);
+    assert_eq!(cache.get_latest("req", unix_now()).await.unwrap(), None);
     cache.put_latest("req", &entry).await.unwrap();
-    let latest = cache.get_latest("req", now()).await.unwrap().unwrap();
+    let latest = cache.get_latest("req", unix_now()).await.unwrap().unwrap();
     assert_eq!(
         (latest.body.as_str(), latest.expires_at),
         (entry.body.as_str(), entry.expires_at)
     );
-    assert_eq!(cache.get_latest("req", now() + 61).await.unwrap(), None);
+    assert_eq!(
+        cache.get_latest("req", unix_now() + 61).await.unwrap(),
+        None
+    );
     assert_eq!(
         cache
-            .get_cached("k1", now())
+            .get_cached("k1", unix_now())
             .await
             .unwrap()
             .unwrap()
@@ -171,5 +166,5 @@ async fn cache_items_expire_by_their_ttl_attribute() {
     );
     // A missing table is a backend error, not a miss.
     let nowhere = DynamoValuationCache::new(emu.dynamo.clone(), "no-such-cache");
-    assert!(nowhere.get("k1", now()).await.is_err());
+    assert!(nowhere.get("k1", unix_now()).await.is_err());
 }

@@ -13,24 +13,38 @@ use warmstart_core::valuation::synthetic::synthetic_fair_multiple_parts;
 use warmstart_core::valuation::synthetic_companies;
 use warmstart_tests::{synthetic_recommender_bundle, Emulator};
 
+/// `warmstart seed <args…>` into the emulator's Features table.
+fn seed<'a>(emu: &'a Emulator, args: &[&'a str]) -> Vec<&'a str> {
+    let at = [
+        "--table",
+        &emu.features_table,
+        "--endpoint-url",
+        &emu.dynamodb_endpoint,
+    ];
+    [&["seed"][..], args, &at[..]].concat()
+}
+
+/// `warmstart publish <dir>` to the emulator's bucket.
+fn publish<'a>(emu: &'a Emulator, dir: &'a str) -> Vec<&'a str> {
+    vec![
+        "publish",
+        dir,
+        "--bucket",
+        &emu.bucket,
+        "--endpoint-url",
+        &emu.s3_endpoint,
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_writes_customers_and_companies() {
     let emu = Emulator::start("seed").await;
-    let endpoint = emu.dynamodb_endpoint.clone();
     let table = emu.features_table.as_str();
 
-    let out = ok(&[
-        "seed",
-        "recommender",
-        "--synthetic",
-        "300",
-        "--seed",
-        "5",
-        "--table",
-        table,
-        "--endpoint-url",
-        &endpoint,
-    ]);
+    let out = ok(&seed(
+        &emu,
+        &["recommender", "--synthetic", "300", "--seed", "5"],
+    ));
     assert!(out.contains("wrote 300 customer items"), "{out}");
     let store = DynamoFeatureStore::new(emu.dynamo.clone(), table);
     let c = store
@@ -43,33 +57,16 @@ async fn seed_writes_customers_and_companies() {
 
     // The Kaggle sample: one month, so owned_prev is empty; rejected rows are reported.
     let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/santander_train_sample.csv");
-    let out = ok(&[
-        "seed",
-        "recommender",
-        "--csv",
-        s(&csv),
-        "--table",
-        table,
-        "--endpoint-url",
-        &endpoint,
-    ]);
+    let out = ok(&seed(&emu, &["recommender", "--csv", s(&csv)]));
     assert!(
         out.contains("customer items") && out.contains("rows read"),
         "{out}"
     );
 
-    let out = ok(&[
-        "seed",
-        "valuation",
-        "--synthetic",
-        "40",
-        "--as-of",
-        "20250331",
-        "--table",
-        table,
-        "--endpoint-url",
-        &endpoint,
-    ]);
+    let out = ok(&seed(
+        &emu,
+        &["valuation", "--synthetic", "40", "--as-of", "20250331"],
+    ));
     assert!(out.contains("wrote 40 company items"), "{out}");
     let companies = DynamoCompanyStore::new(emu.dynamo.clone(), table);
     let moutai = companies
@@ -89,16 +86,7 @@ async fn seed_writes_customers_and_companies() {
 
     // A TuShare export directory without its statements: refused before anything is written.
     let empty = tempfile::tempdir().unwrap();
-    let err = fails(&[
-        "seed",
-        "valuation",
-        "--csv",
-        s(empty.path()),
-        "--table",
-        table,
-        "--endpoint-url",
-        &endpoint,
-    ]);
+    let err = fails(&seed(&emu, &["valuation", "--csv", s(empty.path())]));
     assert!(err.contains("income.csv is missing"), "{err}");
     // Every file there but no usable company: refused, and the message reads as one sentence.
     for (name, header) in [
@@ -109,16 +97,7 @@ async fn seed_writes_customers_and_companies() {
     ] {
         std::fs::write(empty.path().join(name), format!("{header}\n")).unwrap();
     }
-    let err = fails(&[
-        "seed",
-        "valuation",
-        "--csv",
-        s(empty.path()),
-        "--table",
-        table,
-        "--endpoint-url",
-        &endpoint,
-    ]);
+    let err = fails(&seed(&emu, &["valuation", "--csv", s(empty.path())]));
     assert!(
         err.contains("has an annual income statement and market data; nothing written"),
         "{err}"
@@ -145,20 +124,12 @@ async fn seed_writes_customers_and_companies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_uploads_models_then_manifest_and_refuses_a_changed_version() {
     let emu = Emulator::start("publish").await;
-    let endpoint = emu.s3_endpoint.clone();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("reco");
     let version = "2026-11-22T10-00-00Z-cli0001";
     let manifest = synthetic_recommender_bundle(&dir, version, 1);
 
-    let args = [
-        "publish",
-        s(&dir),
-        "--bucket",
-        &emu.bucket,
-        "--endpoint-url",
-        &endpoint,
-    ];
+    let args = publish(&emu, s(&dir));
     let out = ok(&args);
     let key = format!("models/product-recommender/{version}/manifest.json");
     assert_eq!(out.trim(), format!("s3://{}/{key}", emu.bucket));
@@ -193,27 +164,13 @@ async fn publish_uploads_models_then_manifest_and_refuses_a_changed_version() {
     // Another bundle under the same version is refused.
     let other = tmp.path().join("other");
     synthetic_recommender_bundle(&other, version, 2);
-    let err = fails(&[
-        "publish",
-        s(&other),
-        "--bucket",
-        &emu.bucket,
-        "--endpoint-url",
-        &endpoint,
-    ]);
+    let err = fails(&publish(&emu, s(&other)));
     assert!(err.contains("already holds a different manifest"), "{err}");
     // A damaged bundle is refused before anything is uploaded.
     let broken = tmp.path().join("broken");
     synthetic_recommender_bundle(&broken, "2026-11-22T10-00-00Z-cli0002", 3);
     std::fs::write(broken.join("models/ind_cco_fin_ult1.txt"), "tree\n").unwrap();
-    let err = fails(&[
-        "publish",
-        s(&broken),
-        "--bucket",
-        &emu.bucket,
-        "--endpoint-url",
-        &endpoint,
-    ]);
+    let err = fails(&publish(&emu, s(&broken)));
     assert!(err.contains("invalid"), "{err}");
     let after = emu
         .s3

@@ -9,7 +9,8 @@
 
 mod common;
 
-use common::browser::{self, exchange, Browser};
+use common::browser::{self, Browser};
+use common::http::{call_json, exchange};
 use common::stack::{functions_built, warmstart_bin, Stack};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -22,10 +23,7 @@ const WAIT: Duration = Duration::from_secs(40);
 /// A JSON call to the stack's API: status and body.
 fn api(stack: &Stack, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let body = body.map(Value::to_string);
-    let addr = stack.api.trim_start_matches("http://");
-    let (status, _, payload) = exchange(addr, method, path, body.as_deref());
-    let v = serde_json::from_slice(&payload)
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}: {payload:?}"));
+    let (status, _, v) = call_json(&stack.api, method, path, body.as_deref());
     (status, v)
 }
 
@@ -124,8 +122,7 @@ fn the_console_recommends_values_and_shows_the_registry_in_chromium() {
         "120",
         "--poll-secs",
         "0.2",
-    ]
-    .map(|a| a.as_ref());
+    ];
     let stack = Stack::start(&tmp.path().join("data"), &args);
     let shots = screenshot_dir();
 

@@ -8,8 +8,9 @@
 
 mod common;
 
+use common::http::call_json;
 use common::stack::{functions_built, Stack};
-use std::io::{Read, Write};
+use std::ffi::OsString;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,31 +19,38 @@ use warmstart_core::bundle::write_bundle;
 use warmstart_core::valuation::synthetic::synthetic_fair_multiple_parts;
 use warmstart_tests::synthetic_recommender_bundle;
 
-/// One HTTP/1.1 exchange (`Connection: close`): status and body.
+/// A call to the stack's API (through the router, so API Gateway's request id is there):
+/// status and body.
 fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
-    let addr = base.trim_start_matches("http://");
-    let mut conn = TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        conn,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: smoke\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    conn.read_to_string(&mut raw).unwrap();
-    let (head, payload) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let (status, headers, json) = call_json(base, method, path, body);
     assert!(
-        head.to_ascii_lowercase().contains("apigw-requestid"),
-        "{head}"
+        headers.iter().any(|(name, _)| name == "apigw-requestid"),
+        "{method} {path}: {headers:?}"
     );
-    let json =
-        serde_json::from_str(payload).unwrap_or_else(|e| panic!("{method} {path}: {e}: {payload}"));
     (status, json)
+}
+
+/// Small bundles written under `dir` (a recommender and a fair multiple) and the `local up`
+/// arguments that serve them without training, on 60 customers and 40 companies, then `extra`.
+fn prebuilt_stack_args(dir: &Path, extra: &[&str]) -> Vec<OsString> {
+    let reco = dir.join("reco");
+    synthetic_recommender_bundle(&reco, "2026-11-22T10-00-00Z-local01", 1);
+    let fm = dir.join("fm");
+    let (manifest, files) = synthetic_fair_multiple_parts("2026-11-22T10-00-00Z-fmlocal", 1);
+    write_bundle(&fm, manifest, &files).unwrap();
+    let sizes = [
+        "--customers",
+        "60",
+        "--companies",
+        "40",
+        "--no-train",
+        "--poll-secs",
+        "0.2",
+    ];
+    let mut args: Vec<OsString> = sizes.iter().chain(extra).map(OsString::from).collect();
+    args.extend(["--recommender-bundle".into(), reco.into()]);
+    args.extend(["--fair-multiple-bundle".into(), fm.into()]);
+    args
 }
 
 #[test]
@@ -51,25 +59,8 @@ fn local_stack_serves_the_routes_delivers_manifests_and_keeps_its_data() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let reco = tmp.path().join("reco");
-    synthetic_recommender_bundle(&reco, "2026-11-22T10-00-00Z-local01", 1);
-    let fm = tmp.path().join("fm");
-    let (manifest, files) = synthetic_fair_multiple_parts("2026-11-22T10-00-00Z-fmlocal", 1);
-    write_bundle(&fm, manifest, &files).unwrap();
+    let args = prebuilt_stack_args(tmp.path(), &[]);
     let data = tmp.path().join("data");
-    let args = [
-        "--customers".as_ref(),
-        "60".as_ref(),
-        "--companies".as_ref(),
-        "40".as_ref(),
-        "--no-train".as_ref(),
-        "--poll-secs".as_ref(),
-        "0.2".as_ref(),
-        "--recommender-bundle".as_ref(),
-        reco.as_os_str(),
-        "--fair-multiple-bundle".as_ref(),
-        fm.as_os_str(),
-    ];
 
     let stack = Stack::start(&data, &args);
     let api = stack.api.clone();
@@ -170,30 +161,11 @@ fn local_stack_serves_the_routes_delivers_manifests_and_keeps_its_data() {
 /// `POST /2015-03-31/functions/<function>/invocations` with `event`: status, the
 /// `x-amzn-errortype` header, the body as JSON.
 fn lambda_invoke(base: &str, function: &str, event: &str) -> (u16, String, serde_json::Value) {
-    let addr = base.trim_start_matches("http://");
-    let mut conn = TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    write!(
-        conn,
-        "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: {addr}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{event}",
-        event.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    conn.read_to_string(&mut raw).unwrap();
-    let (head, payload) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let error_type = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("x-amzn-errortype")
-                .then(|| value.trim().to_string())
-        })
+    let path = format!("/2015-03-31/functions/{function}/invocations");
+    let (status, headers, json) = call_json(base, "POST", &path, Some(event));
+    let error_type = (headers.into_iter())
+        .find_map(|(name, value)| (name == "x-amzn-errortype").then_some(value))
         .unwrap_or_default();
-    let json = serde_json::from_str(payload).unwrap_or_else(|e| panic!("{e}: {payload}"));
     (status, error_type, json)
 }
 
@@ -244,26 +216,7 @@ fn the_lambda_invoke_api_sends_any_event_and_the_schedule_advances_rollouts() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let reco = tmp.path().join("reco");
-    synthetic_recommender_bundle(&reco, "2026-11-22T10-00-00Z-local01", 1);
-    let fm = tmp.path().join("fm");
-    let (manifest, files) = synthetic_fair_multiple_parts("2026-11-22T10-00-00Z-fmlocal", 1);
-    write_bundle(&fm, manifest, &files).unwrap();
-    let args = [
-        "--customers".as_ref(),
-        "60".as_ref(),
-        "--companies".as_ref(),
-        "40".as_ref(),
-        "--no-train".as_ref(),
-        "--poll-secs".as_ref(),
-        "0.2".as_ref(),
-        "--tick-secs".as_ref(),
-        "0.3".as_ref(),
-        "--recommender-bundle".as_ref(),
-        reco.as_os_str(),
-        "--fair-multiple-bundle".as_ref(),
-        fm.as_os_str(),
-    ];
+    let args = prebuilt_stack_args(tmp.path(), &["--tick-secs", "0.3"]);
     let stack = Stack::start(&tmp.path().join("data"), &args);
 
     // Any function, as sam local start-lambda names them.

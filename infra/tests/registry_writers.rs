@@ -5,7 +5,8 @@
 //! writers and history holds each change; writers that lost a race re-read and re-applied.
 
 use warmstart_core::aws::{apply_change, RegistryTable, Updated};
-use warmstart_core::registry::{Action, Active, Candidate, Change, RegistryItem};
+use warmstart_core::registry::{Action, Change};
+use warmstart_devkit::registry::item_with_canary;
 use warmstart_devkit::Stores;
 
 const MODEL: &str = "product-recommender";
@@ -23,25 +24,12 @@ async fn concurrent_registry_changes_are_all_recorded_once() {
         .await
         .unwrap();
     let table = RegistryTable::new(dynamo, "ModelRegistry");
-    let mut item = RegistryItem::new(MODEL);
-    item.active = Some(Active {
-        version: "2026-11-22T10-00-00Z-active1".into(),
-        prefix: None,
-        sha256: None,
-        promoted_at: None,
-        by: None,
-        reason: None,
-    });
-    item.candidate = Some(Candidate {
-        version: "2026-11-23T10-00-00Z-canary1".into(),
-        weight: 1,
-        prefix: None,
-        sha256: None,
-        since: None,
-        by: None,
-        reason: None,
-    });
-    item.revision = 1;
+    let item = item_with_canary(
+        MODEL,
+        "2026-11-22T10-00-00Z-active1",
+        "2026-11-23T10-00-00Z-canary1",
+        1,
+    );
     table.put(&item, None).await.unwrap();
 
     // Every writer a different canary weight, all at once.

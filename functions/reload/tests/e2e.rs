@@ -31,6 +31,24 @@ fn cli_bin() -> PathBuf {
     cli_binary(&reload_bin())
 }
 
+/// `warmstart registry <args…>` on the emulator's registry table and bucket, as an operator
+/// runs it: whether it succeeded, stdout, stderr.
+fn registry_cli(emu: &Emulator, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(cli_bin())
+        .arg("registry")
+        .args(args)
+        .args(["--table", &emu.registry_table])
+        .envs(emu.aws_env())
+        .env("MODEL_BUCKET", &emu.bucket)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 // ------------------------------------------------------------------------------ S3 and events
 
 /// A fixture's records with the bucket rewritten and each key replaced by `keys[i]`.
@@ -548,21 +566,7 @@ async fn the_quality_gate_rejects_worse_models_and_an_operator_can_force_one() {
     assert_eq!(model_rejected_docs(&reload), 2);
 
     // The operator overrides the gate for v2, on purpose: re-validated from S3, recorded.
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(cli_bin())
-            .arg("registry")
-            .args(args)
-            .args(["--table", &emu.registry_table])
-            .envs(emu.aws_env())
-            .env("MODEL_BUCKET", &bucket)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let cli = |args: &[&str]| registry_cli(&emu, args);
     let (ok, _, err) = cli(&["promote", MODEL_NAME, "--version", V2, "--force"]);
     assert!(!ok && err.contains("--reason"), "{err}");
     let (ok, _, err) = cli(&["promote", MODEL_NAME, "--version", V2]);
@@ -804,21 +808,7 @@ async fn admin_actions_and_the_cli() {
     assert_eq!(a["error"]["code"], "version_mismatch", "{a}");
 
     // The CLI, against the same table.
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(cli_bin())
-            .arg("registry")
-            .args(args)
-            .args(["--table", &emu.registry_table])
-            .envs(emu.aws_env())
-            .env("MODEL_BUCKET", &bucket)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let cli = |args: &[&str]| registry_cli(&emu, args);
     let (ok, out, err) = cli(&["list"]);
     assert!(ok, "{err}");
     assert!(

@@ -3,9 +3,9 @@
 //! published to and a synthetic company universe seeded into the embedded S3 + DynamoDB
 //! emulators, fed the API Gateway v2 sample events of `events/`.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use warmstart_core::aws::sdk::dynamodb::types::AttributeValue;
 use warmstart_core::aws::valuation_store::DynamoCompanyStore;
 use warmstart_core::bundle::write_bundle;
@@ -78,6 +78,15 @@ async fn run(env: Vec<(String, String)>) -> Running {
     Running::start(binary(), &env).await
 }
 
+/// The sample events `apigw-valuation-<event>.json` that are refused: (event, status, problem
+/// code, what the message names).
+#[rustfmt::skip]
+const INVALID_EVENTS: [(&str, i64, &str, &str); 3] = [
+    ("invalid-growth-above-wacc", 400, "growth_not_below_wacc", "terminal_growth_rate"),
+    ("invalid-forecast-years-zero", 400, "invalid_field", "forecast_years"),
+    ("unknown-ts-code", 404, "not_found", "000000.XX"),
+];
+
 /// The raw `valuation_results` text of a response body.
 fn results_text(body: &str) -> &str {
     let start = body
@@ -85,13 +94,6 @@ fn results_text(body: &str) -> &str {
         .expect("valuation_results");
     let end = body.find("\"relative\"").expect("relative");
     &body[start..end]
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +181,7 @@ async fn sample_events_through_the_runtime_loop_with_the_cache() {
         .unwrap_or_else(|| panic!("no cache item {key}"));
     let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
     assert!(
-        (now() + TTL - 120..=now() + TTL).contains(&expires),
+        (unix_now() + TTL - 120..=unix_now() + TTL).contains(&expires),
         "{expires}"
     );
     assert_eq!(item["ts_code"].as_s().unwrap(), "600519.SH");
@@ -202,36 +204,22 @@ async fn sample_events_through_the_runtime_loop_with_the_cache() {
     assert_eq!(ed["exit_multiple_used"], 12.0);
     assert!(ed["implied_perpetual_growth"].is_f64());
 
-    for (name, want, code, needle) in [
-        (
-            "apigw-valuation-invalid-growth-above-wacc.json",
-            400,
-            "growth_not_below_wacc",
-            "terminal_growth_rate",
-        ),
-        (
-            "apigw-valuation-invalid-forecast-years-zero.json",
-            400,
-            "invalid_field",
-            "forecast_years",
-        ),
-        (
-            "apigw-valuation-unknown-ts-code.json",
-            404,
-            "not_found",
-            "000000.XX",
-        ),
-    ] {
-        let ev: Value = serde_json::from_slice(&sample_event(name)).unwrap();
-        let (status, p) = f.event(name).await;
-        assert_eq!(status, want, "{name}: {p}");
-        assert_eq!(p["status"], want);
-        assert_eq!(p["code"], code, "{name}: {p}");
-        assert!(
-            p["message"].as_str().unwrap().contains(needle),
+    for (event, want, code, needle) in INVALID_EVENTS {
+        let name = format!("apigw-valuation-{event}.json");
+        let ev: Value = serde_json::from_slice(&sample_event(&name)).unwrap();
+        let (status, p) = f.event(&name).await;
+        assert_eq!(
+            (status, &p["status"], &p["code"], &p["request_id"]),
+            (
+                want,
+                &json!(want),
+                &json!(code),
+                &ev["requestContext"]["requestId"]
+            ),
             "{name}: {p}"
         );
-        assert_eq!(p["request_id"], ev["requestContext"]["requestId"]);
+        let message = p["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{name}: {p}");
     }
 
     let (status, h) = f.event("apigw-get-health.json").await;

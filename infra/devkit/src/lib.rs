@@ -14,13 +14,15 @@
 //!   creation;
 //! - [`http`]: the HTTP/1.1 accept loop the emulators and the local router share;
 //! - [`fault_proxy`]: a TCP proxy that stalls or refuses on command (`warmstart local chaos`);
-//! - [`bundles`]: the recommender manifest the trainer and the tests' synthetic bundles share.
+//! - [`bundles`]: the recommender manifest the trainer and the tests' synthetic bundles share;
+//! - [`registry`]: registry items as the registry stress test and the chaos race seed them.
 
 pub mod aws;
 pub mod bundles;
 pub mod fault_proxy;
 pub mod http;
 mod process;
+pub mod registry;
 mod runtime_api;
 pub mod stores;
 

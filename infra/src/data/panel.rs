@@ -58,18 +58,9 @@ impl fmt::Display for MonthDate {
     }
 }
 
-/// The string columns kept from the CSV, in this order in [`MonthlyRecord::text`].
-pub const TEXT_COLUMNS: [&str; 9] = [
-    "sexo",
-    "segmento",
-    "ind_empleado",
-    "pais_residencia",
-    "canal_entrada",
-    "tiprel_1mes",
-    "indresi",
-    "indext",
-    "indfall",
-];
+/// The string columns kept from the CSV, in this order in [`MonthlyRecord::text`]: the
+/// recommender's string profile fields (the [`text`] indices follow their order).
+pub const TEXT_COLUMNS: [&str; 9] = warmstart_core::recommend::CATEGORICAL;
 
 /// Index of a column in [`MonthlyRecord::text`].
 pub mod text {

@@ -18,16 +18,9 @@ use warmstart_core::recommend::{Customer, PRODUCTS};
 /// Columns of `train_ver2.csv`.
 pub const NUM_COLUMNS: usize = 48;
 
-/// Numeric columns kept, in [`MonthlyRecord`] field order.
-const NUMERIC_COLUMNS: [&str; 7] = [
-    "age",
-    "antiguedad",
-    "renta",
-    "cod_prov",
-    "ind_actividad_cliente",
-    "ind_nuevo",
-    "indrel",
-];
+/// Numeric columns kept, in [`MonthlyRecord`] field order: the recommender's numeric profile
+/// fields.
+const NUMERIC_COLUMNS: [&str; 7] = warmstart_core::recommend::NUMERIC;
 
 /// How many rejection reasons are kept for the report.
 const MAX_REASONS: usize = 5;

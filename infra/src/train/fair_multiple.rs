@@ -21,6 +21,7 @@ use std::time::Instant;
 use warmstart_core::bundle::{
     Feature, GoldenRow, Manifest, Metrics, ModelKind, Output, Rollout, MANIFEST_FORMAT,
 };
+use warmstart_core::valuation::relative::median;
 use warmstart_core::valuation::{Fundamentals, FAIR_MULTIPLE_FEATURES, INDUSTRIES};
 use warmstart_core::Model;
 
@@ -215,19 +216,6 @@ pub struct Options {
     pub force: bool,
 }
 
-fn median(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    })
-}
-
 fn held_out(i: usize) -> bool {
     // Same splitmix-style hash as the recommender's customer split.
     let mut z = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -330,9 +318,9 @@ pub fn fit(companies: &[Company], info: DataInfo, opts: &Options) -> Result<Mani
         }
         all.push(companies[i].pe);
     }
-    let global = median(&mut all).expect("training set is not empty");
+    let global = median(&all).expect("training set is not empty");
     let medians: Vec<f64> = by_industry
-        .iter_mut()
+        .iter()
         .map(|v| median(v).unwrap_or(global))
         .collect();
     let baseline: Vec<f64> = test
@@ -515,12 +503,5 @@ mod tests {
         assert!(mean_pe(3) > 3.0 * mean_pe(1));
         assert!(a.iter().any(|c| c.fundamentals.roe.is_none()));
         assert!(a.iter().all(|c| (3.0..=150.0).contains(&c.pe)));
-    }
-
-    #[test]
-    fn median_of_odd_and_even() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(&mut []), None);
     }
 }

@@ -329,7 +329,7 @@ pub fn run(opts: &Options) -> Result<Manifest> {
         Vec::new()
     };
     let bundle = generic_bundle::write(
-        &opts.bundle.out,
+        &opts.bundle,
         GenericBundle {
             name: &name,
             text: &text,
@@ -338,8 +338,6 @@ pub fn run(opts: &Options) -> Result<Manifest> {
             golden_rows: golden_rows(&cols, &test),
             metrics,
             training,
-            version: opts.bundle.version.clone(),
-            rollout: opts.bundle.rollout,
         },
     )?;
     let m = bundle.manifest();

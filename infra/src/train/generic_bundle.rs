@@ -4,14 +4,13 @@
 //! reload check `verify_golden` compares the native scorer with LightGBM, not with itself.
 //! Shared by `warmstart import` and `warmstart train generic`.
 
-use crate::train::bundle_out;
+use crate::train::bundle_out::{self, OutArgs};
 use crate::train::lgbm;
 use anyhow::{bail, Context, Result};
 use lightgbm3::Booster;
 use std::collections::BTreeMap;
-use std::path::Path;
 use warmstart_core::bundle::{
-    Feature, GoldenRow, Manifest, Metrics, ModelKind, Output, Rollout, MANIFEST_FORMAT,
+    Feature, GoldenRow, Manifest, Metrics, ModelKind, Output, MANIFEST_FORMAT,
 };
 use warmstart_core::{Bundle, Model};
 
@@ -33,8 +32,6 @@ pub struct GenericBundle<'a> {
     pub golden_rows: Vec<Vec<f64>>,
     pub metrics: Metrics,
     pub training: BTreeMap<String, serde_json::Value>,
-    pub version: Option<String>,
-    pub rollout: Option<Rollout>,
 }
 
 /// A header line's value (`key=value` before the first tree), e.g. `objective`, `version`.
@@ -77,8 +74,9 @@ pub fn outputs(model: &Model, objective: &str, class_names: &[String]) -> Vec<Ou
 }
 
 /// Scores the golden rows with LightGBM (and checks the native scorer agrees bit for bit),
-/// builds the manifest, writes the bundle to `dir` and reloads it. Returns the loaded bundle.
-pub fn write(dir: &Path, spec: GenericBundle<'_>) -> Result<Bundle> {
+/// builds the manifest, writes the bundle to `out.out` (versioned and with the rollout `out`
+/// gives) and reloads it. Returns the loaded bundle.
+pub fn write(out: &OutArgs, spec: GenericBundle<'_>) -> Result<Bundle> {
     let model = Model::parse(spec.text).context("the native scorer cannot serve this model")?;
     let nf = model.num_features();
     if spec.categories.len() != nf {
@@ -116,9 +114,8 @@ pub fn write(dir: &Path, spec: GenericBundle<'_>) -> Result<Bundle> {
         .collect();
     let files = vec![(MODEL_PATH.to_string(), spec.text.as_bytes().to_vec())];
     let (created_at, stamp) = bundle_out::now();
-    let version = spec
-        .version
-        .unwrap_or_else(|| bundle_out::default_version(&stamp, &files));
+    let version =
+        (out.version.clone()).unwrap_or_else(|| bundle_out::default_version(&stamp, &files));
     let manifest = Manifest {
         format: MANIFEST_FORMAT,
         name: spec.name.to_string(),
@@ -131,10 +128,10 @@ pub fn write(dir: &Path, spec: GenericBundle<'_>) -> Result<Bundle> {
         metrics: spec.metrics,
         base_rates: vec![],
         golden,
-        rollout: spec.rollout,
+        rollout: out.rollout,
         training: spec.training,
     };
-    bundle_out::write_and_verify(dir, manifest, &files)
+    bundle_out::write_and_verify(&out.out, manifest, &files)
 }
 
 /// Deterministic golden-row sampling: `take` rows spread evenly over `n` (repeating when

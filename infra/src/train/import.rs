@@ -330,7 +330,7 @@ pub fn run(opts: &Options) -> Result<Manifest> {
     training.insert("golden_rows_from".into(), source.into());
 
     let bundle = generic_bundle::write(
-        &opts.bundle.out,
+        &opts.bundle,
         GenericBundle {
             name: &opts.name,
             text,
@@ -339,8 +339,6 @@ pub fn run(opts: &Options) -> Result<Manifest> {
             golden_rows: rows,
             metrics,
             training,
-            version: opts.bundle.version.clone(),
-            rollout: opts.bundle.rollout,
         },
     )?;
     let m = bundle.manifest();

@@ -38,7 +38,7 @@ pub struct Stack {
 impl Stack {
     /// Starts `warmstart local up` on free ports with `args` (sizes, bundles, `--no-train`…) and
     /// the data directory `data`; waits (60 s at most) for the API and S3 addresses it prints.
-    pub fn start(data: &Path, args: &[&OsStr]) -> Stack {
+    pub fn start(data: &Path, args: &[impl AsRef<OsStr>]) -> Stack {
         let mut child = Command::new(warmstart_bin())
             .args([
                 "local",

@@ -72,7 +72,7 @@ const TIPREL: &[&str] = &["A", "I", "P", "R", "N"];
 const YES_NO: &[&str] = &["N", "S"];
 
 /// Numeric profile fields, in feature order.
-const NUMERIC: [&str; 7] = [
+pub const NUMERIC: [&str; 7] = [
     "age",
     "antiguedad",
     "renta",
@@ -82,7 +82,7 @@ const NUMERIC: [&str; 7] = [
     "indrel",
 ];
 /// String profile fields, in feature order.
-const CATEGORICAL: [&str; 9] = [
+pub const CATEGORICAL: [&str; 9] = [
     "sexo",
     "segmento",
     "ind_empleado",

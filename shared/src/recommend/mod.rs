@@ -13,7 +13,9 @@ mod servable;
 mod service;
 
 pub use config::ServiceConfig;
-pub use customer::{feature_names, target_month, Customer, OverrideError, NUM_FEATURES};
+pub use customer::{
+    feature_names, target_month, Customer, OverrideError, CATEGORICAL, NUMERIC, NUM_FEATURES,
+};
 pub use fairness::{
     FairnessReport, FairnessRequest, ProductGroup, Skipped, MAX_FAIRNESS_BODY_BYTES,
     MAX_FAIRNESS_CUSTOMERS,

@@ -66,7 +66,7 @@ pub fn render(args: &ChaosArgs, o: &Outcome, load_before: &str, load_after: &str
             o.notes.get(i).map(|n| n.join("; ")).unwrap_or_default(),
         );
     }
-    let total = |g: fn(&super::PhaseStats) -> u64| o.phases.iter().map(g).sum::<u64>();
+    let total = |g: fn(&super::load::PhaseStats) -> u64| o.phases.iter().map(g).sum::<u64>();
     let _ = writeln!(
         s,
         "\nrequests {}, 5xx {}, killed in flight {} (kills: {}), degraded {}, registry writes \
