@@ -9,6 +9,9 @@ use super::{Model, LANES, ZERO_THRESHOLD};
 
 /// Rows up to this wide are expanded on the stack for single-row prediction.
 const STACK_FEATURES: usize = 256;
+/// Trees per window of single-row prediction: each window is walked in [`walk_order`] and its
+/// leaf values wait here, on the stack, to be added in file order.
+pub(super) const WINDOW: usize = 64;
 /// Rows expanded at a time in batch prediction: the block stays in L1 while every tree walks it.
 const BLOCK: usize = 32;
 
@@ -58,6 +61,19 @@ fn expand(row: &[f64], into: &mut [f64]) {
     }
 }
 
+/// The order single-row prediction walks each window of [`WINDOW`] trees in: trees without
+/// special nodes first, each kind by increasing depth. LightGBM's trees grow leaf-wise, so
+/// depths differ a lot, and the eight trees walked together wait for the deepest: grouping
+/// trees of a like depth (and keeping the slow decisions to the groups that need them) cuts
+/// the steps where most lanes already sit on their leaf.
+pub(crate) fn walk_order(depths: &[u32], special: &[bool]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..depths.len() as u32).collect();
+    for window in order.chunks_mut(WINDOW) {
+        window.sort_by_key(|&t| (special[t as usize], depths[t as usize]));
+    }
+    order
+}
+
 impl Model {
     /// Adds every tree's output for `row` into `out` (zeroed, `num_outputs` long).
     pub(super) fn sum_trees(&self, row: &[f64], out: &mut [f64]) {
@@ -72,25 +88,30 @@ impl Model {
 
     fn sum_trees_with<I: Input>(&self, input: &I, out: &mut [f64]) {
         let k = self.num_outputs;
-        let n = self.num_trees();
-        let mut first = 0;
-        while first < n {
-            let count = LANES.min(n - first);
-            // A short last group repeats its last tree; the extra values are dropped.
-            let trees: [usize; LANES] = std::array::from_fn(|l| first + l.min(count - 1));
-            let steps = trees.iter().map(|&t| self.depths[t]).max().unwrap_or(0);
-            let special = trees.iter().any(|&t| self.special[t]);
-            let at = trees.map(|t| self.tree_starts[t] as usize);
-            let inputs = [input; LANES];
-            let at = if special {
-                self.walk::<I, true>(at, inputs, steps)
-            } else {
-                self.walk::<I, false>(at, inputs, steps)
-            };
-            for (i, a) in at.iter().take(count).enumerate() {
-                out[(first + i) % k] += self.nodes[*a].value;
+        let mut leaves = [0.0; WINDOW];
+        for (w, order) in self.walk_order.chunks(WINDOW).enumerate() {
+            let first = w * WINDOW;
+            for group in order.chunks(LANES) {
+                let count = group.len();
+                // A short group repeats its last tree; the extra values are dropped.
+                let trees: [usize; LANES] = std::array::from_fn(|l| group[l.min(count - 1)] as usize);
+                let steps = trees.iter().map(|&t| self.depths[t]).max().unwrap_or(0);
+                let special = trees.iter().any(|&t| self.special[t]);
+                let at = trees.map(|t| self.tree_starts[t] as usize);
+                let inputs = [input; LANES];
+                let at = if special {
+                    self.walk::<I, true>(at, inputs, steps)
+                } else {
+                    self.walk::<I, false>(at, inputs, steps)
+                };
+                for (t, a) in trees.iter().zip(at).take(count) {
+                    leaves[t - first] = self.nodes[a].value;
+                }
             }
-            first += count;
+            // File order, whatever order the trees were walked in: LightGBM's sums.
+            for (i, v) in leaves[..order.len()].iter().enumerate() {
+                out[(first + i) % k] += v;
+            }
         }
     }
 
