@@ -177,7 +177,8 @@ fn linear_tree_parameter_is_rejected() {
 /// leaf), `classes` trees per iteration, leaf values that do not add exactly in f64, some zero-as-missing splits and, when
 /// `categorical`, a categorical root in every fifth tree.
 fn chain_model(trees: usize, classes: usize, categorical: bool) -> String {
-    let mut text = format!(
+    let mut text =
+        format!(
         "tree\nversion=v4\nnum_class={classes}\nnum_tree_per_iteration={classes}\nlabel_index=0\n\
          max_feature_idx=3\nobjective={}\nfeature_names=a b c d\n\
          feature_infos=[-1:1] [-1:1] 0:1:2 [-1:1]\n\n",
@@ -187,22 +188,52 @@ fn chain_model(trees: usize, classes: usize, categorical: bool) -> String {
         let depth = 1 + (t * 7) % 13;
         let cat = categorical && t % 5 == 0;
         let feature: Vec<String> = (0..depth)
-            .map(|i| if cat && i == 0 { 2 } else { [0, 1, 3][(t + i) % 3] }.to_string())
+            .map(|i| {
+                if cat && i == 0 {
+                    2
+                } else {
+                    [0, 1, 3][(t + i) % 3]
+                }
+                .to_string()
+            })
             .collect();
         let threshold: Vec<String> = (0..depth)
-            .map(|i| if cat && i == 0 { "0".into() } else { format!("{}", ((t * 31 + i * 17) % 19) as f64 / 9.5 - 1.0) })
+            .map(|i| {
+                if cat && i == 0 {
+                    "0".into()
+                } else {
+                    format!("{}", ((t * 31 + i * 17) % 19) as f64 / 9.5 - 1.0)
+                }
+            })
             .collect();
         let decision: Vec<String> = (0..depth)
-            .map(|i| if cat && i == 0 { "1" } else { ["2", "10", "0", "6"][(t + i) % 4] }.to_string())
+            .map(|i| {
+                if cat && i == 0 {
+                    "1"
+                } else {
+                    ["2", "10", "0", "6"][(t + i) % 4]
+                }
+                .to_string()
+            })
             .collect();
         let left: Vec<String> = (0..depth).map(|i| format!("-{}", i + 1)).collect();
         let right: Vec<String> = (0..depth)
-            .map(|i| if i + 1 < depth { (i + 1).to_string() } else { format!("-{}", depth + 1) })
+            .map(|i| {
+                if i + 1 < depth {
+                    (i + 1).to_string()
+                } else {
+                    format!("-{}", depth + 1)
+                }
+            })
             .collect();
         let leaves: Vec<String> = (0..=depth)
             .map(|l| format!("{:e}", 0.1 + (t * 13 + l) as f64 / 3.0 * 1e-3))
             .collect();
-        let cat_lines = if cat { "cat_boundaries=0 1\ncat_threshold=5\n" } else { "" };
+        let cat_lines = if cat {
+            "cat_boundaries=0 1\ncat_threshold=5\n"
+        } else {
+            ""
+        };
         text += &format!(
             "Tree={t}\nnum_leaves={}\nnum_cat={}\nsplit_feature={}\nthreshold={}\n\
              decision_type={}\nleft_child={}\nright_child={}\nleaf_value={}\n{cat_lines}\
@@ -228,12 +259,18 @@ fn walk_order_sorts_each_window_by_kind_then_depth() {
         let mut trees: Vec<u32> = order.to_vec();
         trees.sort();
         let first = (w * walk::WINDOW) as u32;
-        assert_eq!(trees, (first..first + order.len() as u32).collect::<Vec<_>>());
+        assert_eq!(
+            trees,
+            (first..first + order.len() as u32).collect::<Vec<_>>()
+        );
         let keys: Vec<(bool, u32)> = order
             .iter()
             .map(|&t| (m.special[t as usize], m.depths[t as usize]))
             .collect();
-        assert!(keys.windows(2).all(|k| k[0] <= k[1]), "window {w}: {keys:?}");
+        assert!(
+            keys.windows(2).all(|k| k[0] <= k[1]),
+            "window {w}: {keys:?}"
+        );
     }
 }
 

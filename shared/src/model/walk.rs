@@ -18,7 +18,9 @@ const BLOCK: usize = 32;
 /// A row as nodes read it: slot `2f` is feature `f` as given, slot `2f + 1` the same with NaN
 /// replaced by -inf (see [`super::layout`]).
 trait Input {
-    fn slot(&self, slot: usize) -> f64;
+    /// # Safety
+    /// `slot < 2 * width`, where width is the row's feature count.
+    unsafe fn slot(&self, slot: usize) -> f64;
     /// The raw value, for the slow decisions.
     fn raw(&self, slot: usize) -> f64;
 }
@@ -28,8 +30,10 @@ struct Expanded<'a>(&'a [f64]);
 
 impl Input for Expanded<'_> {
     #[inline(always)]
-    fn slot(&self, slot: usize) -> f64 {
-        self.0[slot]
+    unsafe fn slot(&self, slot: usize) -> f64 {
+        debug_assert!(slot < self.0.len());
+        // SAFETY: the caller keeps `slot` below `2 * width`, the length of an expanded row.
+        unsafe { *self.0.get_unchecked(slot) }
     }
     fn raw(&self, slot: usize) -> f64 {
         self.0[slot & !1]
@@ -41,7 +45,7 @@ struct Raw<'a>(&'a [f64]);
 
 impl Input for Raw<'_> {
     #[inline(always)]
-    fn slot(&self, slot: usize) -> f64 {
+    unsafe fn slot(&self, slot: usize) -> f64 {
         let x = self.0[slot >> 1];
         if slot & 1 != 0 && x.is_nan() {
             f64::NEG_INFINITY
@@ -94,7 +98,8 @@ impl Model {
             for group in order.chunks(LANES) {
                 let count = group.len();
                 // A short group repeats its last tree; the extra values are dropped.
-                let trees: [usize; LANES] = std::array::from_fn(|l| group[l.min(count - 1)] as usize);
+                let trees: [usize; LANES] =
+                    std::array::from_fn(|l| group[l.min(count - 1)] as usize);
                 let steps = trees.iter().map(|&t| self.depths[t]).max().unwrap_or(0);
                 let special = trees.iter().any(|&t| self.special[t]);
                 let at = trees.map(|t| self.tree_starts[t] as usize);
@@ -162,8 +167,16 @@ impl Model {
         for _ in 0..steps {
             let mut moved = 0;
             for (a, input) in at.iter_mut().zip(input) {
-                let n = self.nodes[*a];
-                let mut left = input.slot(n.slot()) <= n.value;
+                debug_assert!(
+                    *a < self.nodes.len() && self.nodes[*a].feature() < self.num_features
+                );
+                // SAFETY: lanes start on tree roots and only ever move to a child in the same
+                // tree or stay on a leaf; both loaders prove every right offset lands inside
+                // its tree (the parser builds them, `compiled::check_model` checks them). Every
+                // node's feature is below `num_features` (checked by both loaders) and every
+                // row was checked to be `num_features` wide, so its slot is below `2 * width`.
+                let n = unsafe { *self.nodes.get_unchecked(*a) };
+                let mut left = unsafe { input.slot(n.slot()) } <= n.value;
                 if SLOW && n.bits & SPECIAL != 0 {
                     left = self.special_decision(&n, input.raw(n.slot()));
                 }
