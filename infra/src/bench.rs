@@ -29,6 +29,12 @@ pub struct BenchArgs {
     /// models/.
     #[arg(long)]
     pub models_dir: Option<PathBuf>,
+    /// Score these rows instead of rows drawn from `feature_infos`: raw little-endian f64,
+    /// row-major, as many values per row as the models have features (NaN = missing), e.g. the
+    /// Python anchor's data/batch.npy without its header (`infra/scripts/bench-anchor.sh`). The
+    /// batch is its first `--rows` rows, single rows rotate through its first 1,024.
+    #[arg(long)]
+    pub rows_file: Option<PathBuf>,
     /// Generated models.
     #[arg(long, default_value_t = 24)]
     pub models: usize,
@@ -96,18 +102,34 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let outputs: usize = natives.iter().map(Model::num_outputs).sum();
     let trees: usize = natives.iter().map(Model::num_trees).sum();
     println!(
-        "warmstart bench: {} ({} models, {trees} trees, {nf} features)",
+        "warmstart bench: {} ({} models, {trees} trees, {nf} features); rows {}",
         models.what,
-        natives.len()
+        natives.len(),
+        match &args.rows_file {
+            Some(p) => format!("from {}", p.display()),
+            None => "drawn from the first model's feature_infos".into(),
+        }
     );
 
-    let pool = rows(
-        &models.texts[0],
-        nf,
-        1024.min(args.customers).max(1),
-        args.seed,
-    );
-    let batch = rows(&models.texts[0], nf, args.rows, args.seed ^ 1);
+    let (pool, batch) = match &args.rows_file {
+        Some(path) => {
+            let all = rows_from_file(path, nf)?;
+            let n = all.len() / nf;
+            let pool = all[..1024.min(args.customers).min(n) * nf].to_vec();
+            let mut batch = all;
+            batch.truncate(args.rows.min(n) * nf);
+            (pool, batch)
+        }
+        None => (
+            rows(
+                &models.texts[0],
+                nf,
+                1024.min(args.customers).max(1),
+                args.seed,
+            ),
+            rows(&models.texts[0], nf, args.rows, args.seed ^ 1),
+        ),
+    };
     let identical = check_identical(&natives, &boosters, &batch, nf)?;
 
     // Single row: each customer is another row, as in serving.
@@ -394,6 +416,22 @@ fn check_identical(
         }
     }
     Ok(true)
+}
+
+/// Rows stored as raw little-endian f64 values, `nf` per row.
+fn rows_from_file(path: &Path, nf: usize) -> Result<Vec<f64>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.is_empty() || !bytes.len().is_multiple_of(8 * nf) {
+        bail!(
+            "{}: {} bytes are not whole rows of {nf} f64 values",
+            path.display(),
+            bytes.len()
+        );
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect())
 }
 
 /// Rows drawn from the ranges and categories the first model records in `feature_infos`

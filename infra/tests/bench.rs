@@ -77,3 +77,65 @@ fn bench_reads_a_directory_of_model_texts() {
         "{stdout}"
     );
 }
+
+#[test]
+fn bench_scores_the_rows_of_a_raw_f64_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/tests/fixtures/models/categorical_binary.txt");
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    let nf = text
+        .lines()
+        .find_map(|l| l.strip_prefix("max_feature_idx="))
+        .unwrap()
+        .parse::<usize>()
+        .unwrap()
+        + 1;
+    std::fs::write(dir.path().join("a_model.txt"), &text).unwrap();
+    // 25 rows: categories, NaN, zeros and plain values in turn.
+    let values: Vec<f64> = (0..25 * nf)
+        .map(|i| match i % 4 {
+            0 => f64::NAN,
+            1 => 0.0,
+            2 => (i % 7) as f64,
+            _ => i as f64 / 10.0 - 3.0,
+        })
+        .collect();
+    let rows = dir.path().join("rows.f64");
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&rows, &bytes).unwrap();
+    let args = |rows: &std::path::Path| {
+        vec![
+            "--models-dir".to_string(),
+            dir.path().to_str().unwrap().to_string(),
+            "--rows-file".to_string(),
+            rows.to_str().unwrap().to_string(),
+            "--customers".to_string(),
+            "10".to_string(),
+            "--rounds".to_string(),
+            "1".to_string(),
+        ]
+    };
+    let a = args(&rows);
+    let stdout = bench(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(stdout.contains("rows from"), "{stdout}");
+    assert!(stdout.contains("| 25 rows x 1 models (ms) |"), "{stdout}");
+    assert!(
+        stdout.contains("bit-identical to LightGBM on the batch: yes"),
+        "{stdout}"
+    );
+
+    // A file that is not whole rows is refused.
+    std::fs::write(&rows, &bytes[..bytes.len() - 8]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warmstart"))
+        .arg("bench")
+        .args(args(&rows))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not whole rows"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -70,6 +70,8 @@ pub struct Model {
     depths: Vec<u32>,
     /// Whether each tree has a node the fast comparison cannot decide (derived from `nodes`).
     special: Vec<bool>,
+    /// The order single-row prediction walks the trees in (see [`walk::walk_order`]; derived).
+    walk_order: Vec<u32>,
     /// All trees' nodes (see [`layout`]), flattened for cache locality.
     nodes: Vec<Node>,
     /// Offsets into `cat_words`, one more than there are category sets.
@@ -133,12 +135,19 @@ impl Model {
                 .as_ref()
                 .map_or(0, |s| s.cover.len() * 4 + s.expected.len() * 8)
             + self.special.len()
+            + self.walk_order.len() * 4
             + self.categorical.len()
             + self
                 .feature_names
                 .iter()
                 .map(|n| n.len() + size_of::<String>())
                 .sum::<usize>()
+    }
+
+    /// Fills in what the walks derive from the trees; both loaders call it last.
+    fn derive_walk_data(&mut self) {
+        self.special = layout::special_trees(&self.tree_starts, &self.nodes);
+        self.walk_order = walk::walk_order(&self.depths, &self.special);
     }
 
     /// (feature, threshold) of every numerical split: the values a row's path turns on.

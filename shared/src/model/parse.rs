@@ -5,7 +5,7 @@
 //! at prediction time. Nothing is allocated from a number in the file; arrays are sized by the
 //! text they were parsed from.
 
-use super::layout::{append_tree, special_trees, TextTree, MAX_FEATURES};
+use super::layout::{append_tree, TextTree, MAX_FEATURES};
 use super::objective::Objective;
 use super::shap::{expected_value, preorder_cover, ShapData};
 use super::{Model, ModelError};
@@ -118,6 +118,7 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
         tree_starts: vec![0],
         depths: Vec::new(),
         special: Vec::new(),
+        walk_order: Vec::new(),
         nodes: Vec::new(),
         // Category sets are numbered across trees; consecutive sets share a bound.
         cat_bounds: vec![0],
@@ -192,7 +193,7 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
         ));
     }
     model.num_iterations = model.depths.len() / trees_per_iter;
-    model.special = special_trees(&model.tree_starts, &model.nodes);
+    model.derive_walk_data();
     debug_assert!(model
         .shap
         .as_ref()

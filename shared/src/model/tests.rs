@@ -172,3 +172,130 @@ fn linear_tree_parameter_is_rejected() {
     let text = MODEL.replace("[boosting: gbdt]", "[linear_tree: 1]");
     assert_eq!(Model::parse(&text).unwrap_err(), ModelError::LinearTree);
 }
+
+/// `trees` chain-shaped trees of depths 1 to 13 over four features (every node's left child a
+/// leaf), `classes` trees per iteration, leaf values that do not add exactly in f64, some zero-as-missing splits and, when
+/// `categorical`, a categorical root in every fifth tree.
+fn chain_model(trees: usize, classes: usize, categorical: bool) -> String {
+    let mut text =
+        format!(
+        "tree\nversion=v4\nnum_class={classes}\nnum_tree_per_iteration={classes}\nlabel_index=0\n\
+         max_feature_idx=3\nobjective={}\nfeature_names=a b c d\n\
+         feature_infos=[-1:1] [-1:1] 0:1:2 [-1:1]\n\n",
+        if classes > 1 { format!("multiclass num_class:{classes}") } else { "regression".into() },
+    );
+    for t in 0..trees {
+        let depth = 1 + (t * 7) % 13;
+        let cat = categorical && t % 5 == 0;
+        let feature: Vec<String> = (0..depth)
+            .map(|i| {
+                if cat && i == 0 {
+                    2
+                } else {
+                    [0, 1, 3][(t + i) % 3]
+                }
+                .to_string()
+            })
+            .collect();
+        let threshold: Vec<String> = (0..depth)
+            .map(|i| {
+                if cat && i == 0 {
+                    "0".into()
+                } else {
+                    format!("{}", ((t * 31 + i * 17) % 19) as f64 / 9.5 - 1.0)
+                }
+            })
+            .collect();
+        let decision: Vec<String> = (0..depth)
+            .map(|i| {
+                if cat && i == 0 {
+                    "1"
+                } else {
+                    ["2", "10", "0", "6"][(t + i) % 4]
+                }
+                .to_string()
+            })
+            .collect();
+        let left: Vec<String> = (0..depth).map(|i| format!("-{}", i + 1)).collect();
+        let right: Vec<String> = (0..depth)
+            .map(|i| {
+                if i + 1 < depth {
+                    (i + 1).to_string()
+                } else {
+                    format!("-{}", depth + 1)
+                }
+            })
+            .collect();
+        let leaves: Vec<String> = (0..=depth)
+            .map(|l| format!("{:e}", 0.1 + (t * 13 + l) as f64 / 3.0 * 1e-3))
+            .collect();
+        let cat_lines = if cat {
+            "cat_boundaries=0 1\ncat_threshold=5\n"
+        } else {
+            ""
+        };
+        text += &format!(
+            "Tree={t}\nnum_leaves={}\nnum_cat={}\nsplit_feature={}\nthreshold={}\n\
+             decision_type={}\nleft_child={}\nright_child={}\nleaf_value={}\n{cat_lines}\
+             is_linear=0\nshrinkage=1\n\n",
+            depth + 1,
+            cat as u8,
+            feature.join(" "),
+            threshold.join(" "),
+            decision.join(" "),
+            left.join(" "),
+            right.join(" "),
+            leaves.join(" "),
+        );
+    }
+    text + "end of trees\n"
+}
+
+#[test]
+fn walk_order_sorts_each_window_by_kind_then_depth() {
+    let m = Model::parse(&chain_model(150, 1, true)).unwrap();
+    assert!(m.num_trees() > 2 * walk::WINDOW);
+    for (w, order) in m.walk_order.chunks(walk::WINDOW).enumerate() {
+        let mut trees: Vec<u32> = order.to_vec();
+        trees.sort();
+        let first = (w * walk::WINDOW) as u32;
+        assert_eq!(
+            trees,
+            (first..first + order.len() as u32).collect::<Vec<_>>()
+        );
+        let keys: Vec<(bool, u32)> = order
+            .iter()
+            .map(|&t| (m.special[t as usize], m.depths[t as usize]))
+            .collect();
+        assert!(
+            keys.windows(2).all(|k| k[0] <= k[1]),
+            "window {w}: {keys:?}"
+        );
+    }
+}
+
+#[test]
+fn single_rows_sum_in_file_order_across_windows() {
+    use rand::{Rng, SeedableRng};
+    // Batch prediction walks tree by tree in file order: single rows, walked in walk order,
+    // must give the same bits.
+    for (trees, classes) in [(150, 1), (201, 3)] {
+        let m = Model::parse(&chain_model(trees, classes, true)).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let rows: Vec<f64> = (0..4 * 200)
+            .map(|i| match rng.gen_range(0..8) {
+                0 => f64::NAN,
+                1 => 0.0,
+                _ if i % 4 == 2 => rng.gen_range(-1..4) as f64,
+                _ => rng.gen_range(-1.2..1.2),
+            })
+            .collect();
+        let mut batch = vec![0.0; 200 * classes];
+        m.predict_batch_into(&rows, &mut batch).unwrap();
+        for (row, want) in rows.chunks_exact(4).zip(batch.chunks_exact(classes)) {
+            let got = m.predict(row).unwrap();
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(want), "row {row:?}");
+        }
+    }
+}

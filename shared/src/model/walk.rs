@@ -9,13 +9,18 @@ use super::{Model, LANES, ZERO_THRESHOLD};
 
 /// Rows up to this wide are expanded on the stack for single-row prediction.
 const STACK_FEATURES: usize = 256;
+/// Trees per window of single-row prediction: each window is walked in [`walk_order`] and its
+/// leaf values wait here, on the stack, to be added in file order.
+pub(super) const WINDOW: usize = 64;
 /// Rows expanded at a time in batch prediction: the block stays in L1 while every tree walks it.
 const BLOCK: usize = 32;
 
 /// A row as nodes read it: slot `2f` is feature `f` as given, slot `2f + 1` the same with NaN
 /// replaced by -inf (see [`super::layout`]).
 trait Input {
-    fn slot(&self, slot: usize) -> f64;
+    /// # Safety
+    /// `slot < 2 * width`, where width is the row's feature count.
+    unsafe fn slot(&self, slot: usize) -> f64;
     /// The raw value, for the slow decisions.
     fn raw(&self, slot: usize) -> f64;
 }
@@ -25,8 +30,10 @@ struct Expanded<'a>(&'a [f64]);
 
 impl Input for Expanded<'_> {
     #[inline(always)]
-    fn slot(&self, slot: usize) -> f64 {
-        self.0[slot]
+    unsafe fn slot(&self, slot: usize) -> f64 {
+        debug_assert!(slot < self.0.len());
+        // SAFETY: the caller keeps `slot` below `2 * width`, the length of an expanded row.
+        unsafe { *self.0.get_unchecked(slot) }
     }
     fn raw(&self, slot: usize) -> f64 {
         self.0[slot & !1]
@@ -38,7 +45,7 @@ struct Raw<'a>(&'a [f64]);
 
 impl Input for Raw<'_> {
     #[inline(always)]
-    fn slot(&self, slot: usize) -> f64 {
+    unsafe fn slot(&self, slot: usize) -> f64 {
         let x = self.0[slot >> 1];
         if slot & 1 != 0 && x.is_nan() {
             f64::NEG_INFINITY
@@ -58,6 +65,19 @@ fn expand(row: &[f64], into: &mut [f64]) {
     }
 }
 
+/// The order single-row prediction walks each window of [`WINDOW`] trees in: trees without
+/// special nodes first, each kind by increasing depth. LightGBM's trees grow leaf-wise, so
+/// depths differ a lot, and the eight trees walked together wait for the deepest: grouping
+/// trees of a like depth (and keeping the slow decisions to the groups that need them) cuts
+/// the steps where most lanes already sit on their leaf.
+pub(crate) fn walk_order(depths: &[u32], special: &[bool]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..depths.len() as u32).collect();
+    for window in order.chunks_mut(WINDOW) {
+        window.sort_by_key(|&t| (special[t as usize], depths[t as usize]));
+    }
+    order
+}
+
 impl Model {
     /// Adds every tree's output for `row` into `out` (zeroed, `num_outputs` long).
     pub(super) fn sum_trees(&self, row: &[f64], out: &mut [f64]) {
@@ -72,25 +92,31 @@ impl Model {
 
     fn sum_trees_with<I: Input>(&self, input: &I, out: &mut [f64]) {
         let k = self.num_outputs;
-        let n = self.num_trees();
-        let mut first = 0;
-        while first < n {
-            let count = LANES.min(n - first);
-            // A short last group repeats its last tree; the extra values are dropped.
-            let trees: [usize; LANES] = std::array::from_fn(|l| first + l.min(count - 1));
-            let steps = trees.iter().map(|&t| self.depths[t]).max().unwrap_or(0);
-            let special = trees.iter().any(|&t| self.special[t]);
-            let at = trees.map(|t| self.tree_starts[t] as usize);
-            let inputs = [input; LANES];
-            let at = if special {
-                self.walk::<I, true>(at, inputs, steps)
-            } else {
-                self.walk::<I, false>(at, inputs, steps)
-            };
-            for (i, a) in at.iter().take(count).enumerate() {
-                out[(first + i) % k] += self.nodes[*a].value;
+        let mut leaves = [0.0; WINDOW];
+        for (w, order) in self.walk_order.chunks(WINDOW).enumerate() {
+            let first = w * WINDOW;
+            for group in order.chunks(LANES) {
+                let count = group.len();
+                // A short group repeats its last tree; the extra values are dropped.
+                let trees: [usize; LANES] =
+                    std::array::from_fn(|l| group[l.min(count - 1)] as usize);
+                let steps = trees.iter().map(|&t| self.depths[t]).max().unwrap_or(0);
+                let special = trees.iter().any(|&t| self.special[t]);
+                let at = trees.map(|t| self.tree_starts[t] as usize);
+                let inputs = [input; LANES];
+                let at = if special {
+                    self.walk::<I, true>(at, inputs, steps)
+                } else {
+                    self.walk::<I, false>(at, inputs, steps)
+                };
+                for (t, a) in trees.iter().zip(at).take(count) {
+                    leaves[t - first] = self.nodes[a].value;
+                }
             }
-            first += count;
+            // File order, whatever order the trees were walked in: LightGBM's sums.
+            for (i, v) in leaves[..order.len()].iter().enumerate() {
+                out[(first + i) % k] += v;
+            }
         }
     }
 
@@ -141,8 +167,16 @@ impl Model {
         for _ in 0..steps {
             let mut moved = 0;
             for (a, input) in at.iter_mut().zip(input) {
-                let n = self.nodes[*a];
-                let mut left = input.slot(n.slot()) <= n.value;
+                debug_assert!(
+                    *a < self.nodes.len() && self.nodes[*a].feature() < self.num_features
+                );
+                // SAFETY: lanes start on tree roots and only ever move to a child in the same
+                // tree or stay on a leaf; both loaders prove every right offset lands inside
+                // its tree (the parser builds them, `compiled::check_model` checks them). Every
+                // node's feature is below `num_features` (checked by both loaders) and every
+                // row was checked to be `num_features` wide, so its slot is below `2 * width`.
+                let n = unsafe { *self.nodes.get_unchecked(*a) };
+                let mut left = unsafe { input.slot(n.slot()) } <= n.value;
                 if SLOW && n.bits & SPECIAL != 0 {
                     left = self.special_decision(&n, input.raw(n.slot()));
                 }

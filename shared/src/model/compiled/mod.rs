@@ -19,7 +19,7 @@
 //! node list that is not a binary tree in pre-order, a recorded depth that is not the tree's,
 //! a category set that does not exist, unknown flag bits.
 
-use super::layout::{special_trees, Node, CATEGORICAL, KNOWN_FLAGS, MAX_FEATURES, SLOT_MASK};
+use super::layout::{Node, CATEGORICAL, KNOWN_FLAGS, MAX_FEATURES, SLOT_MASK};
 use super::shap::ShapData;
 use super::{Model, Objective};
 use sha2::{Digest, Sha256};
@@ -272,6 +272,7 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
     };
     let mut model = Model {
         special: Vec::new(),
+        walk_order: Vec::new(),
         num_features,
         num_outputs,
         feature_names,
@@ -287,7 +288,7 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
         shap,
     };
     check_model(&model).map_err(bad)?;
-    model.special = special_trees(&model.tree_starts, &model.nodes);
+    model.derive_walk_data();
     Ok(CompiledModel {
         path,
         source_sha256,
