@@ -95,7 +95,10 @@ fn print(function: &str, cold: Cold, n: usize) {
     );
     for (_, field) in BREAKDOWN {
         if let Some(v) = cold.fields.get(field) {
-            println!("{}", Dist::new(v.clone()).row(&format!("`{field}` (logged)")));
+            println!(
+                "{}",
+                Dist::new(v.clone()).row(&format!("`{field}` (logged)"))
+            );
         }
     }
 }
@@ -107,8 +110,15 @@ async fn main() {
     let emu = Emulator::start("cold").await;
     let tmp = tempfile::tempdir().expect("tempdir");
     eprintln!("publishing the bundles, seeding…");
-    recommend_stack(&emu, &tmp.path().join("rec"), "2026-12-02T10-00-00Z-cold01", 200).await;
-    let val_env = valuation_stack(&emu, &tmp.path().join("val"), "2026-12-02T10-00-00Z-coldfm").await;
+    recommend_stack(
+        &emu,
+        &tmp.path().join("rec"),
+        "2026-12-02T10-00-00Z-cold01",
+        200,
+    )
+    .await;
+    let val_env =
+        valuation_stack(&emu, &tmp.path().join("val"), "2026-12-02T10-00-00Z-coldfm").await;
     println!(
         "cold starts on the embedded emulators; {} CPUs; load average at start {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -122,8 +132,8 @@ async fn main() {
     print("recommend", rec, n);
 
     let companies = synthetic_companies(60, 1, "20250331");
-    let template: Value = serde_json::from_slice(&sample_event("apigw-valuation-valid.json"))
-        .expect("sample event");
+    let template: Value =
+        serde_json::from_slice(&sample_event("apigw-valuation-valid.json")).expect("sample event");
     let body: Value = serde_json::from_str(template["body"].as_str().expect("body")).expect("body");
     let val = cold_starts(&valuation, &val_env, n, |i| {
         let mut body = body.clone();

@@ -160,7 +160,10 @@ mod tests {
         let (_tmp, inner) = counting(&[("manifest.json", "m"), ("models.wsc", "w")]);
         let source = ReadAhead::new(&inner, "manifest.json", "models.wsc");
         assert_eq!(source.read("manifest.json").await.unwrap(), b"m");
-        assert_eq!(*inner.asked.lock().unwrap(), ["manifest.json", "models.wsc"]);
+        assert_eq!(
+            *inner.asked.lock().unwrap(),
+            ["manifest.json", "models.wsc"]
+        );
         assert_eq!(source.read("models.wsc").await.unwrap(), b"w");
         assert_eq!(inner.asked.lock().unwrap().len(), 2, "served from memory");
         // Handed out once: a second read (and any other file) goes to the source.

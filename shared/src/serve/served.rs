@@ -6,11 +6,11 @@
 //! ([`follow`]). A failed load keeps what is served (`ModelLoadFailed`); a swap emits
 //! `ModelSwap`.
 
+use super::fetch::{ReadAhead, TimedSource};
 use super::ModelConfig;
 use crate::aws::{
     self, sdk, ModelStore, Refresher, RegistryError, RegistryTable, S3Loader, S3Source,
 };
-use super::fetch::{ReadAhead, TimedSource};
 use crate::bundle::{Bundle, BundleSource, MANIFEST_FILE};
 use crate::registry::{
     load_for_serving_timed, metric, refresh, RefreshGate, RegistryItem, ServingSet, VersionRef,
