@@ -17,6 +17,7 @@ async fn init(process_start: Instant) -> Result<App, String> {
     let service = ServiceConfig::from_env()?;
     let sdk = aws::sdk_config().await;
     let (s3, dynamo) = (aws::s3_client(&sdk), aws::dynamodb_client(&sdk));
+    let config_ms = process_start.elapsed().as_secs_f64() * 1e3;
     let store = DynamoFeatureStore::new(dynamo.clone(), &features_table);
     let (warm_ms, served) = tokio::join!(
         warm_up(&features_table, store.get_customer("__warmup__")),
@@ -29,6 +30,7 @@ async fn init(process_start: Instant) -> Result<App, String> {
     tracing::info!(
         model_version = %version,
         version_from = served.origin,
+        config_ms,
         store_warmup_ms = warm_ms.as_secs_f64() * 1e3,
         init_ms = service.init_ms(),
         "init complete"

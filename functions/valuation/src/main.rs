@@ -20,6 +20,7 @@ async fn init(process_start: Instant) -> Result<App, String> {
     let service = ValuationConfig::from_env(cache_table.is_some())?;
     let sdk = aws::sdk_config().await;
     let (s3, dynamo) = (aws::s3_client(&sdk), aws::dynamodb_client(&sdk));
+    let config_ms = process_start.elapsed().as_secs_f64() * 1e3;
     let store = DynamoCompanyStore::new(dynamo.clone(), &features_table);
     let cache = DynamoValuationCache::new(dynamo.clone(), cache_table.clone().unwrap_or_default());
     let (warm_ms, served) = tokio::join!(
@@ -36,6 +37,7 @@ async fn init(process_start: Instant) -> Result<App, String> {
         version_from = served.origin,
         cache_table = cache_table.as_deref().unwrap_or("none"),
         cache_ttl_secs = service.config().cache_ttl_secs,
+        config_ms,
         store_warmup_ms = warm_ms.as_secs_f64() * 1e3,
         init_ms = service.init_ms(),
         "init complete"

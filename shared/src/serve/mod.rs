@@ -6,6 +6,7 @@
 //! and call these.
 
 pub mod config;
+mod fetch;
 pub mod predict;
 pub mod recommend;
 pub mod reload;
