@@ -206,7 +206,8 @@ mod tests {
     #[tokio::test]
     async fn concurrent_reads_count_once_in_the_fetch_time() {
         let (open, release) = tokio::sync::watch::channel(false);
-        let timed = TimedSource::new(&Gated { release });
+        let gated = Gated { release };
+        let timed = TimedSource::new(&gated);
         let started = Instant::now();
         let opener = async {
             tokio::time::sleep(Duration::from_millis(20)).await;
