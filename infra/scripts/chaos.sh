@@ -10,8 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source infra/scripts/env.sh
 
-# The dev profile: the binaries `make test` builds anyway (no second build in CI).
-cargo build --locked -p warmstart-cli -p recommend -p valuation -p predict -p reload
+# The dev profile and the same package set as `make test`'s build step: a subset of packages
+# unifies dependency features differently and would rebuild the AWS SDK and the core (3 min).
+cargo build --workspace --bins --locked
 BIN="$CARGO_TARGET_DIR/debug"
 DATA="${WARMSTART_CHAOS_DIR:-$CARGO_TARGET_DIR/chaos}"
 mkdir -p "$DATA"

@@ -13,8 +13,8 @@ cd "$(dirname "$0")/../.."
 source infra/scripts/env.sh
 
 WARMSTART_BOOTSTRAP=run infra/scripts/bootstrap.sh
-printf '==> cargo build (warmstart, recommend, valuation, predict, reload)\n' >&2
+printf '==> cargo build --workspace --bins (the build make test reuses)\n' >&2
 t0=$SECONDS
-cargo build --locked -p warmstart-cli -p recommend -p valuation -p predict -p reload
+cargo build --workspace --bins --locked
 printf '<== built in %ss\n' "$((SECONDS - t0))" >&2
 exec "$CARGO_TARGET_DIR/debug/warmstart" local up "$@"
