@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need, idempotently, on a fresh Debian machine with Rust and
-# Python: libclang + a C++ compiler and cmake >= 3.28 (lightgbm3, the training oracle), the
-# S3/DynamoDB emulator (moto), the template linters, cargo-lambda with a pinned zig, (in a venv
-# of their own) checkov, schemathesis and openapi-spec-validator, and headless Chromium +
-# chromedriver for the console's browser test.
+# Python: LightGBM's library (lib_lightgbm of Python's lightgbm wheel, for the trainer and the
+# tests' oracle: infra/lightgbm3-sys), the S3/DynamoDB emulator (moto), the template linters,
+# cargo-lambda with a pinned zig, (in a venv of their own) checkov, schemathesis and
+# openapi-spec-validator, and headless Chromium + chromedriver for the console's browser test.
 # WARMSTART_BOOTSTRAP=run (what `make run` sets) installs only what building and running the
-# local stack needs: the C++ toolchain and cmake.
+# local stack needs: LightGBM's library.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -13,10 +13,30 @@ say() { printf '==> %s\n' "$*" >&2; }
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ! command -v clang >/dev/null || ! command -v g++ >/dev/null; then
-  say "installing clang, libclang-dev, g++ (apt)"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang libclang-dev g++ >/dev/null
+# The wheel's library, not LightGBM's C++ compiled here (7 of a fresh build's 13 minutes, and
+# cmake + libclang to install): a ~2 MB download. Its version must match the bindings in
+# infra/lightgbm3-sys (LightGBM 4.7.0's c_api.h).
+if ! ls "$LIGHTGBM_LIB_DIR"/lib_lightgbm.* >/dev/null 2>&1; then
+  say "fetching lib_lightgbm from the lightgbm==$LIGHTGBM_VERSION wheel (pip download) into $LIGHTGBM_LIB_DIR"
+  wheels="$(mktemp -d)"
+  python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    "lightgbm==$LIGHTGBM_VERSION" -d "$wheels"
+  python3 - "$wheels" "$LIGHTGBM_LIB_DIR" <<'PY'
+import glob, os, sys, zipfile
+wheels, dst = sys.argv[1:]
+(whl,) = glob.glob(os.path.join(wheels, "lightgbm-*.whl"))
+os.makedirs(dst, exist_ok=True)
+with zipfile.ZipFile(whl) as z:
+    libs = [n for n in z.namelist() if n.startswith("lightgbm/lib/lib_lightgbm")]
+    if not libs:
+        sys.exit(f"{whl} holds no lightgbm/lib/lib_lightgbm.*")
+    for n in libs:
+        tmp = os.path.join(dst, os.path.basename(n) + ".tmp")
+        with z.open(n) as src, open(tmp, "wb") as out:
+            out.write(src.read())
+        os.replace(tmp, os.path.join(dst, os.path.basename(n)))
+PY
+  rm -rf "$wheels"
 fi
 
 # The console's browser test (infra/tests/console_browser.rs): Debian's headless Chromium and its
@@ -28,22 +48,9 @@ if [ "${WARMSTART_BOOTSTRAP:-all}" != run ] \
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null
 fi
 
-cmake_ok() {
-  command -v cmake >/dev/null || return 1
-  local v; v="$(cmake --version | head -1 | awk '{print $3}')"
-  [ "$(printf '%s\n3.28\n' "$v" | sort -V | head -1)" = "3.28" ]
-}
+[ "${WARMSTART_BOOTSTRAP:-all}" = run ] && exit 0
 
 pip_pkgs=()
-cmake_ok || pip_pkgs+=("cmake>=3.28")
-if [ "${WARMSTART_BOOTSTRAP:-all}" = run ]; then
-  if [ "${#pip_pkgs[@]}" -gt 0 ]; then
-    say "installing ${pip_pkgs[*]} (pip)"
-    python3 -m pip install -q --disable-pip-version-check "${pip_pkgs[@]}"
-    command -v pyenv >/dev/null && pyenv rehash || true
-  fi
-  exit 0
-fi
 command -v moto_server >/dev/null || pip_pkgs+=("moto[server]==5.2.5")
 command -v cfn-lint >/dev/null || pip_pkgs+=("cfn-lint")
 command -v sam >/dev/null || pip_pkgs+=("aws-sam-cli")
