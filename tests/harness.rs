@@ -345,7 +345,9 @@ impl Emulator {
         env
     }
 
-    /// Writes `active {version, prefix}` for the model into the registry table.
+    /// Makes `version` the model's only version in the registry table (`active {version,
+    /// prefix}`, no candidate or shadow) with the next revision, as every registry write does:
+    /// serving containers skip an item whose revision they already serve.
     pub async fn set_active(&self, model: &str, version: &str) {
         use dynamodb::types::AttributeValue as A;
         let active = HashMap::from([
@@ -356,11 +358,12 @@ impl Emulator {
             ),
         ]);
         self.dynamo
-            .put_item()
+            .update_item()
             .table_name(&self.registry_table)
-            .item("model", A::S(model.into()))
-            .item("active", A::M(active))
-            .item("revision", A::N("1".into()))
+            .key("model", A::S(model.into()))
+            .update_expression("SET active = :a REMOVE candidate, shadow ADD revision :one")
+            .expression_attribute_values(":a", A::M(active))
+            .expression_attribute_values(":one", A::N("1".into()))
             .send()
             .await
             .expect("write registry item");

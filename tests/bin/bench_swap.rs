@@ -124,11 +124,17 @@ async fn main() {
             if done {
                 break;
             }
-            assert!(
-                phase_start.elapsed() < Duration::from_secs(30),
-                "version {} was not served within 30 s",
-                version(swap)
-            );
+            if phase_start.elapsed() >= Duration::from_secs(30) {
+                // The function's own account of the registry checks and loads says why.
+                let lines = f.lines();
+                let logs = lines
+                    .iter()
+                    .filter(|l| l.contains("\"level\"") && !l.contains("\"message\":\"request\""));
+                for line in logs.rev().take(20) {
+                    eprintln!("{line}");
+                }
+                panic!("version {} was not served within 30 s", version(swap));
+            }
             if !interval.is_zero() {
                 tokio::time::sleep(interval).await;
             }
