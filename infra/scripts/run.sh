@@ -13,8 +13,11 @@ cd "$(dirname "$0")/../.."
 source infra/scripts/env.sh
 
 WARMSTART_BOOTSTRAP=run infra/scripts/bootstrap.sh
-printf '==> cargo build --workspace --bins (the build make test reuses)\n' >&2
+# Only the binaries the stack runs, but resolved for the whole workspace (`--workspace`): the
+# dependencies are built with the same features as `make test`'s `cargo build --workspace
+# --bins`, which then reuses them and adds the test harness and the bench binaries.
+printf '==> cargo build --workspace --bin warmstart --bin recommend --bin valuation --bin predict --bin reload\n' >&2
 t0=$SECONDS
-cargo build --workspace --bins --locked
+cargo build --workspace --locked --bin warmstart --bin recommend --bin valuation --bin predict --bin reload
 printf '<== built in %ss\n' "$((SECONDS - t0))" >&2
 exec "$CARGO_TARGET_DIR/debug/warmstart" local up "$@"
