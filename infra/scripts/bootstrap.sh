@@ -14,7 +14,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
 # The wheel's library, not LightGBM's C++ compiled here (7 of a fresh build's 13 minutes, and
-# cmake + libclang to install): a ~2 MB download. Its version must match the bindings in
+# cmake + libclang to install): one wheel download, seconds. Its version must match the bindings in
 # infra/lightgbm3-sys (LightGBM 4.7.0's c_api.h).
 if ! ls "$LIGHTGBM_LIB_DIR"/lib_lightgbm.* >/dev/null 2>&1; then
   say "fetching lib_lightgbm from the lightgbm==$LIGHTGBM_VERSION wheel (pip download) into $LIGHTGBM_LIB_DIR"
