@@ -101,12 +101,12 @@ impl Model {
                 // A short group repeats its last tree; the extra values are dropped.
                 let trees: [usize; LANES] =
                     std::array::from_fn(|l| group[l.min(count - 1)] as usize);
-                let steps = trees.iter().map(|&t| self.depths[t]).max().unwrap_or(0);
                 let special = trees.iter().any(|&t| self.special[t]);
                 let at = trees.map(|t| self.tree_starts[t] as usize);
                 let at = if special {
                     at.map(|a| self.walk_one(a, input))
                 } else {
+                    let steps = trees.iter().map(|&t| self.depths[t]).max().unwrap_or(0);
                     self.walk(at, [input; LANES], steps)
                 };
                 for (t, a) in trees.iter().zip(at).take(count) {
