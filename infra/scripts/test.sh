@@ -2,7 +2,7 @@
 # Every check, in the order a failure is cheapest to find: formatting, lints, unit +
 # integration + end-to-end tests (emulators started by the tests), the API contract (spec
 # validation, schemathesis against the local stack), template lint and checkov, and `sam build`
-# (arm64 bootstraps of the three functions). Installs its own prerequisites first. `make test` runs this.
+# (arm64 bootstraps of the four functions). Installs its own prerequisites first. `make test` runs this.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source infra/scripts/env.sh
@@ -39,10 +39,16 @@ step "sam validate --lint" sam validate --lint
 step "checkov template.yaml" "$WARMSTART_TOOLS_VENV/bin/checkov" -f template.yaml \
   --framework cloudformation --compact --quiet --skip-download
 if [ "${WARMSTART_SKIP_ARM64:-0}" != 1 ]; then
-  # What a user's `sam build` does: `cargo lambda build --release --arm64` per function
-  # (BuildMethod: rust-cargolambda), then the bootstraps copied into the build dir.
+  # What a user's `sam build` does: `cargo lambda build --arm64` per function (BuildMethod:
+  # rust-cargolambda: the template, the builder, the zig cross-linker, ring's C code for
+  # aarch64), then the bootstraps copied into the build dir. In SAM's debug build mode, without
+  # `--release`: the release profile's optimisation and LTO changes nothing this checks and cost
+  # 9-13 of a 2-core machine's minutes (WARMSTART_ARM64_RELEASE=1 builds exactly what a deploy
+  # ships).
   SAM_BUILD_DIR="$CARGO_TARGET_DIR/sam-build"
-  step "sam build (cargo lambda build --release --arm64)" \
+  # SAM_BUILD_MODE accepts only `debug`; unset, sam build passes --release.
+  if [ "${WARMSTART_ARM64_RELEASE:-0}" = 1 ]; then mode=(env -u SAM_BUILD_MODE); else mode=(env SAM_BUILD_MODE=debug); fi
+  step "sam build (cargo lambda build --arm64, ${mode[*]:1})" "${mode[@]}" \
     sam build --build-dir "$SAM_BUILD_DIR" --cache-dir "$CARGO_TARGET_DIR/sam-cache"
   for f in RecommendFunction ValuationFunction PredictFunction ReloadFunction; do
     # ELF e_machine (offset 18) 0xB7 = aarch64.

@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warmstart_core::aws::{self, DynamoFeatureStore, RegistryTable};
-use warmstart_core::bundle::{sha256_hex, Manifest, Rollout, MANIFEST_FILE};
+use warmstart_core::bundle::{
+    sha256_hex, CompiledMarker, FileEntry, Manifest, Rollout, MANIFEST_FILE,
+};
+use warmstart_core::model::compiled::LAYOUT_VERSION;
 use warmstart_core::registry::{self, in_canary, Action, Change};
 use warmstart_core::valuation::synthetic::synthetic_fair_multiple_parts;
 use warmstart_tests::*;
@@ -247,9 +250,30 @@ async fn publish_swap_reject_canary_rollback_through_the_functions() {
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let k2 = publish(&emu, V2, 2, None).await;
+    // v2 arrives with a compiled file of an older layout (an older CLI's): reload replaces it.
+    let (mut m2, mut f2) = synthetic_recommender_parts(V2, 2, TreeShape::SMALL);
+    let stale = b"WSCMODEL\x02\0\0\0 an older layout".to_vec();
+    m2.files.push(FileEntry {
+        compiled: Some(CompiledMarker { layout_version: 2 }),
+        ..FileEntry::describe("models.wsc", &stale)
+    });
+    f2.push(("models.wsc".to_string(), stale));
+    let k2 = publish_parts(&emu, m2, &f2).await;
     let a = reload.call(&s3_event(&emu.bucket, &[&k2])).await;
     assert_eq!(record(&a, 0)["outcome"], "active", "{a}");
+    let manifest_bytes = get(k2.clone()).await;
+    let compiled: Vec<_> = Manifest::from_json(&manifest_bytes)
+        .unwrap()
+        .files
+        .into_iter()
+        .filter_map(|f| f.compiled.map(|c| (f.path, c.layout_version)))
+        .collect();
+    assert_eq!(compiled, [("models.wsc".to_string(), LAYOUT_VERSION)]);
+    let item = registry_item(&emu, MODEL_NAME).await;
+    assert_eq!(
+        item.active.unwrap().sha256.as_deref(),
+        Some(&*sha256_hex(&manifest_bytes))
+    );
     let deadline = Instant::now() + TIMEOUT;
     while !seen.lock().unwrap().iter().any(|v| v == V2) {
         assert!(

@@ -118,7 +118,10 @@ impl Bundle {
         // The compiled file is an optimisation: failing to read it is a fallback, not an error.
         let compiled = async {
             match manifest.compiled_file() {
-                Some(f) => Some((f.path.clone(), source.read(&f.path).await)),
+                Some(f) => Some((
+                    f.path.clone(),
+                    source.read_large(&f.path, Some(f.bytes)).await,
+                )),
                 None => None,
             }
         };
@@ -144,7 +147,7 @@ impl Bundle {
         let Some(entry) = manifest.compiled_file() else {
             return Self::load_files(source, manifest).await;
         };
-        let models = match source.read(&entry.path).await {
+        let models = match source.read_large(&entry.path, Some(entry.bytes)).await {
             Ok(bytes) => compiled::models(&manifest, entry, &bytes),
             Err(e) => Err(e.to_string()),
         };
@@ -390,7 +393,7 @@ async fn read_verified<'a, S: BundleSource>(
     entries: impl Iterator<Item = &'a FileEntry>,
 ) -> Result<Vec<(String, Vec<u8>)>, BundleError> {
     futures::future::try_join_all(entries.map(|f| async move {
-        let bytes = source.read(&f.path).await?;
+        let bytes = source.read_large(&f.path, Some(f.bytes)).await?;
         verify_file(f, &bytes)?;
         Ok::<_, BundleError>((f.path.clone(), bytes))
     }))

@@ -16,6 +16,16 @@ pub enum SourceError {
 /// Read access to one bundle's files, by path relative to the bundle root.
 pub trait BundleSource: Send + Sync {
     fn read(&self, path: &str) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send;
+    /// Reads a file that may be large (the compiled models, text models), `bytes` long when
+    /// the caller knows: sources that can fetch parts of it concurrently do (S3 ranged GETs).
+    fn read_large(
+        &self,
+        path: &str,
+        bytes: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<u8>, SourceError>> + Send {
+        let _ = bytes;
+        self.read(path)
+    }
     /// For logs and error messages, e.g. `s3://bucket/models/x/v1/` or a directory.
     fn location(&self) -> String;
 }

@@ -12,7 +12,8 @@
 //!   raw value, where an ordered `NaN <= t` is false and NaN goes right, or `2 * feature + 1`,
 //!   the value with NaN replaced by -inf, which goes left of any threshold but NaN;
 //! - categorical splits, missing type Zero (an interval, not a point) and NaN thresholds keep
-//!   a slow path.
+//!   a slow path; a categorical node's value holds where its bitset lies in the model's
+//!   category words, so the bitset is one load away.
 
 use super::ZERO_THRESHOLD;
 
@@ -20,7 +21,8 @@ use super::ZERO_THRESHOLD;
 pub(crate) const SLOT_MASK: u32 = (1 << 24) - 1;
 /// Largest feature count the layout can address.
 pub(crate) const MAX_FEATURES: usize = 1 << 23;
-/// Categorical split: `value` holds the absolute category-set index as raw bits.
+/// Categorical split: `value`'s raw bits hold the bitset's first word in the model's category
+/// words (low 32 bits) and its length in words (high 32 bits): see [`cat_set`].
 pub(crate) const CATEGORICAL: u32 = 1 << 24;
 /// Missing type Zero: NaN and `|x| <= kZeroThreshold` take the default direction.
 pub(crate) const ZERO_MISSING: u32 = 1 << 25;
@@ -89,10 +91,11 @@ pub(crate) struct TextTree<'a> {
     pub threshold: &'a [f64],
     pub decision: &'a [i8],
     pub leaf_values: &'a [f64],
-    /// LightGBM only honours categorical flags in trees with `num_cat > 0`.
-    pub has_cat: bool,
-    /// Absolute index of this tree's first category set.
-    pub cat_base: u32,
+    /// The tree's `cat_boundaries` (empty when `num_cat` is 0: LightGBM only honours
+    /// categorical flags in trees with category sets).
+    pub cat_bounds: &'a [u32],
+    /// Where the tree's `cat_threshold` words start in the model's category words.
+    pub word_base: u32,
 }
 
 /// LightGBM's missing types (bits 2-3 of `decision_type`); 3 is undefined and acts as None.
@@ -129,11 +132,12 @@ pub(crate) fn append_tree(nodes: &mut Vec<Node>, tree: &TextTree) -> u32 {
 fn internal(tree: &TextTree, i: usize) -> Node {
     let dt = tree.decision[i] as u8;
     let feature = tree.feature[i] as u32;
-    if tree.has_cat && dt & 1 != 0 {
+    if !tree.cat_bounds.is_empty() && dt & 1 != 0 {
         // Validated by the parser: an integral index below num_cat. NaN always goes right.
-        let set = tree.cat_base + tree.threshold[i] as u32;
+        let set = tree.threshold[i] as usize;
+        let (first, end) = (tree.cat_bounds[set], tree.cat_bounds[set + 1]);
         return Node {
-            value: f64::from_bits(set as u64),
+            value: pack_cat_set(tree.word_base + first, end - first),
             right: 0,
             bits: (2 * feature) | CATEGORICAL,
         };
@@ -161,6 +165,18 @@ fn internal(tree: &TextTree, i: usize) -> Node {
         right: 0,
         bits,
     }
+}
+
+/// A categorical node's `value`: its bitset's first word and length.
+pub(crate) fn pack_cat_set(first: u32, words: u32) -> f64 {
+    f64::from_bits(u64::from(words) << 32 | u64::from(first))
+}
+
+/// A categorical node's bitset: (first word, length in words) in the model's category words.
+#[inline(always)]
+pub(crate) fn cat_set(value: f64) -> (usize, usize) {
+    let bits = value.to_bits();
+    (bits as u32 as usize, (bits >> 32) as usize)
 }
 
 /// Per tree, whether any node needs the slow decision.
@@ -237,8 +253,8 @@ mod tests {
             threshold: &[1.0, 2.0],
             decision: &[0, 0],
             leaf_values: &[10.0, 20.0, 30.0],
-            has_cat: false,
-            cat_base: 0,
+            cat_bounds: &[],
+            word_base: 0,
         };
         let mut nodes = Vec::new();
         assert_eq!(append_tree(&mut nodes, &tree), 2);

@@ -74,8 +74,7 @@ pub struct Model {
     walk_order: Vec<u32>,
     /// All trees' nodes (see [`layout`]), flattened for cache locality.
     nodes: Vec<Node>,
-    /// Offsets into `cat_words`, one more than there are category sets.
-    cat_bounds: Vec<u32>,
+    /// Every category bitset, back to back (categorical nodes hold where theirs lies).
     cat_words: Vec<u32>,
     /// Node counts and per-tree expected values for explanation; `None` when the text had no
     /// counts (such a model still predicts). Kept apart so the scoring nodes stay 16 bytes.
@@ -128,7 +127,7 @@ impl Model {
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
         self.nodes.len() * size_of::<Node>()
-            + (self.tree_starts.len() + self.depths.len() + self.cat_bounds.len()) * 4
+            + (self.tree_starts.len() + self.depths.len()) * 4
             + self.cat_words.len() * 4
             + self
                 .shap

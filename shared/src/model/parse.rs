@@ -120,8 +120,7 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
         special: Vec::new(),
         walk_order: Vec::new(),
         nodes: Vec::new(),
-        // Category sets are numbered across trees; consecutive sets share a bound.
-        cat_bounds: vec![0],
+        // Every tree's category bitsets, back to back; categorical nodes point into them.
         cat_words: Vec::new(),
         // Dropped at the first tree without counts.
         shap: Some(ShapData {
@@ -213,7 +212,6 @@ fn add_tree(model: &mut Model, f: &HashMap<&str, &str>) -> Result<(), String> {
     if model.nodes.len() + internal + num_leaves > MAX_TOTAL_NODES {
         return Err("model too large".into());
     }
-    let cat_base = (model.cat_bounds.len() - 1) as u32;
     let mut tree = TextTree {
         left: &[],
         right: &[],
@@ -221,8 +219,8 @@ fn add_tree(model: &mut Model, f: &HashMap<&str, &str>) -> Result<(), String> {
         threshold: &[],
         decision: &[],
         leaf_values: &leaf_values,
-        has_cat: false,
-        cat_base,
+        cat_bounds: &[],
+        word_base: model.cat_words.len() as u32,
     };
     // Counts only feed explanations: a text without them (written before LightGBM v2) still
     // predicts, but counts that are present and malformed mean a damaged file.
@@ -261,6 +259,9 @@ fn add_tree(model: &mut Model, f: &HashMap<&str, &str>) -> Result<(), String> {
         if bounds[0] != 0 || bounds.windows(2).any(|w| w[0] > w[1]) {
             return Err("cat_boundaries must start at 0 and not decrease".into());
         }
+        if model.cat_words.len() + total > u32::MAX as usize {
+            return Err("model too large".into());
+        }
         (bounds, words)
     } else {
         (Vec::new(), Vec::new())
@@ -287,7 +288,7 @@ fn add_tree(model: &mut Model, f: &HashMap<&str, &str>) -> Result<(), String> {
     tree.feature = &feature;
     tree.threshold = &threshold;
     tree.decision = &decision;
-    tree.has_cat = num_cat > 0;
+    tree.cat_bounds = &bounds;
     model.depths.push(append_tree(&mut model.nodes, &tree));
     model.tree_starts.push(model.nodes.len() as u32);
     match (&mut model.shap, leaf_count, internal_count) {
@@ -299,11 +300,7 @@ fn add_tree(model: &mut Model, f: &HashMap<&str, &str>) -> Result<(), String> {
         }
         _ => model.shap = None,
     }
-    let word_base = model.cat_words.len() as u32;
     model.cat_words.extend(words);
-    model
-        .cat_bounds
-        .extend(bounds.into_iter().skip(1).map(|b| word_base + b));
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! (categorical, zero-as-missing, NaN thresholds) are walked one at a time instead, a branch per
 //! level. Outputs are added in file order, so sums are LightGBM's.
 
-use super::layout::{Node, CATEGORICAL, DEFAULT_LEFT, SPECIAL, ZERO_MISSING};
+use super::layout::{cat_set, Node, CATEGORICAL, DEFAULT_LEFT, SPECIAL, ZERO_MISSING};
 use super::{Model, LANES, ZERO_THRESHOLD};
 
 /// Rows up to this wide are expanded on the stack for single-row prediction.
@@ -243,12 +243,8 @@ impl Model {
         if cat < 0 {
             return false;
         }
-        let set = n.value.to_bits() as usize;
-        let (start, end) = (
-            self.cat_bounds[set] as usize,
-            self.cat_bounds[set + 1] as usize,
-        );
+        let (first, words) = cat_set(n.value);
         let word = (cat / 32) as usize;
-        word < end - start && (self.cat_words[start + word] >> (cat % 32)) & 1 == 1
+        word < words && (self.cat_words[first + word] >> (cat % 32)) & 1 == 1
     }
 }

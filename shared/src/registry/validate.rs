@@ -99,6 +99,13 @@ impl<S: BundleSource> BundleSource for HashingSource<'_, S> {
         Ok(bytes)
     }
 
+    async fn read_large(&self, path: &str, bytes: Option<u64>) -> Result<Vec<u8>, SourceError> {
+        if path == MANIFEST_FILE {
+            return self.read(path).await;
+        }
+        self.inner.read_large(path, bytes).await
+    }
+
     fn location(&self) -> String {
         self.inner.location()
     }

@@ -37,8 +37,10 @@ impl<'a, S: BundleSource> ReadAhead<'a, S> {
 impl<S: BundleSource> BundleSource for ReadAhead<'_, S> {
     async fn read(&self, path: &str) -> Result<Vec<u8>, SourceError> {
         if path == self.first && !self.started.swap(true, Ordering::Relaxed) {
-            let (first, with) =
-                futures::join!(self.inner.read(self.first), self.inner.read(self.with));
+            let (first, with) = futures::join!(
+                self.inner.read(self.first),
+                self.inner.read_large(self.with, None)
+            );
             *self.held.lock().expect("held lock") = with.ok();
             return first;
         }
@@ -48,6 +50,15 @@ impl<S: BundleSource> BundleSource for ReadAhead<'_, S> {
             }
         }
         self.inner.read(path).await
+    }
+
+    async fn read_large(&self, path: &str, bytes: Option<u64>) -> Result<Vec<u8>, SourceError> {
+        if path == self.with {
+            if let Some(held) = self.held.lock().expect("held lock").take() {
+                return Ok(held);
+            }
+        }
+        self.inner.read_large(path, bytes).await
     }
 
     fn location(&self) -> String {
@@ -113,6 +124,11 @@ impl<S: BundleSource> BundleSource for TimedSource<'_, S> {
     async fn read(&self, path: &str) -> Result<Vec<u8>, SourceError> {
         let _in_flight = InFlight::enter(&self.busy);
         self.inner.read(path).await
+    }
+
+    async fn read_large(&self, path: &str, bytes: Option<u64>) -> Result<Vec<u8>, SourceError> {
+        let _in_flight = InFlight::enter(&self.busy);
+        self.inner.read_large(path, bytes).await
     }
 
     fn location(&self) -> String {

@@ -70,12 +70,16 @@ impl ModelStore {
     /// (logged, `CompileFailed`): the compiled file is an optimisation, never a reason to
     /// refuse a model. The manifest rewrite is itself an upload event; it arrives for a
     /// version the registry already knows and is a no-op.
+    ///
+    /// A compiled file of an older layout (written by an older CLI) counts as missing and is
+    /// replaced; one of a newer layout is left for the newer scorers that read it.
     pub async fn compile_missing(&self, model: &str, v: Validated) -> Validated {
+        let current = crate::model::compiled::LAYOUT_VERSION;
         if v.bundle
             .manifest()
             .files
             .iter()
-            .any(|f| f.compiled.is_some())
+            .any(|f| f.compiled.is_some_and(|c| c.layout_version >= current))
         {
             return v;
         }
@@ -102,13 +106,14 @@ impl ModelStore {
         let manifest = v.bundle.manifest();
         let source = self.source(model, &manifest.version);
         let mut files = Vec::with_capacity(manifest.files.len() + 1);
-        for f in &manifest.files {
+        for f in manifest.files.iter().filter(|f| f.compiled.is_none()) {
             let bytes =
                 (source.read(&f.path).await).map_err(|e| format!("reading {}: {e}", f.path))?;
             files.push((f.path.clone(), bytes));
         }
         let (entry, bytes) = compile_bundle(manifest, &files).map_err(|e| e.to_string())?;
         let mut next = manifest.clone();
+        next.files.retain(|f| f.compiled.is_none());
         next.files.push(entry);
         let manifest_bytes = next.to_json().into_bytes();
         let prefix = bundle_prefix(&self.models_prefix, model, &manifest.version);

@@ -2,7 +2,7 @@
 //! stored in the scorer's own layout, so loading is one bounds-checked pass over the bytes with
 //! one allocation per array and no text parsing.
 //!
-//! Layout version 2, little-endian throughout:
+//! Layout version 3, little-endian throughout:
 //!
 //! | bytes | content |
 //! |---|---|
@@ -11,22 +11,23 @@
 //! | 4 | reserved, 0 |
 //! | 8 | payload length (`u64`) |
 //! | 32 | sha256 of the payload |
-//! | … | payload: `u32` model count, then per model: path, sha256 of its source text (32 bytes), features, outputs, objective (code `u8` + parameter `f64`), `average_output` (`u8`), iterations, feature names, categorical flags (`u8` each), tree starts, tree depths, nodes (`f64` value, `u32` right offset, `u32` input slot + flags), category bounds and words, then explanation data: `u8` 1 followed by node counts (`i32` per node, an array) and per-tree expected values (`f64`, an array), or `u8` 0 when the text had no counts. Strings are a `u32` length and UTF-8; arrays a `u32` count and their elements. |
+//! | … | payload: `u32` model count, then per model: path, sha256 of its source text (32 bytes), features, outputs, objective (code `u8` + parameter `f64`), `average_output` (`u8`), iterations, feature names, categorical flags (`u8` each), tree starts, tree depths, nodes (`f64` value, `u32` right offset, `u32` input slot + flags; a categorical node's value holds its bitset's first word and word count), category words, then explanation data: `u8` 1 followed by node counts (`i32` per node, an array) and per-tree expected values (`f64`, an array), or `u8` 0 when the text had no counts. Strings are a `u32` length and UTF-8; arrays a `u32` count and their elements. |
 //!
 //! A file is refused (never read out of bounds, never a panic) on a wrong magic, an unknown
 //! layout version, a length or checksum that disagrees, truncation, trailing bytes, or any
 //! index or count that is inconsistent: feature out of range, a child outside its tree, a
 //! node list that is not a binary tree in pre-order, a recorded depth that is not the tree's,
-//! a category set that does not exist, unknown flag bits.
+//! a category bitset outside the category words, unknown flag bits.
 
-use super::layout::{Node, CATEGORICAL, KNOWN_FLAGS, MAX_FEATURES, SLOT_MASK};
+use super::layout::{cat_set, Node, CATEGORICAL, KNOWN_FLAGS, MAX_FEATURES, SLOT_MASK};
 use super::shap::ShapData;
 use super::{Model, Objective};
 use sha2::{Digest, Sha256};
 
 pub const MAGIC: [u8; 8] = *b"WSCMODEL";
 /// Bumped whenever the node layout or the payload changes meaning. 2: explanation data.
-pub const LAYOUT_VERSION: u32 = 2;
+/// 3: categorical nodes point at their bitset's words (no category bounds).
+pub const LAYOUT_VERSION: u32 = 3;
 /// The file name bundles use.
 pub const FILE_NAME: &str = "models.wsc";
 const HEADER_LEN: usize = 56;
@@ -174,7 +175,6 @@ fn write_model(p: &mut Vec<u8>, e: &Entry) {
         p.extend_from_slice(&n.right.to_le_bytes());
         p.extend_from_slice(&n.bits.to_le_bytes());
     }
-    put_u32s(p, &m.cat_bounds);
     put_u32s(p, &m.cat_words);
     match &m.shap {
         Some(shap) => {
@@ -248,7 +248,6 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
             bits: u32::from_le_bytes(c[12..].try_into().expect("4 bytes")),
         })
         .collect();
-    let cat_bounds = r.u32s()?;
     let cat_words = r.u32s()?;
     let shap = match r.u8()? {
         0 => None,
@@ -283,7 +282,6 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
         tree_starts,
         depths,
         nodes,
-        cat_bounds,
         cat_words,
         shap,
     };
@@ -319,14 +317,6 @@ fn check_model(m: &Model) -> Result<(), String> {
         || *m.tree_starts.last().expect("non-empty") as usize != m.nodes.len()
     {
         return Err("tree starts do not partition the nodes".into());
-    }
-    let b = &m.cat_bounds;
-    if b.is_empty()
-        || b[0] != 0
-        || b.windows(2).any(|w| w[0] > w[1])
-        || *b.last().expect("non-empty") as usize != m.cat_words.len()
-    {
-        return Err("category bounds do not partition the category words".into());
     }
     if let Some(shap) = &m.shap {
         if shap.cover.len() != m.nodes.len() || shap.expected.len() != trees {
@@ -367,9 +357,13 @@ fn check_model(m: &Model) -> Result<(), String> {
                 return Err(format!("tree {t} node {i}: subtrees are not in pre-order"));
             }
             if node.bits & CATEGORICAL != 0 {
-                let set = node.value.to_bits();
-                if set >= (b.len() - 1) as u64 {
-                    return Err(format!("tree {t} node {i}: category set {set} missing"));
+                let (first, words) = cat_set(node.value);
+                if first + words > m.cat_words.len() {
+                    return Err(format!(
+                        "tree {t} node {i}: category set (words {first}..{}) outside the {} category words",
+                        first + words,
+                        m.cat_words.len()
+                    ));
                 }
             }
             depth[i] = 1 + depth[i + 1].max(depth[i + right]);

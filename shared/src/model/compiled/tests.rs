@@ -56,8 +56,9 @@ fn wrong_magic_is_refused() {
 
 #[test]
 fn unknown_layout_version_is_refused_before_anything_else() {
-    // 1 is the layout before explanation data: its files fall back to the text models.
-    for found in [1, LAYOUT_VERSION + 1] {
+    // 1 (before explanation data) and 2 (before categorical nodes pointed at their words) are
+    // earlier layouts: their files fall back to the text models.
+    for found in [1, 2, LAYOUT_VERSION + 1] {
         let mut f = file_of(&model());
         f[8..12].copy_from_slice(&found.to_le_bytes());
         f.truncate(20);
@@ -193,14 +194,18 @@ fn wrong_recorded_depth_is_refused() {
 }
 
 #[test]
-fn missing_category_set_is_refused() {
+fn category_set_outside_the_words_is_refused() {
     let mut m = model();
     let cat = m
         .nodes
         .iter()
         .position(|n| n.bits & CATEGORICAL != 0)
         .unwrap();
-    m.nodes[cat].value = f64::from_bits(5);
+    let words = m.cat_words.len() as u32;
+    m.nodes[cat].value = crate::model::layout::pack_cat_set(words, 1);
+    assert!(inconsistent(m).contains("category set"));
+    let mut m = model();
+    m.nodes[cat].value = crate::model::layout::pack_cat_set(u32::MAX, u32::MAX);
     assert!(inconsistent(m).contains("category set"));
 }
 
@@ -216,13 +221,10 @@ fn unknown_flags_and_flagged_leaves_are_refused() {
 }
 
 #[test]
-fn tree_starts_and_category_bounds_must_partition_their_arrays() {
+fn tree_starts_must_partition_the_nodes() {
     let mut m = model();
     m.tree_starts[1] += 1;
     assert!(inconsistent(m).contains("tree starts"));
-    let mut m = model();
-    m.cat_bounds.push(99);
-    assert!(inconsistent(m).contains("category bounds"));
 }
 
 #[test]
