@@ -137,11 +137,9 @@ impl S3Source {
 
 impl BundleSource for S3Source {
     async fn read(&self, path: &str) -> Result<Vec<u8>, SourceError> {
-        let (bytes, _) = self
-            .get(path, None)
-            .await?
-            .expect("an unranged GET has a body");
-        Ok(bytes)
+        // Only a ranged GET answers `None` (a 416).
+        let part = self.get(path, None).await?;
+        Ok(part.map(|(bytes, _)| bytes).unwrap_or_default())
     }
 
     /// Concurrent ranged GETs of [`PART`] bytes. With the size unknown, the first

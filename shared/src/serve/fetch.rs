@@ -34,6 +34,16 @@ impl<'a, S: BundleSource> ReadAhead<'a, S> {
     }
 }
 
+impl<S> ReadAhead<'_, S> {
+    /// The early bytes of `path`, once.
+    fn take_held(&self, path: &str) -> Option<Vec<u8>> {
+        if path != self.with {
+            return None;
+        }
+        self.held.lock().expect("held lock").take()
+    }
+}
+
 impl<S: BundleSource> BundleSource for ReadAhead<'_, S> {
     async fn read(&self, path: &str) -> Result<Vec<u8>, SourceError> {
         if path == self.first && !self.started.swap(true, Ordering::Relaxed) {
@@ -44,21 +54,17 @@ impl<S: BundleSource> BundleSource for ReadAhead<'_, S> {
             *self.held.lock().expect("held lock") = with.ok();
             return first;
         }
-        if path == self.with {
-            if let Some(bytes) = self.held.lock().expect("held lock").take() {
-                return Ok(bytes);
-            }
+        match self.take_held(path) {
+            Some(bytes) => Ok(bytes),
+            None => self.inner.read(path).await,
         }
-        self.inner.read(path).await
     }
 
     async fn read_large(&self, path: &str, bytes: Option<u64>) -> Result<Vec<u8>, SourceError> {
-        if path == self.with {
-            if let Some(held) = self.held.lock().expect("held lock").take() {
-                return Ok(held);
-            }
+        match self.take_held(path) {
+            Some(held) => Ok(held),
+            None => self.inner.read_large(path, bytes).await,
         }
-        self.inner.read_large(path, bytes).await
     }
 
     fn location(&self) -> String {
