@@ -62,9 +62,18 @@ fn error_text(b: &Browser, target: &str) -> String {
 
 /// Trains a recommender with `rollout` and publishes it to the stack's bucket; returns its
 /// version. Trained as the stack trained its own (300 customers, 50 trees, seed 42), so that it passes
-/// reload's quality gate (no worse than the active version).
-fn publish_recommender(stack: &Stack, dir: &Path, seed: &str, rollout: &str) -> String {
+/// reload's quality gate (no worse than the active version). `version` overrides the default
+/// (`<second>-<hash of the models>`), which two trainings of the same models within one
+/// second share although their manifests (rollouts) differ: publish refuses the second.
+fn publish_recommender(
+    stack: &Stack,
+    dir: &Path,
+    seed: &str,
+    rollout: &str,
+    version: Option<&str>,
+) -> String {
     let d = dir.to_str().unwrap();
+    let version = version.map(|v| ["--version", v]);
     let train = [
         "train",
         "recommender",
@@ -79,7 +88,11 @@ fn publish_recommender(stack: &Stack, dir: &Path, seed: &str, rollout: &str) -> 
         "--out",
         d,
     ];
-    let out = Command::new(warmstart_bin()).args(train).output().unwrap();
+    let out = Command::new(warmstart_bin())
+        .args(train)
+        .args(version.iter().flatten())
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "warmstart {}: {}",
@@ -289,9 +302,19 @@ fn the_console_recommends_values_and_shows_the_registry_in_chromium() {
 
     // (c) Models: a canary and a shadow of the recommender, published as a user would (reload
     // validates them), then the registry as the page shows it.
-    let candidate = publish_recommender(&stack, &tmp.path().join("canary"), "42", "canary:25");
+    let candidate =
+        publish_recommender(&stack, &tmp.path().join("canary"), "42", "canary:25", None);
     wait_for_role(&stack, "product-recommender", "candidate", &candidate);
-    let shadow = publish_recommender(&stack, &tmp.path().join("shadow"), "42", "shadow");
+    // Later than the candidate's, so not stale.
+    let shadow_version = format!("{candidate}-shadow");
+    let shadow = publish_recommender(
+        &stack,
+        &tmp.path().join("shadow"),
+        "42",
+        "shadow",
+        Some(&shadow_version),
+    );
+    assert_eq!(shadow, shadow_version);
     wait_for_role(&stack, "product-recommender", "shadow", &shadow);
     b.goto(&format!("{page}#models"));
     assert_eq!(settled(&b, "#models-result"), "done");

@@ -30,7 +30,7 @@ pub(super) fn models(
     bytes: &[u8],
 ) -> Result<HashMap<String, Model>, String> {
     super::verify_file(entry, bytes).map_err(|e| e.to_string())?;
-    let loaded = compiled::load(bytes).map_err(|e| e.to_string())?;
+    let loaded = compiled::load_verified(bytes).map_err(|e| e.to_string())?;
     let mut models = HashMap::with_capacity(loaded.len());
     for m in loaded {
         let listed = manifest

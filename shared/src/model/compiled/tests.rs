@@ -113,6 +113,31 @@ fn changed_payload_fails_the_checksum() {
 }
 
 #[test]
+fn verified_loads_skip_only_the_payload_checksum() {
+    let good = file_of(&model());
+    let mut f = good.clone();
+    f[24] ^= 1; // the stored checksum, not the payload
+    assert_eq!(load(&f).unwrap_err(), CompiledError::ChecksumMismatch);
+    assert_eq!(load_verified(&f).unwrap(), load(&good).unwrap());
+    // Everything else is still checked.
+    assert_eq!(
+        load_verified(&good[..good.len() - 1]).unwrap_err(),
+        CompiledError::LengthMismatch {
+            declared: (good.len() - HEADER_LEN) as u64,
+            actual: (good.len() - HEADER_LEN - 1) as u64
+        }
+    );
+    let mut m = model();
+    m.tree_starts[1] += 1;
+    let mut bad = file_of(&m);
+    bad[24] ^= 1;
+    assert!(matches!(
+        load_verified(&bad).unwrap_err(),
+        CompiledError::Inconsistent { .. }
+    ));
+}
+
+#[test]
 fn reserved_header_bits_are_refused() {
     let mut f = file_of(&model());
     f[12] = 1;
