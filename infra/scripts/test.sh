@@ -42,13 +42,16 @@ if [ "${WARMSTART_SKIP_ARM64:-0}" != 1 ]; then
   # What a user's `sam build` does: `cargo lambda build --arm64` per function (BuildMethod:
   # rust-cargolambda: the template, the builder, the zig cross-linker, ring's C code for
   # aarch64), then the bootstraps copied into the build dir. In SAM's debug build mode, without
-  # `--release`: the release profile's optimisation and LTO changes nothing this checks and cost
-  # 9-13 of a 2-core machine's minutes (WARMSTART_ARM64_RELEASE=1 builds exactly what a deploy
-  # ships).
+  # `--release`: the release profile's optimisation and LTO check little more and cost 6-13 of
+  # a 2-core machine's minutes (WARMSTART_ARM64_RELEASE=1 builds exactly what a deploy ships).
   SAM_BUILD_DIR="$CARGO_TARGET_DIR/sam-build"
   # SAM_BUILD_MODE accepts only `debug`; unset, sam build passes --release.
-  if [ "${WARMSTART_ARM64_RELEASE:-0}" = 1 ]; then mode=(env -u SAM_BUILD_MODE); else mode=(env SAM_BUILD_MODE=debug); fi
-  step "sam build (cargo lambda build --arm64, ${mode[*]:1})" "${mode[@]}" \
+  if [ "${WARMSTART_ARM64_RELEASE:-0}" = 1 ]; then
+    mode=(env -u SAM_BUILD_MODE) label="--release"
+  else
+    mode=(env SAM_BUILD_MODE=debug) label="SAM_BUILD_MODE=debug"
+  fi
+  step "sam build (cargo lambda build --arm64, $label)" "${mode[@]}" \
     sam build --build-dir "$SAM_BUILD_DIR" --cache-dir "$CARGO_TARGET_DIR/sam-cache"
   for f in RecommendFunction ValuationFunction PredictFunction ReloadFunction; do
     # ELF e_machine (offset 18) 0xB7 = aarch64.
