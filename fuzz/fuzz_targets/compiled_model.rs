@@ -1,16 +1,24 @@
 //! Any bytes given to the compiled-model loader load or are refused cleanly; a model that
-//! loads predicts and explains edge-case rows, single and batched, without panicking. A checksum guards
-//! every real file, so most inputs are also tried as a payload inside a valid header: that is
-//! what reaches the index checks. Run: `infra/scripts/fuzz.sh compiled_model` (seed corpus:
-//! the fixture models compiled, written by the ignored `write_fuzz_seed_corpus` test).
+//! loads predicts and explains edge-case rows, single and batched, without panicking. A
+//! checksum guards every real file, so most inputs are also tried as a payload inside a valid
+//! header and through `load_verified` (no payload checksum): that is what reaches the index
+//! checks. Run: `infra/scripts/fuzz.sh compiled_model` (seed corpus: the fixture models
+//! compiled, written by the ignored `write_fuzz_seed_corpus` test).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use warmstart_core::model::{compiled, ShapScratch};
 
 fuzz_target!(|data: &[u8]| {
-    for file in [data.to_vec(), compiled::frame(data.get(56..).unwrap_or(&[]))] {
-        let Ok(models) = compiled::load(&file) else {
+    // The input as a file, as a file whose checksum was verified elsewhere (a bundle's
+    // manifest: `load_verified`), and as a payload in a valid header.
+    let framed = compiled::frame(data.get(56..).unwrap_or(&[]));
+    for loaded in [
+        compiled::load(data),
+        compiled::load_verified(data),
+        compiled::load(&framed),
+    ] {
+        let Ok(models) = loaded else {
             continue;
         };
         for m in models {
