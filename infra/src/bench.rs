@@ -76,6 +76,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         bail!("--rounds, --customers and --rows must be positive");
     }
     let started = Instant::now();
+    warmstart_core::model::QUICK.store(
+        std::env::var("WARMSTART_QUICK").as_deref() != Ok("0"),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let models = match (&args.bundle, &args.models_dir) {
         (Some(dir), _) => from_bundle(dir)?,
         (None, Some(dir)) => from_dir(dir)?,

@@ -12,6 +12,7 @@ pub mod compiled;
 mod layout;
 mod objective;
 mod parse;
+mod quick;
 mod shap;
 mod walk;
 
@@ -25,6 +26,9 @@ use shap::ShapData;
 const ZERO_THRESHOLD: f64 = 1e-35f32 as f64;
 /// Trees (single row) or rows (batch) walked together: independent chains the CPU overlaps.
 const LANES: usize = 8;
+
+/// Experiment switch (to be removed).
+pub static QUICK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// Errors from loading a model or from mismatched buffers at prediction time.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -72,6 +76,8 @@ pub struct Model {
     special: Vec<bool>,
     /// The order single-row prediction walks the trees in (see [`walk::walk_order`]; derived).
     walk_order: Vec<u32>,
+    /// The trees arranged for single-row scans (see [`quick`]; derived).
+    quick: Option<quick::Quick>,
     /// All trees' nodes (see [`layout`]), flattened for cache locality.
     nodes: Vec<Node>,
     /// Every category bitset, back to back (categorical nodes hold where theirs lies).
@@ -147,6 +153,11 @@ impl Model {
     fn derive_walk_data(&mut self) {
         self.special = layout::special_trees(&self.tree_starts, &self.nodes);
         self.walk_order = walk::walk_order(&self.depths, &self.special);
+        self.quick = if QUICK.load(std::sync::atomic::Ordering::Relaxed) {
+            quick::Quick::build(self)
+        } else {
+            None
+        };
     }
 
     /// (feature, threshold) of every numerical split: the values a row's path turns on.
@@ -174,7 +185,12 @@ impl Model {
     pub fn predict_raw_into(&self, row: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
         self.check(row.len(), 1, out.len())?;
         out.fill(0.0);
-        self.sum_trees(row, out);
+        match &self.quick {
+            Some(q) if QUICK.load(std::sync::atomic::Ordering::Relaxed) => {
+                self.sum_trees_quick(q, row, out)
+            }
+            _ => self.sum_trees(row, out),
+        }
         Ok(())
     }
 
@@ -200,7 +216,14 @@ impl Model {
         let n = rows.len() / nf;
         self.check(nf, n, out.len())?;
         out.fill(0.0);
-        self.sum_trees_batch(rows, out);
+        match &self.quick {
+            Some(q) if QUICK.load(std::sync::atomic::Ordering::Relaxed) => {
+                for (row, o) in rows.chunks_exact(nf).zip(out.chunks_exact_mut(k)) {
+                    self.sum_trees_quick(q, row, o);
+                }
+            }
+            _ => self.sum_trees_batch(rows, out),
+        }
         for chunk in out.chunks_exact_mut(k) {
             if self.average_output {
                 self.average(chunk);

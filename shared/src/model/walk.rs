@@ -234,6 +234,13 @@ impl Model {
                 x <= n.value
             };
         }
+        self.cat_left(n.value, x)
+    }
+
+    /// A categorical split's decision on the raw value (`CategoricalDecision`); `set` is the
+    /// node's value, where its bitset lies.
+    #[inline(always)]
+    pub(super) fn cat_left(&self, set: f64, x: f64) -> bool {
         if x.is_nan() {
             return false;
         }
@@ -243,8 +250,19 @@ impl Model {
         if cat < 0 {
             return false;
         }
-        let (first, words) = cat_set(n.value);
+        let (first, words) = cat_set(set);
         let word = (cat / 32) as usize;
         word < words && (self.cat_words[first + word] >> (cat % 32)) & 1 == 1
+    }
+
+    /// Walks the trees `first + local` one at a time on a raw row, each leaf value into
+    /// `values[local]`: the trees [`super::quick`] cannot scan.
+    pub(super) fn walk_trees(&self, first: usize, locals: &[u32], row: &[f64], values: &mut [f64]) {
+        let input = Raw(row);
+        for &l in locals {
+            let t = first + l as usize;
+            let leaf = self.walk_one(self.tree_starts[t] as usize, &input);
+            values[l as usize] = self.nodes[leaf].value;
+        }
     }
 }

@@ -1,0 +1,411 @@
+//! QuickScorer (Lucchese et al., SIGIR 2015) for single rows: instead of walking each tree from
+//! its root, every split of a block of trees is visited feature by feature, and each split the
+//! row fails (goes right) clears its left subtree's leaves from its tree's bitmask. The leftmost
+//! leaf left standing is the tree's exit leaf. Within a feature the numerical splits are sorted
+//! by threshold, so the row fails exactly a prefix of them and the scan stops at the first split
+//! it passes: no branch depends on the tree's shape, which is what an interpreter's walk
+//! mispredicts on deep, skewed LightGBM trees.
+//!
+//! Trees with more than 32 leaves, zero-as-missing splits or NaN thresholds keep the walk.
+//! Outputs are added in file order, so sums are LightGBM's.
+
+use super::layout::{cat_set, Node, CATEGORICAL, SPECIAL};
+use super::Model;
+
+/// Trees per block: a block's leaf masks live on the stack, indexed with `& (BLOCK_TREES - 1)`.
+pub(super) const BLOCK_TREES: usize = 256;
+/// One bit per leaf.
+const MAX_LEAVES: usize = 32;
+/// Set in [`Target::tree`] when NaN goes left at the split.
+const NAN_LEFT: u32 = 1 << 31;
+
+/// A numerical split as the scan applies it: its tree (in the block, with [`NAN_LEFT`]) and
+/// the mask that clears the leaves of its left subtree.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    tree: u32,
+    mask: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CatTarget {
+    tree: u32,
+    mask: u32,
+    /// The split's category set, as [`cat_set`] packs it.
+    set: f64,
+}
+
+/// How a feature's splits of one kind are applied: listed one by one, or folded into a table.
+#[derive(Debug, Clone, Copy)]
+enum Splits {
+    None,
+    /// `[start, end)` in the block's numerical targets (sorted by threshold) or categorical
+    /// targets.
+    Listed(u32, u32),
+    Table(u32),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FeatureSplits {
+    feature: u32,
+    num: Splits,
+    cat: Splits,
+}
+
+/// A feature's splits folded per outcome: row `r` holds, for every tree of the block, the AND
+/// of the masks of the feature's splits that a value of outcome `r` fails. One row costs one
+/// vector AND over the block's masks, however many splits the feature has.
+/// - Numerical: `bounds` are the distinct thresholds; outcome `r` is "exactly `r` thresholds
+///   lie below the value" (the value fails those), and the last row is NaN.
+/// - Categorical: outcome `c` is category `c` for `c < cats`; row `cats` is every value in no
+///   set (NaN, negative, past every set), which fails every split.
+#[derive(Debug, Clone)]
+struct Table {
+    bounds: Vec<f64>,
+    cats: u32,
+    masks: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    first_tree: usize,
+    trees: usize,
+    features: Vec<FeatureSplits>,
+    thresholds: Vec<f64>,
+    targets: Vec<Target>,
+    cats: Vec<CatTarget>,
+    tables: Vec<Table>,
+    /// Per tree of the block: its first leaf in `leaves`, or `WALKED`.
+    leaf_start: Vec<u32>,
+    leaves: Vec<f64>,
+    /// Trees of the block the scan cannot score (local indices): walked instead.
+    walked: Vec<u32>,
+}
+
+const WALKED: u32 = u32::MAX;
+/// Largest table, in masks (rows × trees: 256 KiB).
+const TABLE_BUDGET: usize = 1 << 16;
+/// A numerical table's most rows: beyond, counting the thresholds below a value costs more
+/// than the scan it saves.
+const NUM_TABLE_ROWS: usize = 64;
+
+/// A model's trees arranged for the scan. Derived from the nodes.
+#[derive(Debug, Clone)]
+pub(crate) struct Quick {
+    blocks: Vec<Block>,
+}
+
+impl Quick {
+    /// `None` when no tree can be scanned.
+    pub(super) fn build(model: &Model) -> Option<Quick> {
+        let num_trees = model.num_trees();
+        let mut blocks = Vec::new();
+        let mut any = false;
+        for first in (0..num_trees).step_by(BLOCK_TREES) {
+            let trees = BLOCK_TREES.min(num_trees - first);
+            let block = Block::build(model, first, trees);
+            any |= block.walked.len() < trees;
+            blocks.push(block);
+        }
+        any.then_some(Quick { blocks })
+    }
+}
+
+/// One feature's splits in a block, as gathered.
+#[derive(Default)]
+struct Gathered {
+    num: Vec<(f64, Target)>,
+    cat: Vec<CatTarget>,
+}
+
+impl Block {
+    fn build(model: &Model, first_tree: usize, trees: usize) -> Block {
+        let mut slot_of = vec![u32::MAX; model.num_features];
+        let mut gathered: Vec<(u32, Gathered)> = Vec::new();
+        let mut leaf_start = Vec::with_capacity(trees);
+        let mut leaves = Vec::new();
+        let mut walked = Vec::new();
+        let mut rank = Vec::new();
+        for local in 0..trees {
+            let t = first_tree + local;
+            let nodes =
+                &model.nodes[model.tree_starts[t] as usize..model.tree_starts[t + 1] as usize];
+            if !scannable(nodes) {
+                leaf_start.push(WALKED);
+                walked.push(local as u32);
+                continue;
+            }
+            // Leaves in pre-order are leaves left to right: a leaf's bit is its rank.
+            rank.clear();
+            let mut count = 0u32;
+            for n in nodes {
+                rank.push(count);
+                count += n.is_leaf() as u32;
+            }
+            rank.push(count);
+            leaf_start.push(leaves.len() as u32);
+            leaves.extend(nodes.iter().filter(|n| n.is_leaf()).map(|n| n.value));
+            for (a, n) in nodes.iter().enumerate() {
+                if n.is_leaf() {
+                    continue;
+                }
+                // The left subtree spans nodes [a + 1, a + right): leaves [lo, hi).
+                let (lo, hi) = (rank[a + 1], rank[a + n.right as usize]);
+                let cleared = if hi - lo == 32 {
+                    u32::MAX
+                } else {
+                    ((1u32 << (hi - lo)) - 1) << lo
+                };
+                let (tree, mask) = (local as u32, !cleared);
+                let f = n.feature();
+                if slot_of[f] == u32::MAX {
+                    slot_of[f] = gathered.len() as u32;
+                    gathered.push((f as u32, Gathered::default()));
+                }
+                let g = &mut gathered[slot_of[f] as usize].1;
+                if n.bits & CATEGORICAL != 0 {
+                    g.cat.push(CatTarget {
+                        tree,
+                        mask,
+                        set: n.value,
+                    });
+                } else {
+                    let tree = tree | if n.nan_left() { NAN_LEFT } else { 0 };
+                    g.num.push((n.value, Target { tree, mask }));
+                }
+            }
+        }
+        gathered.sort_unstable_by_key(|g| g.0);
+        let mut block = Block {
+            first_tree,
+            trees,
+            features: Vec::with_capacity(gathered.len()),
+            thresholds: Vec::new(),
+            targets: Vec::new(),
+            cats: Vec::new(),
+            tables: Vec::new(),
+            leaf_start,
+            leaves,
+            walked,
+        };
+        for (feature, mut g) in gathered {
+            g.num.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            let num = block.numerical(&g.num);
+            let cat = block.categorical(model, &g.cat);
+            block.features.push(FeatureSplits { feature, num, cat });
+        }
+        block
+    }
+
+    fn numerical(&mut self, splits: &[(f64, Target)]) -> Splits {
+        if splits.is_empty() {
+            return Splits::None;
+        }
+        let mut bounds: Vec<f64> = splits.iter().map(|s| s.0).collect();
+        bounds.dedup();
+        let rows = bounds.len() + 2;
+        // A table pays when the splits outnumber the vector ANDs of one row.
+        if rows > NUM_TABLE_ROWS
+            || rows * self.trees > TABLE_BUDGET
+            || splits.len() * 4 < self.trees
+        {
+            let start = self.targets.len() as u32;
+            self.thresholds.extend(splits.iter().map(|s| s.0));
+            self.targets.extend(splits.iter().map(|s| s.1));
+            return Splits::Listed(start, self.targets.len() as u32);
+        }
+        let nan = rows - 1;
+        let mut by_tree = vec![u32::MAX; rows * self.trees];
+        let mut d = 0;
+        for (t, target) in splits {
+            while bounds[d] != *t {
+                d += 1;
+            }
+            let run = &mut by_tree[(target.tree & !NAN_LEFT) as usize * rows..][..rows];
+            // Values above bound d (outcomes d + 1 ..= bounds.len()) fail the split.
+            for m in &mut run[d + 1..nan] {
+                *m &= target.mask;
+            }
+            if target.tree & NAN_LEFT == 0 {
+                run[nan] &= target.mask;
+            }
+        }
+        self.push_table(Table {
+            bounds,
+            cats: 0,
+            masks: transpose(&by_tree, rows, self.trees),
+        })
+    }
+
+    fn categorical(&mut self, model: &Model, splits: &[CatTarget]) -> Splits {
+        if splits.is_empty() {
+            return Splits::None;
+        }
+        let set = |c: &CatTarget| {
+            let (first, words) = cat_set(c.set);
+            &model.cat_words[first..first + words]
+        };
+        // One past the highest category any set holds.
+        let cats = splits
+            .iter()
+            .map(|c| {
+                let s = set(c);
+                s.iter()
+                    .rposition(|&w| w != 0)
+                    .map_or(0, |w| w * 32 + 32 - s[w].leading_zeros() as usize)
+            })
+            .max()
+            .unwrap_or(0);
+        let rows = cats + 1;
+        if rows * self.trees > TABLE_BUDGET {
+            let start = self.cats.len() as u32;
+            self.cats.extend_from_slice(splits);
+            return Splits::Listed(start, self.cats.len() as u32);
+        }
+        let mut by_tree = vec![u32::MAX; rows * self.trees];
+        for c in splits {
+            let words = set(c);
+            let run = &mut by_tree[c.tree as usize * rows..][..rows];
+            for (w, chunk) in run.chunks_mut(32).enumerate() {
+                let word = words.get(w).copied().unwrap_or(0);
+                for (bit, m) in chunk.iter_mut().enumerate() {
+                    *m &= c.mask | ((word >> bit) & 1).wrapping_neg();
+                }
+            }
+        }
+        self.push_table(Table {
+            bounds: Vec::new(),
+            cats: cats as u32,
+            masks: transpose(&by_tree, rows, self.trees),
+        })
+    }
+
+    fn push_table(&mut self, table: Table) -> Splits {
+        self.tables.push(table);
+        Splits::Table(self.tables.len() as u32 - 1)
+    }
+}
+
+/// Tree-major runs of `rows` (how tables are built: one split touches one run) to row-major
+/// (how they are read: one outcome, every tree).
+fn transpose(by_tree: &[u32], rows: usize, trees: usize) -> Vec<u32> {
+    let mut masks = vec![0; rows * trees];
+    for (tree, run) in by_tree.chunks_exact(rows).enumerate() {
+        for (row, &m) in run.iter().enumerate() {
+            masks[row * trees + tree] = m;
+        }
+    }
+    masks
+}
+
+impl Table {
+    #[inline(always)]
+    fn numerical_row(&self, x: f64) -> usize {
+        if x.is_nan() {
+            self.bounds.len() + 1
+        } else {
+            self.bounds.iter().filter(|&&t| t < x).count()
+        }
+    }
+
+    #[inline(always)]
+    fn categorical_row(&self, x: f64) -> usize {
+        // NaN casts to 0 in Rust, but NaN is in no set (as `cat_left` decides).
+        let cat = if x.is_nan() { -1 } else { x as i32 };
+        if (0..self.cats as i32).contains(&cat) {
+            cat as usize
+        } else {
+            self.cats as usize
+        }
+    }
+}
+
+/// Whether the scan can score a tree: at most 32 leaves, and no split but numerical ones
+/// with a number for threshold (`x <= t`, NaN by its slot) and categorical ones.
+fn scannable(nodes: &[Node]) -> bool {
+    let leaves = nodes.iter().filter(|n| n.is_leaf()).count();
+    leaves <= MAX_LEAVES
+        && nodes.iter().all(|n| {
+            n.is_leaf() || n.bits & CATEGORICAL != 0 || (n.bits & SPECIAL == 0 && !n.value.is_nan())
+        })
+}
+
+impl Model {
+    /// Adds every tree's output for `row` into `out` (zeroed), with the scan.
+    pub(super) fn sum_trees_quick(&self, quick: &Quick, row: &[f64], out: &mut [f64]) {
+        let k = self.num_outputs;
+        let mut values = [0.0; BLOCK_TREES];
+        for b in &quick.blocks {
+            let mut masks = [u32::MAX; BLOCK_TREES];
+            for fs in &b.features {
+                let x = row[fs.feature as usize];
+                match fs.num {
+                    Splits::None => {}
+                    Splits::Table(i) => {
+                        let table = &b.tables[i as usize];
+                        and_row(&mut masks[..b.trees], table, table.numerical_row(x));
+                    }
+                    Splits::Listed(start, end) => {
+                        let range = start as usize..end as usize;
+                        if x.is_nan() {
+                            for tg in &b.targets[range] {
+                                let keep = (tg.tree & NAN_LEFT != 0) as u32;
+                                masks[tg.tree as usize & (BLOCK_TREES - 1)] &=
+                                    tg.mask | keep.wrapping_neg();
+                            }
+                        } else {
+                            let thresholds = &b.thresholds[range.clone()];
+                            for (t, tg) in thresholds.iter().zip(&b.targets[range]) {
+                                if x <= *t {
+                                    break;
+                                }
+                                masks[tg.tree as usize & (BLOCK_TREES - 1)] &= tg.mask;
+                            }
+                        }
+                    }
+                }
+                match fs.cat {
+                    Splits::None => {}
+                    Splits::Table(i) => {
+                        let table = &b.tables[i as usize];
+                        and_row(&mut masks[..b.trees], table, table.categorical_row(x));
+                    }
+                    Splits::Listed(start, end) => {
+                        for c in &b.cats[start as usize..end as usize] {
+                            let left = self.cat_left(c.set, x) as u32;
+                            masks[c.tree as usize & (BLOCK_TREES - 1)] &=
+                                c.mask | left.wrapping_neg();
+                        }
+                    }
+                }
+            }
+            for ((&start, mask), v) in b.leaf_start.iter().zip(&masks).zip(&mut values) {
+                if start != WALKED {
+                    *v = b.leaves[start as usize + mask.trailing_zeros() as usize];
+                }
+            }
+            if !b.walked.is_empty() {
+                self.walk_trees(b.first_tree, &b.walked, row, &mut values);
+            }
+            for (i, v) in values[..b.trees].iter().enumerate() {
+                out[(b.first_tree + i) % k] += v;
+            }
+        }
+    }
+}
+
+/// Derived from the nodes, which `Model`'s equality already compares.
+impl PartialEq for Quick {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// ANDs row `row` of `table` into the block's masks.
+#[inline(always)]
+fn and_row(masks: &mut [u32], table: &Table, row: usize) {
+    let trees = masks.len();
+    for (m, t) in masks.iter_mut().zip(&table.masks[row * trees..][..trees]) {
+        *m &= t;
+    }
+}
