@@ -1,5 +1,6 @@
 //! Any bytes given to the compiled-model loader load or are refused cleanly; a model that
-//! loads predicts and explains edge-case rows, single and batched, without panicking. A
+//! loads predicts and explains edge-case rows, single and batched, without panicking, and
+//! its scan (when it has one) scores them as the walk does. A
 //! checksum guards every real file, so most inputs are also tried as a payload inside a valid
 //! header and through `load_verified` (no payload checksum): that is what reaches the index
 //! checks. Run: `infra/scripts/fuzz.sh compiled_model` (seed corpus: the fixture models
@@ -36,6 +37,13 @@ fuzz_target!(|data: &[u8]| {
             }
             let mut batch = vec![0.0; 9 * model.num_outputs()];
             model.predict_batch_into(&rows, &mut batch).expect("widths match");
+            // The scan is built from the same nodes and must score as the walk.
+            if model.prepare_scan() {
+                let mut scanned = vec![0.0; batch.len()];
+                model.predict_batch_into(&rows, &mut scanned).expect("widths match");
+                let same = |a: &f64, b: &f64| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan();
+                assert!(batch.iter().zip(&scanned).all(|(a, b)| same(a, b)));
+            }
             // Explanation walks the same nodes with its own recursion and counts.
             if model.can_explain() {
                 let mut contrib = vec![0.0; model.contrib_len()];

@@ -14,7 +14,10 @@ use common::{fixtures, interesting_values, same, MODELS};
 struct Pair {
     name: &'static str,
     text: String,
+    /// As loaded: every tree walked.
     native: Model,
+    /// The same model with its scan prepared (the same as `native` when it gains none).
+    scanned: Model,
     oracle: Booster,
 }
 
@@ -22,10 +25,13 @@ fn load(name: &'static str) -> Pair {
     let text = std::fs::read_to_string(fixtures().join(format!("{name}.txt"))).unwrap();
     let native = Model::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
     let oracle = Booster::from_string(&text).unwrap();
+    let scanned = native.clone();
+    scanned.prepare_scan();
     Pair {
         name,
         text,
         native,
+        scanned,
         oracle,
     }
 }
@@ -52,25 +58,40 @@ fn assert_parity(p: &Pair, rows: &[Vec<f64>]) -> Result<(), TestCaseError> {
         .oracle
         .predict_with_params(&flat, nf as i32, true, "num_threads=1")
         .unwrap();
-    let mut batch = vec![0.0; rows.len() * k];
-    p.native.predict_batch_into(&flat, &mut batch).unwrap();
-    let mut single = vec![0.0; k];
-    for (r, row) in rows.iter().enumerate() {
-        p.native.predict_into(row, &mut single).unwrap();
-        for c in 0..k {
-            let want = oracle[r * k + c];
-            prop_assert!(
-                same(single[c], want) && same(batch[r * k + c], want),
-                "{}: row {r} class {c}: native {:?} / batch {:?}, LightGBM {:?}; row = {:?}",
-                p.name,
-                single[c],
-                batch[r * k + c],
-                want,
-                row
-            );
+    for (how, native) in [("walked", &p.native), ("scanned", &p.scanned)] {
+        let mut batch = vec![0.0; rows.len() * k];
+        native.predict_batch_into(&flat, &mut batch).unwrap();
+        let mut single = vec![0.0; k];
+        for (r, row) in rows.iter().enumerate() {
+            native.predict_into(row, &mut single).unwrap();
+            for c in 0..k {
+                let want = oracle[r * k + c];
+                prop_assert!(
+                    same(single[c], want) && same(batch[r * k + c], want),
+                    "{} ({how}): row {r} class {c}: native {:?} / batch {:?}, LightGBM {:?}; \
+                     row = {:?}",
+                    p.name,
+                    single[c],
+                    batch[r * k + c],
+                    want,
+                    row
+                );
+            }
         }
     }
     Ok(())
+}
+
+/// The scan must actually serve the models it is for, or the parity above proves nothing
+/// about it: every fixture with categorical splits (all of them within 32 leaves) scans.
+#[test]
+fn models_with_categorical_splits_scan_and_numerical_ones_walk() {
+    for &name in MODELS {
+        let text = std::fs::read_to_string(fixtures().join(format!("{name}.txt"))).unwrap();
+        let model = Model::parse(&text).unwrap();
+        let categorical = model.categorical_features().iter().any(|&c| c);
+        assert_eq!(model.prepare_scan(), categorical, "{name}");
+    }
 }
 
 #[test]
@@ -94,12 +115,14 @@ fn fixture_rows_match_lightgbm_c_api_and_python() {
         let expected = read_csv(&fixtures().join(format!("{name}.expected.csv")));
         assert_eq!(expected.len(), rows.len(), "{name}");
         for (r, (row, want)) in rows.iter().zip(&expected).enumerate() {
-            let got = p.native.predict(row).unwrap();
-            for (c, (g, w)) in got.iter().zip(want).enumerate() {
-                assert!(
-                    same(*g, *w),
-                    "{name}: row {r} class {c}: {g:?} vs python {w:?}"
-                );
+            for native in [&p.native, &p.scanned] {
+                let got = native.predict(row).unwrap();
+                for (c, (g, w)) in got.iter().zip(want).enumerate() {
+                    assert!(
+                        same(*g, *w),
+                        "{name}: row {r} class {c}: {g:?} vs python {w:?}"
+                    );
+                }
             }
         }
     }
@@ -175,9 +198,14 @@ proptest! {
         }
         if let Ok(m) = Model::parse_bytes(&text) {
             let nf = m.num_features();
+            let scanned = m.clone();
+            scanned.prepare_scan();
             for v in [f64::NAN, 0.0, 1.0, -1.0, 1e300, 37.0] {
                 let row = vec![v; nf];
-                let _ = m.predict(&row).unwrap();
+                assert_eq!(
+                    m.predict(&row).unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    scanned.predict(&row).unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                );
             }
         }
     }
@@ -197,7 +225,7 @@ fn raw_scores_match_lightgbm_including_random_forests() {
         let want = p.oracle.raw_scores(&flat, nf as i32, true).unwrap();
         let mut got = vec![0.0; k];
         for (r, row) in rows.iter().enumerate() {
-            p.native.predict_raw_into(row, &mut got).unwrap();
+            p.scanned.predict_raw_into(row, &mut got).unwrap();
             for c in 0..k {
                 assert!(
                     same(got[c], want[r * k + c]),

@@ -141,7 +141,15 @@ impl Bundle {
     /// from), so init fetches two objects and parses nothing; otherwise everything, as
     /// [`Self::load`] does. Reload validates uploads with [`Self::load`], which reads and
     /// verifies the text models too: they stay the source of truth.
+    ///
+    /// The models' scans are then built on a thread of their own ([`Self::prepare_scans`]).
     pub async fn load_for_serving<S: BundleSource>(source: &S) -> Result<Self, BundleError> {
+        let bundle = Self::load_serving_models(source).await?;
+        bundle.prepare_scans();
+        Ok(bundle)
+    }
+
+    async fn load_serving_models<S: BundleSource>(source: &S) -> Result<Self, BundleError> {
         let manifest = Manifest::from_json(&source.read(MANIFEST_FILE).await?)?;
         manifest.validate()?;
         let Some(entry) = manifest.compiled_file() else {
@@ -248,6 +256,26 @@ impl Bundle {
             direct,
             compiled,
         })
+    }
+
+    /// Builds every model's scan ([`Model::prepare_scan`]) on a thread of its own, so neither
+    /// a cold start nor a swap waits for it: until it is done, predictions walk the trees,
+    /// bit-identical and slower. On Lambda the thread runs while the sandbox initialises or
+    /// serves; frozen between invocations, it resumes with the next one. Returns the thread,
+    /// for callers that want to wait; `None` (logged) when the OS refused one, and the models
+    /// keep walking.
+    pub fn prepare_scans(&self) -> Option<std::thread::JoinHandle<()>> {
+        let models = self.models.clone();
+        let spawned = std::thread::Builder::new()
+            .name("warmstart-scan".into())
+            .spawn(move || {
+                for m in &models {
+                    m.prepare_scan();
+                }
+            });
+        spawned
+            .map_err(|e| tracing::warn!(error = %e, "no thread for the scans: models keep walking"))
+            .ok()
     }
 
     /// Whether the models were loaded from the compiled file rather than parsed from text.

@@ -6,7 +6,8 @@
 //! `NumericalDecision`/`CategoricalDecision` as in `tree.h`, trees summed per iteration in file
 //! order in f64, `average_output` division by the iteration count, then the objective's
 //! `ConvertOutput`. [`compiled`] stores the same scoring layout in a binary file that loads
-//! without text parsing.
+//! without text parsing. Trees are walked ([`walk`]) until [`Model::prepare_scan`] arranges a
+//! model with categorical splits for [`quick`]'s scan, which scores the same sums faster.
 
 pub mod compiled;
 mod layout;
@@ -26,9 +27,6 @@ use shap::ShapData;
 const ZERO_THRESHOLD: f64 = 1e-35f32 as f64;
 /// Trees (single row) or rows (batch) walked together: independent chains the CPU overlaps.
 const LANES: usize = 8;
-
-/// Experiment switch (to be removed).
-pub static QUICK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// Errors from loading a model or from mismatched buffers at prediction time.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -76,8 +74,8 @@ pub struct Model {
     special: Vec<bool>,
     /// The order single-row prediction walks the trees in (see [`walk::walk_order`]; derived).
     walk_order: Vec<u32>,
-    /// The trees arranged for single-row scans (see [`quick`]; derived).
-    quick: Option<quick::Quick>,
+    /// The trees arranged for the scan (see [`quick`]), once [`Self::prepare_scan`] ran.
+    quick: quick::ScanCell,
     /// All trees' nodes (see [`layout`]), flattened for cache locality.
     nodes: Vec<Node>,
     /// Every category bitset, back to back (categorical nodes hold where theirs lies).
@@ -153,11 +151,17 @@ impl Model {
     fn derive_walk_data(&mut self) {
         self.special = layout::special_trees(&self.tree_starts, &self.nodes);
         self.walk_order = walk::walk_order(&self.depths, &self.special);
-        self.quick = if QUICK.load(std::sync::atomic::Ordering::Relaxed) {
-            quick::Quick::build(self)
-        } else {
-            None
-        };
+    }
+
+    /// Arranges the trees for the scan ([`quick`]) when this model gains from it: models with
+    /// categorical splits, which the lockstep walk cannot take (on the Python anchor's 24
+    /// models, one row scores in 0.2 of the walk's time). Returns whether predictions now
+    /// scan. Idempotent and callable from any thread while others predict: predictions are
+    /// bit-identical before and after, only faster. Loading leaves it to the caller because it
+    /// costs milliseconds (0.2 ms per anchor model): serving builds it off the cold start's
+    /// path ([`crate::bundle::Bundle::prepare_scans`]).
+    pub fn prepare_scan(&self) -> bool {
+        self.quick.prepare(|| quick::Quick::build(self))
     }
 
     /// (feature, threshold) of every numerical split: the values a row's path turns on.
@@ -185,11 +189,9 @@ impl Model {
     pub fn predict_raw_into(&self, row: &[f64], out: &mut [f64]) -> Result<(), ModelError> {
         self.check(row.len(), 1, out.len())?;
         out.fill(0.0);
-        match &self.quick {
-            Some(q) if QUICK.load(std::sync::atomic::Ordering::Relaxed) => {
-                self.sum_trees_quick(q, row, out)
-            }
-            _ => self.sum_trees(row, out),
+        match self.quick.get() {
+            Some(q) => self.sum_trees_quick(q, row, out),
+            None => self.sum_trees(row, out),
         }
         Ok(())
     }
@@ -216,13 +218,13 @@ impl Model {
         let n = rows.len() / nf;
         self.check(nf, n, out.len())?;
         out.fill(0.0);
-        match &self.quick {
-            Some(q) if QUICK.load(std::sync::atomic::Ordering::Relaxed) => {
+        match self.quick.get() {
+            Some(q) => {
                 for (row, o) in rows.chunks_exact(nf).zip(out.chunks_exact_mut(k)) {
                     self.sum_trees_quick(q, row, o);
                 }
             }
-            _ => self.sum_trees_batch(rows, out),
+            None => self.sum_trees_batch(rows, out),
         }
         for chunk in out.chunks_exact_mut(k) {
             if self.average_output {

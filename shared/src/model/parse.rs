@@ -119,7 +119,7 @@ pub(super) fn parse(text: &str) -> Result<Model, ModelError> {
         depths: Vec::new(),
         special: Vec::new(),
         walk_order: Vec::new(),
-        quick: None,
+        quick: Default::default(),
         nodes: Vec::new(),
         // Every tree's category bitsets, back to back; categorical nodes point into them.
         cat_words: Vec::new(),

@@ -11,6 +11,7 @@
 
 use super::layout::{cat_set, Node, CATEGORICAL, SPECIAL};
 use super::Model;
+use std::sync::OnceLock;
 
 /// Trees per block: a block's leaf masks live on the stack, indexed with `& (BLOCK_TREES - 1)`.
 pub(super) const BLOCK_TREES: usize = 256;
@@ -96,14 +97,29 @@ pub(crate) struct Quick {
 }
 
 impl Quick {
-    /// `None` when no tree can be scanned.
+    /// `None` when the model does not gain from a scan: when no tree with a categorical split
+    /// can be scanned. Trees of numerical splits alone are walked faster in lockstep (on 24
+    /// generated numerical models, a 10,000-row batch took 137 ms walked, 183 ms scanned).
     pub(super) fn build(model: &Model) -> Option<Quick> {
+        Self::build_with(model, true)
+    }
+
+    /// `tables: false` lists every split (tests compare both arrangements).
+    fn build_with(model: &Model, tables: bool) -> Option<Quick> {
         let num_trees = model.num_trees();
+        let gains = (0..num_trees).any(|t| {
+            let nodes =
+                &model.nodes[model.tree_starts[t] as usize..model.tree_starts[t + 1] as usize];
+            model.special[t] && scannable(nodes)
+        });
+        if !gains {
+            return None;
+        }
         let mut blocks = Vec::new();
         let mut any = false;
         for first in (0..num_trees).step_by(BLOCK_TREES) {
             let trees = BLOCK_TREES.min(num_trees - first);
-            let block = Block::build(model, first, trees);
+            let block = Block::build(model, first, trees, tables);
             any |= block.walked.len() < trees;
             blocks.push(block);
         }
@@ -119,7 +135,7 @@ struct Gathered {
 }
 
 impl Block {
-    fn build(model: &Model, first_tree: usize, trees: usize) -> Block {
+    fn build(model: &Model, first_tree: usize, trees: usize, tables: bool) -> Block {
         let mut slot_of = vec![u32::MAX; model.num_features];
         let mut gathered: Vec<(u32, Gathered)> = Vec::new();
         let mut leaf_start = Vec::with_capacity(trees);
@@ -190,14 +206,14 @@ impl Block {
         };
         for (feature, mut g) in gathered {
             g.num.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-            let num = block.numerical(&g.num);
-            let cat = block.categorical(model, &g.cat);
+            let num = block.numerical(&g.num, tables);
+            let cat = block.categorical(model, &g.cat, tables);
             block.features.push(FeatureSplits { feature, num, cat });
         }
         block
     }
 
-    fn numerical(&mut self, splits: &[(f64, Target)]) -> Splits {
+    fn numerical(&mut self, splits: &[(f64, Target)], tables: bool) -> Splits {
         if splits.is_empty() {
             return Splits::None;
         }
@@ -205,7 +221,8 @@ impl Block {
         bounds.dedup();
         let rows = bounds.len() + 2;
         // A table pays when the splits outnumber the vector ANDs of one row.
-        if rows > NUM_TABLE_ROWS
+        if !tables
+            || rows > NUM_TABLE_ROWS
             || rows * self.trees > TABLE_BUDGET
             || splits.len() * 4 < self.trees
         {
@@ -237,7 +254,7 @@ impl Block {
         })
     }
 
-    fn categorical(&mut self, model: &Model, splits: &[CatTarget]) -> Splits {
+    fn categorical(&mut self, model: &Model, splits: &[CatTarget], tables: bool) -> Splits {
         if splits.is_empty() {
             return Splits::None;
         }
@@ -257,7 +274,7 @@ impl Block {
             .max()
             .unwrap_or(0);
         let rows = cats + 1;
-        if rows * self.trees > TABLE_BUDGET {
+        if !tables || rows * self.trees > TABLE_BUDGET {
             let start = self.cats.len() as u32;
             self.cats.extend_from_slice(splits);
             return Splits::Listed(start, self.cats.len() as u32);
@@ -394,8 +411,24 @@ impl Model {
     }
 }
 
+/// A model's scan, built at most once, on demand ([`Model::prepare_scan`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ScanCell(OnceLock<Option<Quick>>);
+
+impl ScanCell {
+    /// The scan, when it was built and the model has one.
+    #[inline(always)]
+    pub fn get(&self) -> Option<&Quick> {
+        self.0.get().and_then(Option::as_ref)
+    }
+
+    pub fn prepare(&self, build: impl FnOnce() -> Option<Quick>) -> bool {
+        self.0.get_or_init(build).is_some()
+    }
+}
+
 /// Derived from the nodes, which `Model`'s equality already compares.
-impl PartialEq for Quick {
+impl PartialEq for ScanCell {
     fn eq(&self, _: &Self) -> bool {
         true
     }
@@ -407,5 +440,125 @@ fn and_row(masks: &mut [u32], table: &Table, row: usize) {
     let trees = masks.len();
     for (m, t) in masks.iter_mut().zip(&table.masks[row * trees..][..trees]) {
         *m &= t;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn fixture(name: &str) -> Model {
+        let path = format!(
+            "{}/tests/fixtures/models/{name}.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        Model::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// Values where decisions turn: every threshold and its neighbours, categories in and out
+    /// of every set, NaN, infinities, zeros and the zero threshold's edges.
+    fn edges(model: &Model) -> Vec<f64> {
+        let mut v: Vec<f64> = model
+            .split_values()
+            .flat_map(|(_, t)| [t, t.next_up(), t.next_down()])
+            .collect();
+        v.extend((-2..70).map(f64::from));
+        v.extend([
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.0,
+            -0.0,
+            1e-36,
+            -1e-36,
+            0.5,
+            1e10,
+            -1e10,
+            2147483648.0,
+        ]);
+        v
+    }
+
+    fn bits(model: &Model, row: &[f64], scan: Option<&Quick>) -> Vec<u64> {
+        let mut out = vec![0.0; model.num_outputs()];
+        match scan {
+            Some(q) => model.sum_trees_quick(q, row, &mut out),
+            None => model.sum_trees(row, &mut out),
+        }
+        out.iter().map(|x| x.to_bits()).collect()
+    }
+
+    fn agree_on_random_rows(model: &Model) {
+        let tables = Quick::build_with(model, true).expect("the model scans");
+        let listed = Quick::build_with(model, false).expect("the model scans");
+        let values = edges(model);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..3_000 {
+            let row: Vec<f64> = (0..model.num_features())
+                .map(|_| values[rng.gen_range(0..values.len())])
+                .collect();
+            let walked = bits(model, &row, None);
+            assert_eq!(bits(model, &row, Some(&tables)), walked, "{row:?}");
+            assert_eq!(bits(model, &row, Some(&listed)), walked, "{row:?}");
+        }
+    }
+
+    #[test]
+    fn scans_with_and_without_tables_score_as_the_walk() {
+        for name in [
+            "categorical_binary",
+            "categorical_multiclass",
+            "categorical_regression",
+        ] {
+            agree_on_random_rows(&fixture(name));
+        }
+    }
+
+    #[test]
+    fn a_category_set_past_the_first_word_scans_as_the_walk() {
+        // Categories {1, 3, 33}: the table has rows 0..=33 and one for every other value.
+        agree_on_random_rows(&Model::parse(super::super::tests::MODEL).unwrap());
+    }
+
+    #[test]
+    fn trees_the_scan_cannot_take_are_walked_in_place() {
+        // Tree 1 of this model splits with missing type Zero: walked, between scanned trees.
+        let text = super::super::tests::MODEL
+            .replace("tree_sizes=1", "tree_sizes=1 1")
+            .replace(
+                "\n\nend of trees",
+                &format!("\n\n{}\n\nend of trees", ZERO_TREE),
+            );
+        let model = Model::parse(&text).unwrap();
+        let quick = Quick::build(&model).expect("tree 0 scans");
+        assert_eq!(quick.blocks[0].walked, [1]);
+        agree_on_random_rows(&model);
+    }
+
+    /// f0 <= 0.5 with missing type Zero (decision_type 4 | default left 2).
+    const ZERO_TREE: &str = "Tree=1
+num_leaves=2
+num_cat=0
+split_feature=0
+split_gain=1
+threshold=0.5
+decision_type=6
+left_child=-1
+right_child=-2
+leaf_value=-1 1
+leaf_weight=1 1
+leaf_count=1 1
+internal_value=0
+internal_weight=0
+internal_count=2
+is_linear=0
+shrinkage=1
+";
+
+    #[test]
+    fn numerical_models_keep_the_lockstep_walk() {
+        assert!(Quick::build(&fixture("binary_nan")).is_none());
+        assert!(!fixture("regression_l2").prepare_scan());
     }
 }

@@ -284,7 +284,7 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
     let mut model = Model {
         special: Vec::new(),
         walk_order: Vec::new(),
-        quick: None,
+        quick: Default::default(),
         num_features,
         num_outputs,
         feature_names,
