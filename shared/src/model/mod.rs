@@ -265,5 +265,23 @@ impl Model {
     }
 }
 
+/// Adds the outputs of trees `first, first + 1, ...` into their classes (`out` holds one per
+/// class, tree `t` feeds class `t % out.len()`), in file order as LightGBM adds them. One
+/// output (most models) keeps its sum in a register, and the class cycles without a division
+/// per tree: on the Python anchor's models the division alone was a fifth of a row's time.
+#[inline(always)]
+fn add_in_file_order(out: &mut [f64], first: usize, values: impl Iterator<Item = f64>) {
+    let k = out.len();
+    if k == 1 {
+        out[0] = values.fold(out[0], |sum, v| sum + v);
+        return;
+    }
+    let mut class = first % k;
+    for v in values {
+        out[class] += v;
+        class = if class + 1 == k { 0 } else { class + 1 };
+    }
+}
+
 #[cfg(test)]
 mod tests;

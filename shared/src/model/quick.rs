@@ -10,7 +10,7 @@
 //! Outputs are added in file order, so sums are LightGBM's.
 
 use super::layout::{cat_set, Node, CATEGORICAL, SPECIAL};
-use super::Model;
+use super::{add_in_file_order, Model};
 use std::sync::OnceLock;
 
 /// Trees per block: a block's leaf masks live on the stack, indexed with `& (BLOCK_TREES - 1)`.
@@ -350,7 +350,6 @@ fn scannable(nodes: &[Node]) -> bool {
 impl Model {
     /// Adds every tree's output for `row` into `out` (zeroed), with the scan.
     pub(super) fn sum_trees_quick(&self, quick: &Quick, row: &[f64], out: &mut [f64]) {
-        let k = self.num_outputs;
         let mut values = [0.0; BLOCK_TREES];
         for b in &quick.blocks {
             let mut masks = [u32::MAX; BLOCK_TREES];
@@ -396,17 +395,18 @@ impl Model {
                     }
                 }
             }
-            for ((&start, mask), v) in b.leaf_start.iter().zip(&masks).zip(&mut values) {
-                if start != WALKED {
-                    *v = b.leaves[start as usize + mask.trailing_zeros() as usize];
-                }
-            }
             if !b.walked.is_empty() {
                 self.walk_trees(b.first_tree, &b.walked, row, &mut values);
             }
-            for (i, v) in values[..b.trees].iter().enumerate() {
-                out[(b.first_tree + i) % k] += v;
-            }
+            let exits = b.leaf_start.iter().zip(&masks).zip(&values);
+            let value = |((&start, mask), v): ((&u32, &u32), &f64)| {
+                if start == WALKED {
+                    *v
+                } else {
+                    b.leaves[start as usize + mask.trailing_zeros() as usize]
+                }
+            };
+            add_in_file_order(out, b.first_tree, exits.map(value));
         }
     }
 }

@@ -6,7 +6,7 @@
 //! level. Outputs are added in file order, so sums are LightGBM's.
 
 use super::layout::{cat_set, Node, CATEGORICAL, DEFAULT_LEFT, SPECIAL, ZERO_MISSING};
-use super::{Model, LANES, ZERO_THRESHOLD};
+use super::{add_in_file_order, Model, LANES, ZERO_THRESHOLD};
 
 /// Rows up to this wide are expanded on the stack for single-row prediction.
 const STACK_FEATURES: usize = 256;
@@ -92,7 +92,6 @@ impl Model {
     }
 
     fn sum_trees_with<I: Input>(&self, input: &I, out: &mut [f64]) {
-        let k = self.num_outputs;
         let mut leaves = [0.0; WINDOW];
         for (w, order) in self.walk_order.chunks(WINDOW).enumerate() {
             let first = w * WINDOW;
@@ -114,9 +113,7 @@ impl Model {
                 }
             }
             // File order, whatever order the trees were walked in: LightGBM's sums.
-            for (i, v) in leaves[..order.len()].iter().enumerate() {
-                out[(first + i) % k] += v;
-            }
+            add_in_file_order(out, first, leaves[..order.len()].iter().copied());
         }
     }
 
