@@ -133,7 +133,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     // Serving builds the scans off the load path; here they are built before timing, and the
     // walk alone is measured on copies without them.
     let walked = natives.clone();
+    let walk_bytes: usize = natives.iter().map(Model::heap_bytes).sum();
     let scanned = natives.iter().filter(|m| m.prepare_scan()).count();
+    let scan_bytes = natives.iter().map(Model::heap_bytes).sum::<usize>() - walk_bytes;
     let identical = check_identical(&natives, &boosters, &batch, nf)?
         && check_identical(&walked, &boosters, &batch, nf)?;
 
@@ -308,7 +310,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     println!(
         "bytes: text {text_bytes}, compiled {} ({:.2} of the text); {outputs} outputs; \
          {scanned} of {models_n} models scanned (built off the load path in serving), the rest \
-         walked; {:.1} s",
+         walked; heap: models {walk_bytes}, scans {scan_bytes}; {:.1} s",
         compiled_bytes.len(),
         compiled_bytes.len() as f64 / text_bytes as f64,
         started.elapsed().as_secs_f64()

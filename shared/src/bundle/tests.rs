@@ -309,3 +309,61 @@ fn compile_bundle_refuses_a_text_model_named_like_the_compiled_file() {
     let files = vec![("models.wsc".to_string(), TINY.as_bytes().to_vec())];
     assert!(compile_bundle(&m, &files).is_err());
 }
+
+/// TINY with a categorical split on y (category 0 → 5.0) under x's right branch: rows with y
+/// missing, as the golden rows have it, score as TINY.
+const CATEGORICAL: &str = "tree
+version=v4
+num_class=1
+num_tree_per_iteration=1
+label_index=0
+max_feature_idx=1
+objective=regression
+feature_names=x y
+feature_infos=[0:1] [0:1]
+tree_sizes=1
+
+Tree=0
+num_leaves=3
+num_cat=1
+split_feature=0 1
+threshold=0.5 0
+decision_type=2 1
+left_child=-1 -2
+right_child=1 -3
+leaf_value=1 5 2
+cat_boundaries=0 1
+cat_threshold=1
+shrinkage=1
+
+
+end of trees
+";
+
+#[tokio::test]
+async fn serving_loads_build_the_scans_on_their_own_thread_and_score_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    write_bundle(
+        dir.path(),
+        manifest(1.0),
+        &[("models/tiny.txt".into(), CATEGORICAL.as_bytes().to_vec())],
+    )
+    .unwrap();
+    let bundle = Bundle::load_for_serving(&DirSource::new(dir.path()))
+        .await
+        .unwrap();
+    let (_, model) = bundle.models().next().unwrap();
+    let walked_bytes = Model::parse(CATEGORICAL).unwrap().heap_bytes();
+    // The load's own thread builds the scan; wait for it without building it here.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while model.heap_bytes() == walked_bytes {
+        assert!(std::time::Instant::now() < deadline, "no scan was built");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(bundle.verify_golden().unwrap(), MIN_GOLDEN_ROWS);
+    let mut out = [0.0];
+    for (row, want) in [([0.9, 0.0], 5.0), ([0.9, f64::NAN], 2.0), ([0.1, 0.0], 1.0)] {
+        bundle.score_into(&row, &mut out).unwrap();
+        assert_eq!(out, [want], "{row:?}");
+    }
+}

@@ -127,10 +127,12 @@ impl Model {
     }
 
     /// Bytes the model holds on the heap: what a container pays to keep it warm (the predict
-    /// function's memory budget counts this).
+    /// function's memory budget counts this). The scan counts once built
+    /// ([`Self::prepare_scan`]).
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        self.nodes.len() * size_of::<Node>()
+        self.quick.get().map_or(0, quick::Quick::heap_bytes)
+            + self.nodes.len() * size_of::<Node>()
             + (self.tree_starts.len() + self.depths.len()) * 4
             + self.cat_words.len() * 4
             + self

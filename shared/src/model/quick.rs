@@ -127,6 +127,29 @@ impl Quick {
     }
 }
 
+impl Quick {
+    /// Bytes the scan holds on the heap.
+    pub(super) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.blocks
+            .iter()
+            .map(|b| {
+                b.features.len() * size_of::<FeatureSplits>()
+                    + b.thresholds.len() * 8
+                    + b.targets.len() * size_of::<Target>()
+                    + b.cats.len() * size_of::<CatTarget>()
+                    + b.tables
+                        .iter()
+                        .map(|t| t.bounds.len() * 8 + t.masks.len() * 4)
+                        .sum::<usize>()
+                    + b.leaf_start.len() * 4
+                    + b.leaves.len() * 8
+                    + b.walked.len() * 4
+            })
+            .sum()
+    }
+}
+
 /// One feature's splits in a block, as gathered.
 #[derive(Default)]
 struct Gathered {
