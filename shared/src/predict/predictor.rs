@@ -17,6 +17,11 @@ pub struct Predictor {
 impl Predictor {
     /// What the registry loader builds from a verified bundle.
     pub fn servable(bundle: Bundle) -> Result<Self, String> {
+        // The memory budget must count the scans, so they are built here rather than left to
+        // the load's thread (a fraction of a millisecond per 100-tree model).
+        for (_, model) in bundle.models() {
+            model.prepare_scan();
+        }
         let schema = Schema::from_manifest(bundle.manifest());
         let bytes = bundle.heap_bytes() + schema.heap_bytes();
         Ok(Predictor {

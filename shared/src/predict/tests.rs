@@ -467,3 +467,18 @@ fn a_model_detail_compares_the_metrics_of_every_served_version() {
     assert_eq!(d.versions.len(), 1);
     assert_eq!(d.versions[0].role, "active");
 }
+
+/// The predict function's memory budget reads `heap_bytes` once, when a version becomes
+/// servable: a scan built later by the load's thread would go uncounted.
+#[test]
+fn a_servable_version_counts_its_models_scans_in_its_memory() {
+    let walked = bundle("categorical_binary", "v1", &[]).heap_bytes();
+    let predictor = Predictor::servable(bundle("categorical_binary", "v1", &[])).unwrap();
+    let (_, model) = predictor.bundle().models().next().unwrap();
+    assert!(model.prepare_scan(), "categorical models scan");
+    assert!(
+        predictor.heap_bytes() > walked + predictor.schema().heap_bytes(),
+        "{} bytes, {walked} without the scan",
+        predictor.heap_bytes()
+    );
+}
