@@ -312,33 +312,17 @@ fn compile_bundle_refuses_a_text_model_named_like_the_compiled_file() {
 
 /// TINY with a categorical split on y (category 0 → 5.0) under x's right branch: rows with y
 /// missing, as the golden rows have it, score as TINY.
-const CATEGORICAL: &str = "tree
-version=v4
-num_class=1
-num_tree_per_iteration=1
-label_index=0
-max_feature_idx=1
-objective=regression
-feature_names=x y
-feature_infos=[0:1] [0:1]
-tree_sizes=1
-
-Tree=0
-num_leaves=3
-num_cat=1
-split_feature=0 1
-threshold=0.5 0
-decision_type=2 1
-left_child=-1 -2
-right_child=1 -3
-leaf_value=1 5 2
-cat_boundaries=0 1
-cat_threshold=1
-shrinkage=1
-
-
-end of trees
-";
+fn categorical() -> String {
+    let tree = "num_leaves=2\nnum_cat=0\nsplit_feature=0\nthreshold=0.5\ndecision_type=2\n\
+                left_child=-1\nright_child=-2\nleaf_value=1 2\n";
+    assert!(TINY.contains(tree));
+    TINY.replace(
+        tree,
+        "num_leaves=3\nnum_cat=1\nsplit_feature=0 1\nthreshold=0.5 0\ndecision_type=2 1\n\
+         left_child=-1 -2\nright_child=1 -3\nleaf_value=1 5 2\ncat_boundaries=0 1\n\
+         cat_threshold=1\n",
+    )
+}
 
 #[tokio::test]
 async fn serving_loads_build_the_scans_on_their_own_thread_and_score_alike() {
@@ -346,14 +330,14 @@ async fn serving_loads_build_the_scans_on_their_own_thread_and_score_alike() {
     write_bundle(
         dir.path(),
         manifest(1.0),
-        &[("models/tiny.txt".into(), CATEGORICAL.as_bytes().to_vec())],
+        &[("models/tiny.txt".into(), categorical().into_bytes())],
     )
     .unwrap();
     let bundle = Bundle::load_for_serving(&DirSource::new(dir.path()))
         .await
         .unwrap();
     let (_, model) = bundle.models().next().unwrap();
-    let walked_bytes = Model::parse(CATEGORICAL).unwrap().heap_bytes();
+    let walked_bytes = Model::parse(&categorical()).unwrap().heap_bytes();
     // The load's own thread builds the scan; wait for it without building it here.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while model.heap_bytes() == walked_bytes {

@@ -1,13 +1,15 @@
-//! QuickScorer (Lucchese et al., SIGIR 2015) for single rows: instead of walking each tree from
-//! its root, every split of a block of trees is visited feature by feature, and each split the
-//! row fails (goes right) clears its left subtree's leaves from its tree's bitmask. The leftmost
-//! leaf left standing is the tree's exit leaf. Within a feature the numerical splits are sorted
-//! by threshold, so the row fails exactly a prefix of them and the scan stops at the first split
-//! it passes: no branch depends on the tree's shape, which is what an interpreter's walk
-//! mispredicts on deep, skewed LightGBM trees.
+//! QuickScorer (Lucchese et al., SIGIR 2015), row by row (single rows and batches): instead of
+//! walking each tree from its root, every split of a block of trees is visited feature by
+//! feature, and each split the row fails (goes right) clears its left subtree's leaves from its
+//! tree's bitmask. The leftmost leaf left standing is the tree's exit leaf. Within a feature the
+//! numerical splits are sorted by threshold, so the row fails exactly a prefix of them and the
+//! scan stops at the first split it passes: no branch depends on the tree's shape, which is
+//! what an interpreter's walk mispredicts on deep, skewed LightGBM trees. Categorical features,
+//! and numerical ones with few distinct thresholds, are folded into [`Table`]s: one vector AND
+//! per feature instead of one test per split.
 //!
-//! Trees with more than 32 leaves, zero-as-missing splits or NaN thresholds keep the walk.
-//! Outputs are added in file order, so sums are LightGBM's.
+//! Trees with more than 32 leaves, zero-as-missing splits or NaN thresholds keep the walk, in
+//! place among scanned trees. Outputs are added in file order, so sums are LightGBM's.
 
 use super::layout::{cat_set, Node, CATEGORICAL, SPECIAL};
 use super::{add_in_file_order, Model};
@@ -556,6 +558,30 @@ mod tests {
         let model = Model::parse(&text).unwrap();
         let quick = Quick::build(&model).expect("tree 0 scans");
         assert_eq!(quick.blocks[0].walked, [1]);
+        agree_on_random_rows(&model);
+    }
+
+    #[test]
+    fn models_of_several_blocks_scan_as_the_walk() {
+        let base = super::super::tests::MODEL;
+        let (head, rest) = base.split_at(base.find("Tree=0").unwrap());
+        let (tree, tail) = rest.split_at(rest.find("end of trees").unwrap());
+        let n = BLOCK_TREES + 44;
+        let trees: String = (0..n)
+            .map(|i| {
+                tree.replacen("Tree=0", &format!("Tree={i}"), 1).replace(
+                    "leaf_value=10 20 30",
+                    &format!("leaf_value={i} 20 {}", 0.1 * i as f64),
+                )
+            })
+            .collect();
+        let sizes = vec!["1"; n].join(" ");
+        let text = format!(
+            "{}{trees}{tail}",
+            head.replace("tree_sizes=1", &format!("tree_sizes={sizes}"))
+        );
+        let model = Model::parse(&text).unwrap();
+        assert_eq!(Quick::build(&model).unwrap().blocks.len(), 2);
         agree_on_random_rows(&model);
     }
 
