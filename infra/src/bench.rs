@@ -1,6 +1,7 @@
 //! `warmstart bench`: the native scorer against LightGBM (lightgbm3, its C API, one thread) on
 //! the same models and rows: one customer × every model (native, `SingleRowFast`, `predict`),
-//! a 10,000-row batch, model load (text parse, compiled load, LightGBM), and TreeSHAP
+//! a 10,000-row batch (both also walk-only when models scan), model load (text parse,
+//! compiled load, scan build, LightGBM), and TreeSHAP
 //! explanations against LightGBM's `predict_contrib` (one model, a recommendation's 7). The models are a
 //! bundle (`--bundle`), a directory of LightGBM text models (`--models-dir`), or, by default,
 //! 24 binary models of 100 trees × 31 leaves trained here deterministically. Figures are the

@@ -166,6 +166,11 @@ impl Model {
         self.quick.prepare(|| quick::Quick::build(self))
     }
 
+    /// Tree `t`'s nodes.
+    fn tree_nodes(&self, t: usize) -> &[Node] {
+        &self.nodes[self.tree_starts[t] as usize..self.tree_starts[t + 1] as usize]
+    }
+
     /// (feature, threshold) of every numerical split: the values a row's path turns on.
     pub(crate) fn split_values(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
         self.nodes

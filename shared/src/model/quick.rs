@@ -109,11 +109,7 @@ impl Quick {
     /// `tables: false` lists every split (tests compare both arrangements).
     fn build_with(model: &Model, tables: bool) -> Option<Quick> {
         let num_trees = model.num_trees();
-        let gains = (0..num_trees).any(|t| {
-            let nodes =
-                &model.nodes[model.tree_starts[t] as usize..model.tree_starts[t + 1] as usize];
-            model.special[t] && scannable(nodes)
-        });
+        let gains = (0..num_trees).any(|t| model.special[t] && scannable(model.tree_nodes(t)));
         if !gains {
             return None;
         }
@@ -127,9 +123,7 @@ impl Quick {
         }
         any.then_some(Quick { blocks })
     }
-}
 
-impl Quick {
     /// Bytes the scan holds on the heap.
     pub(super) fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
@@ -169,8 +163,7 @@ impl Block {
         let mut rank = Vec::new();
         for local in 0..trees {
             let t = first_tree + local;
-            let nodes =
-                &model.nodes[model.tree_starts[t] as usize..model.tree_starts[t + 1] as usize];
+            let nodes = model.tree_nodes(t);
             if !scannable(nodes) {
                 leaf_start.push(WALKED);
                 walked.push(local as u32);
@@ -190,13 +183,10 @@ impl Block {
                 if n.is_leaf() {
                     continue;
                 }
-                // The left subtree spans nodes [a + 1, a + right): leaves [lo, hi).
+                // The left subtree spans nodes [a + 1, a + right): leaves [lo, hi). It leaves
+                // the right subtree at least one of the tree's 32 leaves, so the shift is < 32.
                 let (lo, hi) = (rank[a + 1], rank[a + n.right as usize]);
-                let cleared = if hi - lo == 32 {
-                    u32::MAX
-                } else {
-                    ((1u32 << (hi - lo)) - 1) << lo
-                };
+                let cleared = ((1u32 << (hi - lo)) - 1) << lo;
                 let (tree, mask) = (local as u32, !cleared);
                 let f = n.feature();
                 if slot_of[f] == u32::MAX {
