@@ -17,8 +17,31 @@ fn payload(file: &[u8]) -> Vec<u8> {
     file[HEADER_LEN..].to_vec()
 }
 
+/// Where the first model's tree count lies in `file_of(m)`'s payload (the node count and the
+/// shape follow it).
+fn trees_at(m: &Model) -> usize {
+    let names: usize = m.feature_names.iter().map(|n| 4 + n.len()).sum();
+    4 + 4
+        + "models/m.txt".len()
+        + 32
+        + 4
+        + 4
+        + 1
+        + 8
+        + 1
+        + 4
+        + names
+        + m.num_features
+        + 4
+        + 4 * m.cat_words.len()
+}
+
 fn inconsistent(m: Model) -> String {
-    match load(&file_of(&m)) {
+    reason(load(&file_of(&m)))
+}
+
+fn reason(loaded: Result<Vec<CompiledModel>, CompiledError>) -> String {
+    match loaded {
         Err(CompiledError::Inconsistent { reason, .. }) => reason,
         other => panic!("expected an inconsistency, got {other:?}"),
     }
@@ -56,9 +79,10 @@ fn wrong_magic_is_refused() {
 
 #[test]
 fn unknown_layout_version_is_refused_before_anything_else() {
-    // 1 (before explanation data) and 2 (before categorical nodes pointed at their words) are
-    // earlier layouts: their files fall back to the text models.
-    for found in [1, 2, LAYOUT_VERSION + 1] {
+    // 1 (before explanation data), 2 (before categorical nodes pointed at their words) and 3
+    // (child offsets instead of the shape) are earlier layouts: their files fall back to the
+    // text models.
+    for found in [1, 2, 3, LAYOUT_VERSION + 1] {
         let mut f = file_of(&model());
         f[8..12].copy_from_slice(&found.to_le_bytes());
         f.truncate(20);
@@ -78,30 +102,58 @@ fn explanation_data_round_trips_and_is_checked() {
     let back = load(&file_of(&bare)).unwrap().remove(0).model;
     assert!(!back.can_explain());
 
-    let mut short = m.clone();
-    short.shap.as_mut().unwrap().cover.pop();
-    assert!(inconsistent(short).contains("explanation data"));
-    let mut short = m.clone();
-    short.shap.as_mut().unwrap().expected.push(0.0);
-    assert!(inconsistent(short).contains("explanation data"));
-
     // The flag byte sits before the counts and expected values, which end the payload.
     let shap = m.shap.as_ref().unwrap();
+    let mut counts = Vec::new();
+    for &c in &shap.cover {
+        put_varint(&mut counts, c);
+    }
     let mut p = payload(&file_of(&m));
-    let flag = p.len() - (1 + 4 + 4 * shap.cover.len() + 4 + 8 * shap.expected.len());
+    let flag = p.len() - (1 + counts.len() + 8 * shap.expected.len());
     assert_eq!(p[flag], 1);
     p[flag] = 2;
-    match load(&frame(&p)) {
-        Err(CompiledError::Inconsistent { reason, .. }) => {
-            assert!(reason.contains("explanation flag"), "{reason}")
-        }
-        other => panic!("expected an inconsistency, got {other:?}"),
-    }
+    assert!(reason(load(&frame(&p))).contains("explanation flag"));
     p[flag] = 0;
     assert!(matches!(
         load(&frame(&p)),
         Err(CompiledError::TrailingBytes(_))
     ));
+}
+
+#[test]
+fn node_counts_round_trip_through_varints_at_every_width() {
+    for v in [
+        0,
+        1,
+        -1,
+        63,
+        64,
+        -65,
+        127,
+        128,
+        300,
+        1 << 20,
+        i32::MAX,
+        i32::MIN,
+    ] {
+        let mut b = Vec::new();
+        put_varint(&mut b, v);
+        let mut r = Reader::new(&b);
+        assert_eq!(r.varints(1).unwrap(), [v], "{b:?}");
+        assert_eq!(r.remaining(), 0);
+    }
+}
+
+#[test]
+fn overlong_and_oversized_varints_are_refused() {
+    for bad in [
+        &[0x80, 0x00][..],                     // 0 written in two bytes
+        &[0xff, 0xff, 0xff, 0xff, 0x1f],       // past 32 bits
+        &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01], // six bytes
+        &[0x80],                               // ends inside the varint
+    ] {
+        assert!(Reader::new(bad).varints(1).is_err(), "{bad:?}");
+    }
 }
 
 #[test]
@@ -128,7 +180,7 @@ fn verified_loads_skip_only_the_payload_checksum() {
         }
     );
     let mut m = model();
-    m.tree_starts[1] += 1;
+    m.nodes[0].bits = (m.nodes[0].bits & !SLOT_MASK) | 4;
     let mut bad = file_of(&m);
     bad[24] ^= 1;
     assert!(matches!(
@@ -197,25 +249,47 @@ fn feature_out_of_range_is_refused() {
 }
 
 #[test]
-fn right_child_outside_its_tree_is_refused() {
-    let mut m = model();
-    m.nodes[0].right = 99;
-    assert!(inconsistent(m).contains("outside the tree"));
+fn loading_rebuilds_child_offsets_tree_starts_and_depths_from_the_shape() {
+    let m = model();
+    let back = load(&file_of(&m)).unwrap().remove(0).model;
+    assert_eq!(back.nodes, m.nodes);
+    assert_eq!(back.tree_starts, m.tree_starts);
+    assert_eq!(back.depths, m.depths);
 }
 
 #[test]
-fn node_lists_that_are_not_a_pre_order_tree_are_refused() {
-    let mut m = model();
-    // Root's right child pointing past its left subtree's end, into the right subtree.
-    m.nodes[0].right = 3;
-    assert!(inconsistent(m).contains("pre-order"));
+fn a_shape_that_does_not_make_the_declared_trees_is_refused() {
+    let m = model();
+    let at = trees_at(&m);
+    let shape = at + 8;
+    let p = payload(&file_of(&m));
+    // One tree fewer or more than the shape holds.
+    for trees in [m.depths.len() - 1, m.depths.len() + 1] {
+        let mut q = p.clone();
+        q[at..at + 4].copy_from_slice(&(trees as u32).to_le_bytes());
+        assert!(load(&frame(&q)).is_err(), "{trees} trees loaded");
+    }
+    // The first tree's last leaf made internal: the shape ends inside a tree, or the bits
+    // and values that follow no longer line up; either way the file is refused.
+    let last_leaf = m.tree_starts[1] as usize - 1;
+    let mut q = p.clone();
+    q[shape + last_leaf / 8] |= 1 << (last_leaf % 8);
+    assert!(load(&frame(&q)).is_err());
+    // A root made a leaf: its tree ends at once and the rest makes more trees than declared.
+    let mut q = p.clone();
+    q[shape] &= !1;
+    assert!(load(&frame(&q)).is_err());
 }
 
 #[test]
-fn wrong_recorded_depth_is_refused() {
-    let mut m = model();
-    m.depths[0] = 1;
-    assert!(inconsistent(m).contains("depth"));
+fn shape_bits_past_the_last_node_are_refused() {
+    let m = model();
+    let n = m.nodes.len();
+    assert_ne!(n % 8, 0, "the fixture leaves padding bits");
+    let mut p = payload(&file_of(&m));
+    let shape = trees_at(&m) + 8;
+    p[shape + n / 8] |= 0x80;
+    assert!(reason(load(&frame(&p))).contains("past the last node"));
 }
 
 #[test]
@@ -235,21 +309,10 @@ fn category_set_outside_the_words_is_refused() {
 }
 
 #[test]
-fn unknown_flags_and_flagged_leaves_are_refused() {
+fn unknown_flags_are_refused() {
     let mut m = model();
     m.nodes[0].bits |= 1 << 31;
     assert!(inconsistent(m).contains("unknown flags"));
-    let mut m = model();
-    let leaf = m.nodes.iter().position(|n| n.is_leaf()).unwrap();
-    m.nodes[leaf].bits = 1;
-    assert!(inconsistent(m).contains("leaf"));
-}
-
-#[test]
-fn tree_starts_must_partition_the_nodes() {
-    let mut m = model();
-    m.tree_starts[1] += 1;
-    assert!(inconsistent(m).contains("tree starts"));
 }
 
 #[test]
@@ -289,4 +352,51 @@ fn any_single_corrupted_byte_is_refused_or_scores_without_panicking() {
             }
         }
     }
+}
+
+#[test]
+fn split_indexes_widen_past_65536_distinct_values_and_round_trip() {
+    // 65,537 stumps on f0, each with its own threshold.
+    let trees = (1 << 16) + 1;
+    let mut m = model();
+    m.shap = None;
+    m.num_iterations = trees;
+    m.nodes = (0..trees)
+        .flat_map(|t| {
+            let split = Node {
+                value: t as f64 + 0.5,
+                right: 2,
+                bits: 0,
+            };
+            [split, Node::leaf(-(t as f64)), Node::leaf(t as f64)]
+        })
+        .collect();
+    m.tree_starts = (0..=trees as u32).map(|t| 3 * t).collect();
+    m.depths = vec![1; trees];
+    m.derive_walk_data();
+    let f = file_of(&m);
+    let back = load(&f).unwrap().remove(0).model;
+    assert_eq!(back, m);
+    // Shape, slots, split values, 4-byte indexes, leaves.
+    let nodes = 3 * trees;
+    let trees_bytes = nodes.div_ceil(8) + 4 * trees + 4 + 8 * trees + 4 * trees + 16 * trees;
+    assert_eq!(payload(&f).len(), trees_at(&m) + 8 + trees_bytes + 1);
+    assert_eq!(
+        back.predict(&[1.0, 0.0]).unwrap(),
+        m.predict(&[1.0, 0.0]).unwrap()
+    );
+}
+
+#[test]
+fn split_indexes_past_the_split_values_are_refused() {
+    let m = model();
+    let mut p = payload(&file_of(&m));
+    // After the shape and the internal nodes' slots: the split value count.
+    let internal = m.nodes.iter().filter(|n| !n.is_leaf()).count();
+    let count = trees_at(&m) + 8 + m.nodes.len().div_ceil(8) + 4 * internal;
+    let splits = u32::from_le_bytes(p[count..count + 4].try_into().unwrap()) as usize;
+    assert_eq!(splits, internal, "the fixture's split values are distinct");
+    let index = count + 4 + 8 * splits;
+    p[index..index + 2].copy_from_slice(&(splits as u16).to_le_bytes());
+    assert!(reason(load(&frame(&p))).contains("split value"));
 }
