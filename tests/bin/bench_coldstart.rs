@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+use warmstart_core::model::compiled;
 use warmstart_core::valuation::synthetic::synthetic_companies;
 use warmstart_tests::*;
 
@@ -123,6 +124,14 @@ async fn main() {
         "cold starts on the embedded emulators; {} CPUs; load average at start {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average()
+    );
+    let wsc = tmp.path().join("rec").join(compiled::FILE_NAME);
+    let wsc = std::fs::read(&wsc).unwrap_or_else(|e| panic!("{}: {e}", wsc.display()));
+    println!(
+        "recommend's {}: {} bytes, layout {}",
+        compiled::FILE_NAME,
+        wsc.len(),
+        compiled::layout_version(&wsc).unwrap_or(0)
     );
 
     let rec = cold_starts(&recommend, &emu.function_env(), n, |_| {
