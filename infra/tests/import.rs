@@ -318,3 +318,61 @@ fn metrics_json_is_recorded_or_refused() {
         assert!(!dir.exists());
     }
 }
+
+#[test]
+fn a_bundle_compiled_by_an_older_layout_is_recompiled_in_place() {
+    use warmstart_cli::train::bundle_out::{needs_compiling, recompile};
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("m");
+    ok(&[
+        "import",
+        s(&fixtures().join("binary_nan.txt")),
+        "--name",
+        "m",
+        "--out",
+        s(&out),
+    ]);
+    assert!(!needs_compiling(&out).unwrap());
+    // Make it look like an older CLI's bundle: its compiled file and marker say layout 3.
+    let mut m = manifest(&out);
+    let files: Vec<(String, Vec<u8>)> = m
+        .files
+        .iter()
+        .map(|f| {
+            let mut bytes = std::fs::read(out.join(&f.path)).unwrap();
+            if f.compiled.is_some() {
+                bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
+            }
+            (f.path.clone(), bytes)
+        })
+        .collect();
+    for f in m.files.iter_mut().filter(|f| f.compiled.is_some()) {
+        f.compiled.as_mut().unwrap().layout_version = 3;
+    }
+    warmstart_core::bundle::write_bundle(&out, m, &files).unwrap();
+    let stale = load(&out);
+    assert!(
+        !stale.is_compiled(),
+        "an older layout is served from the text"
+    );
+    assert!(needs_compiling(&out).unwrap());
+
+    let bundle = recompile(&out).unwrap();
+    assert!(bundle.is_compiled());
+    assert!(!needs_compiling(&out).unwrap());
+    let after = manifest(&out);
+    let text = |m: &Manifest| {
+        m.files
+            .iter()
+            .filter(|f| f.compiled.is_none())
+            .map(|f| (f.path.clone(), f.sha256.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        text(&after),
+        text(stale.manifest()),
+        "the text models are kept"
+    );
+    assert_eq!(after.golden, stale.manifest().golden);
+    load(&out);
+}

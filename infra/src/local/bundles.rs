@@ -3,7 +3,7 @@
 
 use super::{merchant_models, say, UpArgs};
 use crate::data::synthetic;
-use crate::train::{fair_multiple, recommender};
+use crate::train::{bundle_out, fair_multiple, recommender};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,6 +25,13 @@ pub(crate) fn bundle(
     }
     if cache.join(MANIFEST_FILE).is_file() {
         say(format!("{what}: cached bundle {}", cache.display()));
+        // A cache from an older build holds a compiled file this scorer does not read; serving
+        // it would parse the text at every cold start.
+        if bundle_out::needs_compiling(cache)? {
+            bundle_out::recompile(cache)
+                .with_context(|| format!("recompiling the cached {what} bundle"))?;
+            say(format!("{what}: recompiled its models.wsc for this build"));
+        }
         return Ok(cache.to_path_buf());
     }
     if no_train {

@@ -139,6 +139,38 @@ pub fn write_and_verify(
     Ok(bundle)
 }
 
+/// Whether the bundle in `dir` lacks a compiled file this CLI's scorer reads (none, or one of
+/// an older layout), so serving it would parse the text models.
+pub fn needs_compiling(dir: &Path) -> Result<bool> {
+    let bytes = std::fs::read(dir.join(MANIFEST_FILE))
+        .with_context(|| format!("reading {}", dir.join(MANIFEST_FILE).display()))?;
+    Ok(Manifest::from_json(&bytes)?.compiled_file().is_none())
+}
+
+/// Rewrites the bundle in `dir` with a compiled file of the current layout, built from its
+/// text models and verified as [`write_and_verify`] does; the text files and the rest of the
+/// manifest are kept.
+pub fn recompile(dir: &Path) -> Result<Bundle> {
+    let bytes = std::fs::read(dir.join(MANIFEST_FILE))
+        .with_context(|| format!("reading {}", dir.join(MANIFEST_FILE).display()))?;
+    let manifest = Manifest::from_json(&bytes)?;
+    let files = manifest
+        .files
+        .iter()
+        .filter(|f| f.compiled.is_none())
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f.path))
+                .with_context(|| format!("reading {}", dir.join(&f.path).display()))?;
+            Ok((f.path.clone(), bytes))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for old in manifest.files.iter().filter(|f| f.compiled.is_some()) {
+        std::fs::remove_file(dir.join(&old.path))
+            .with_context(|| format!("removing {}", dir.join(&old.path).display()))?;
+    }
+    write_and_verify(dir, manifest, &files)
+}
+
 /// Runs a future to completion (bundle loading is async, shared with the Lambda functions).
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

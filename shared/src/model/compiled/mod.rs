@@ -288,8 +288,8 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
         )));
     }
     let num_nodes = r.u32()? as usize;
-    // A node costs at least 4 bytes (a tree has more leaves, 8 bytes each, than internal
-    // nodes, at least 6): check before allocating for them.
+    // Every node takes at least 4 bytes (an internal node 6, a leaf 8): check before
+    // allocating for them.
     if num_nodes > r.remaining() / 4 || trees > num_nodes {
         return Err(CompiledError::Truncated("nodes"));
     }
@@ -353,7 +353,7 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
     })
 }
 
-/// The scoring layout rebuilt from the file's three node arrays.
+/// The scoring layout rebuilt from the file's node runs.
 struct Trees {
     nodes: Vec<Node>,
     starts: Vec<u32>,
