@@ -392,21 +392,28 @@ fn build_trees(s: Shape, num_features: usize, cat_words: usize) -> Result<Trees,
     let mut nodes = Vec::with_capacity(n);
     let mut starts = Vec::with_capacity(s.trees + 1);
     let mut depths = Vec::with_capacity(s.trees);
-    // Internal nodes whose subtrees are open: (index, whether its left subtree is complete).
-    let mut open: Vec<(usize, bool)> = Vec::new();
-    let mut depth = 0;
+    // Pre-order with one counter, no stack walk: `open` is the number of subtrees the current
+    // tree still owes (1 before its root, +1 per internal node, -1 per leaf; 0 when complete).
+    // An internal node's left subtree ends at the first leaf that brings `open` back below
+    // the node's own count, and no other node waits on that count meanwhile, so
+    // `waiting[open]` names the node whose right child comes next, and its depth.
+    let mut open = 0usize;
+    // Index 0 is never read: a leaf that brings `open` to 0 completes its tree.
+    let mut waiting: Vec<(usize, u32)> = vec![(0, 0)];
+    // Depth of node `i`, and the deepest leaf of the current tree.
+    let (mut depth, mut deepest) = (0u32, 0u32);
     let mut slots = s.slots.chunks_exact(4);
     let mut leaves = s.leaves.chunks_exact(8);
     let mut index = s
         .index
         .chunks_exact(if wide_index(s.splits.len()) { 4 } else { 2 });
     for i in 0..n {
-        if open.is_empty() {
+        if open == 0 {
             if starts.len() == s.trees {
                 return Err(format!("nodes after the last of {} trees", s.trees));
             }
             starts.push(i as u32);
-            depth = 0;
+            (open, depth, deepest) = (1, 0, 0);
         }
         let t = starts.len() - 1;
         if s.bits[i / 8] >> (i % 8) & 1 != 0 {
@@ -445,27 +452,29 @@ fn build_trees(s: Shape, num_features: usize, cat_words: usize) -> Result<Trees,
                 right: 0,
                 bits: b,
             });
-            open.push((i, false));
+            // The count after this node is `open + 1`; its left subtree ends at `open`.
+            if waiting.len() == open {
+                waiting.push((i, depth));
+            } else {
+                waiting[open] = (i, depth);
+            }
+            open += 1;
+            depth += 1;
             continue;
         }
         let value = leaves.next().expect("one per clear shape bit");
         nodes.push(Node::leaf(f64::from_le_bytes(value.try_into().expect("8"))));
-        depth = depth.max(open.len() as u32);
-        // The leaf closes every open right subtree it ends, then starts the right subtree of
-        // the nearest node whose left one it ends; with none open, its tree is complete.
-        while let Some(&(p, left_done)) = open.last() {
-            if !left_done {
-                nodes[p].right = (i + 1 - p) as u32;
-                open.last_mut().expect("just read").1 = true;
-                break;
-            }
-            open.pop();
-        }
-        if open.is_empty() {
-            depths.push(depth);
+        deepest = deepest.max(depth);
+        open -= 1;
+        if open == 0 {
+            depths.push(deepest);
+        } else {
+            let (p, d) = waiting[open];
+            nodes[p].right = (i + 1 - p) as u32;
+            depth = d + 1;
         }
     }
-    if !open.is_empty() {
+    if open != 0 {
         return Err("the last tree's shape ends before its leaves".into());
     }
     if starts.len() != s.trees {
