@@ -357,6 +357,8 @@ fn a_bundle_compiled_by_an_older_layout_is_recompiled_in_place() {
     );
     assert!(needs_compiling(&out).unwrap());
 
+    // A recompile interrupted after removing the old file is run again.
+    std::fs::remove_file(out.join("models.wsc")).unwrap();
     let bundle = recompile(&out).unwrap();
     assert!(bundle.is_compiled());
     assert!(!needs_compiling(&out).unwrap());

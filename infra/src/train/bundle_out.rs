@@ -164,9 +164,15 @@ pub fn recompile(dir: &Path) -> Result<Bundle> {
             Ok((f.path.clone(), bytes))
         })
         .collect::<Result<Vec<_>>>()?;
+    // Already gone is fine: a recompile interrupted after this point is simply run again.
     for old in manifest.files.iter().filter(|f| f.compiled.is_some()) {
-        std::fs::remove_file(dir.join(&old.path))
-            .with_context(|| format!("removing {}", dir.join(&old.path).display()))?;
+        match std::fs::remove_file(dir.join(&old.path)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e)
+                    .with_context(|| format!("removing {}", dir.join(&old.path).display()))
+            }
+            _ => {}
+        }
     }
     write_and_verify(dir, manifest, &files)
 }
