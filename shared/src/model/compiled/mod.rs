@@ -386,7 +386,7 @@ fn wide_index(splits: usize) -> bool {
 /// depths: they follow from the shape, so a file cannot hold inconsistent ones, and a leaf
 /// costs its 8-byte value instead of a 16-byte node. With split values stored once, the 24
 /// models recommend's cold start bench serves take 1.2 MB instead of layout 3's 2.4 MB; their
-/// S3 fetch is most of its init.
+/// S3 fetch is the largest part of its init.
 fn build_trees(s: Shape, num_features: usize, cat_words: usize) -> Result<Trees, String> {
     let n = s.nodes;
     let mut nodes = Vec::with_capacity(n);
@@ -394,8 +394,8 @@ fn build_trees(s: Shape, num_features: usize, cat_words: usize) -> Result<Trees,
     let mut depths = Vec::with_capacity(s.trees);
     // Pre-order with one counter, no stack walk: `open` is the number of subtrees the current
     // tree still owes (1 before its root, +1 per internal node, -1 per leaf; 0 when complete).
-    // An internal node's left subtree ends at the first leaf that brings `open` back below
-    // the node's own count, and no other node waits on that count meanwhile, so
+    // An internal node's left subtree ends at the first leaf that brings `open` back to the
+    // count it had before the node, and no other node waits on that count meanwhile, so
     // `waiting[open]` names the node whose right child comes next, and its depth.
     let mut open = 0usize;
     // Index 0 is never read: a leaf that brings `open` to 0 completes its tree.
