@@ -199,17 +199,17 @@ fn write_model(p: &mut Vec<u8>, e: &Entry) {
     }
     // Split values repeat (LightGBM's thresholds are bin bounds): each distinct one is stored
     // once and internal nodes index it.
+    let mut table: Vec<u64> = Vec::new();
     let mut splits: HashMap<u64, u32> = HashMap::new();
     let index: Vec<u32> = internal()
         .map(|n| {
-            let next = splits.len() as u32;
-            *splits.entry(n.value.to_bits()).or_insert(next)
+            let bits = n.value.to_bits();
+            *splits.entry(bits).or_insert_with(|| {
+                table.push(bits);
+                table.len() as u32 - 1
+            })
         })
         .collect();
-    let mut table = vec![0u64; splits.len()];
-    for (bits, i) in splits {
-        table[i as usize] = bits;
-    }
     put_u32(p, table.len());
     for &v in &table {
         p.extend_from_slice(&v.to_le_bytes());
@@ -299,7 +299,10 @@ fn read_model(r: &mut Reader, index: usize) -> Result<CompiledModel, CompiledErr
     }
     let internal: usize = shape.iter().map(|b| b.count_ones() as usize).sum();
     let slots = r.bytes(internal * 4)?;
-    let splits: Vec<f64> = r.u64s()?.into_iter().map(f64::from_bits).collect();
+    let splits: Vec<f64> = r
+        .array(8)?
+        .map(|c| f64::from_le_bytes(c.try_into().expect("8")))
+        .collect();
     let index = r.bytes(internal * if wide_index(splits.len()) { 4 } else { 2 })?;
     let leaves = r.bytes((num_nodes - internal) * 8)?;
     let tree = build_trees(
@@ -604,18 +607,19 @@ impl<'a> Reader<'a> {
             .map_err(|_| CompiledError::NotUtf8)
     }
 
-    fn u64s(&mut self) -> Result<Vec<u64>, CompiledError> {
+    /// A `u32` count and that many `width`-byte elements.
+    fn array(&mut self, width: usize) -> Result<std::slice::ChunksExact<'a, u8>, CompiledError> {
         let n = self.u32()? as usize;
-        let b = self.bytes(n.checked_mul(8).ok_or(CompiledError::Truncated("array"))?)?;
-        Ok(b.chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
-            .collect())
+        let b = self.bytes(
+            n.checked_mul(width)
+                .ok_or(CompiledError::Truncated("array"))?,
+        )?;
+        Ok(b.chunks_exact(width))
     }
 
     fn u32s(&mut self) -> Result<Vec<u32>, CompiledError> {
-        let n = self.u32()? as usize;
-        let b = self.bytes(n.checked_mul(4).ok_or(CompiledError::Truncated("array"))?)?;
-        Ok(b.chunks_exact(4)
+        Ok(self
+            .array(4)?
             .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
             .collect())
     }
