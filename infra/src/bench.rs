@@ -15,8 +15,8 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use warmstart_cli::train::contrib_oracle::ContribOracle;
-use warmstart_cli::train::lgbm;
-use warmstart_core::bundle::{sha256_hex, Manifest, MANIFEST_FILE};
+use warmstart_cli::train::{bundle_out, lgbm};
+use warmstart_core::bundle::sha256_hex;
 use warmstart_core::model::compiled::{self, Entry};
 use warmstart_core::model::ShapScratch;
 use warmstart_core::Model;
@@ -512,10 +512,7 @@ fn rows(text: &str, nf: usize, n: usize, seed: u64) -> Vec<f64> {
 }
 
 fn from_bundle(dir: &Path) -> Result<Models> {
-    let manifest = Manifest::from_json(
-        &std::fs::read(dir.join(MANIFEST_FILE))
-            .with_context(|| format!("reading {}", dir.join(MANIFEST_FILE).display()))?,
-    )?;
+    let manifest = bundle_out::read_manifest(dir)?;
     let mut names: Vec<String> = manifest.outputs.iter().map(|o| o.model.clone()).collect();
     names.dedup();
     let texts = names

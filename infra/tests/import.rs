@@ -321,7 +321,8 @@ fn metrics_json_is_recorded_or_refused() {
 
 #[test]
 fn a_bundle_compiled_by_an_older_layout_is_recompiled_in_place() {
-    use warmstart_cli::train::bundle_out::{needs_compiling, recompile};
+    use warmstart_cli::train::bundle_out::{read_manifest, recompile};
+    let needs_compiling = |dir: &Path| read_manifest(dir).map(|m| m.compiled_file().is_none());
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("m");
     ok(&[
@@ -359,7 +360,7 @@ fn a_bundle_compiled_by_an_older_layout_is_recompiled_in_place() {
 
     // A recompile interrupted after removing the old file is run again.
     std::fs::remove_file(out.join("models.wsc")).unwrap();
-    let bundle = recompile(&out).unwrap();
+    let bundle = recompile(&out, read_manifest(&out).unwrap()).unwrap();
     assert!(bundle.is_compiled());
     assert!(!needs_compiling(&out).unwrap());
     let after = manifest(&out);

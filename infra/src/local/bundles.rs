@@ -27,8 +27,9 @@ pub(crate) fn bundle(
         say(format!("{what}: cached bundle {}", cache.display()));
         // A cache from an older build holds a compiled file this scorer does not read; serving
         // it would parse the text at every cold start.
-        if bundle_out::needs_compiling(cache)? {
-            bundle_out::recompile(cache)
+        let manifest = bundle_out::read_manifest(cache)?;
+        if manifest.compiled_file().is_none() {
+            bundle_out::recompile(cache, manifest)
                 .with_context(|| format!("recompiling the cached {what} bundle"))?;
             say(format!("{what}: recompiled its models.wsc for this build"));
         }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 use warmstart_core::aws::valuation_store::DynamoCompanyStore;
 use warmstart_core::aws::DynamoFeatureStore;
-use warmstart_core::bundle::{Manifest, MANIFEST_FILE};
+use warmstart_core::bundle::MANIFEST_FILE;
 
 pub(super) async fn seed_features(args: &UpArgs, clients: &setup::Clients) -> Result<()> {
     let db = &clients.dynamodb;
@@ -57,7 +57,7 @@ pub(super) async fn publish(clients: &setup::Clients, dir: &Path) -> Result<(Str
     let key = warmstart_core::aws::publish_bundle(&clients.s3, BUCKET, MODELS_PREFIX, dir)
         .await
         .with_context(|| format!("publishing {}", dir.display()))?;
-    let manifest = Manifest::from_json(&std::fs::read(dir.join(MANIFEST_FILE))?)?;
+    let manifest = crate::train::bundle_out::read_manifest(dir)?;
     let prefix = key.trim_end_matches(MANIFEST_FILE).to_string();
     let wrote = setup::activate_if_unset(
         &clients.dynamodb,

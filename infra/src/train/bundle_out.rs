@@ -139,21 +139,19 @@ pub fn write_and_verify(
     Ok(bundle)
 }
 
-/// Whether the bundle in `dir` lacks a compiled file this CLI's scorer reads (none, or one of
-/// an older layout), so serving it would parse the text models.
-pub fn needs_compiling(dir: &Path) -> Result<bool> {
-    let bytes = std::fs::read(dir.join(MANIFEST_FILE))
-        .with_context(|| format!("reading {}", dir.join(MANIFEST_FILE).display()))?;
-    Ok(Manifest::from_json(&bytes)?.compiled_file().is_none())
+/// The manifest of the bundle in `dir`.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Manifest::from_json(&bytes)?)
 }
 
-/// Rewrites the bundle in `dir` with a compiled file of the current layout, built from its
-/// text models and verified as [`write_and_verify`] does; the text files and the rest of the
-/// manifest are kept.
-pub fn recompile(dir: &Path) -> Result<Bundle> {
-    let bytes = std::fs::read(dir.join(MANIFEST_FILE))
-        .with_context(|| format!("reading {}", dir.join(MANIFEST_FILE).display()))?;
-    let manifest = Manifest::from_json(&bytes)?;
+/// Rewrites the bundle in `dir` (whose manifest is `manifest`) with a compiled file of the
+/// current layout, built from its text models and verified as [`write_and_verify`] does; the
+/// text files and the rest of the manifest are kept. For a bundle whose
+/// [`Manifest::compiled_file`] is `None`: none, or one of an older layout, which serving would
+/// answer by parsing the text.
+pub fn recompile(dir: &Path, manifest: Manifest) -> Result<Bundle> {
     let files = manifest
         .files
         .iter()
